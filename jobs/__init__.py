@@ -1,0 +1,50 @@
+"""Periodic jobs. A job only enqueues a task, keyed by its time bucket, so that two schedulers
+running at once never double the work: the second enqueue of a bucket is a no-op."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.queue import Queue
+
+
+@dataclass(frozen=True)
+class Job:
+    """Every `every_seconds`, enqueue task `kind` with `payload` (once per time bucket)."""
+
+    name: str
+    kind: str
+    every_seconds: float
+    payload: dict[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()  # settings that must be set for the job to make sense
+
+    def bucket(self, now: float) -> int:
+        return math.floor(now / self.every_seconds)
+
+    def dedupe_key(self, now: float) -> str:
+        return f"job:{self.name}:{self.bucket(now)}"
+
+
+def enqueue_job(queue: Queue, job: Job, now: float | None = None) -> int | None:
+    """Enqueues this bucket's task; None when another scheduler already did."""
+    now = queue.clock() if now is None else now
+    payload = {**job.payload, "bucket": job.bucket(now), "bucket_seconds": job.every_seconds}
+    return queue.enqueue(
+        job.kind, payload, dedupe_key=job.dedupe_key(now), ordering_key=f"job:{job.name}"
+    )
+
+
+def all_jobs() -> list[Job]:
+    """Every job the scheduler runs, gathered from the modules of this package."""
+    from jobs import maintenance
+
+    found: list[Job] = list(maintenance.JOBS)
+    for module_name in ("sync", "loyalty", "delivery"):
+        try:
+            module = __import__(f"jobs.{module_name}", fromlist=["JOBS"])
+        except ImportError:
+            continue
+        found.extend(module.JOBS)
+    return found

@@ -1,0 +1,96 @@
+"""The web app factory: webhook routes, health, metrics (and, from later issues, admin APIs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from connector.services import Services
+from connector.store import ping
+
+
+def create_app(services: Services | None = None) -> Flask:
+    """Builds the app around one `Services`; tests pass their own."""
+    services = services or Services()
+    app = Flask("connector")
+    app.config["MAX_CONTENT_LENGTH"] = services.settings.webhook_max_bytes
+    app.extensions["connector"] = services
+
+    from webhooks import blueprint as webhooks_blueprint
+
+    app.register_blueprint(webhooks_blueprint)
+    _register_optional_blueprints(app)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return _health(services)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(services.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.errorhandler(404)
+    def not_found(_error: Any) -> tuple[Response, int]:
+        return jsonify(error="not_found", message="no such endpoint"), 404
+
+    @app.errorhandler(405)
+    def not_allowed(_error: Any) -> tuple[Response, int]:
+        return jsonify(error="method_not_allowed", message="method not allowed here"), 405
+
+    @app.errorhandler(413)
+    def too_large(_error: Any) -> tuple[Response, int]:
+        limit = services.settings.webhook_max_bytes
+        return jsonify(error="too_large", message=f"body over {limit} bytes"), 413
+
+    @app.errorhandler(500)
+    def internal(_error: Any) -> tuple[Response, int]:
+        return jsonify(error="internal", message="internal error; nothing was acknowledged"), 500
+
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints of later features (loyalty checkout API) when their modules are present."""
+    import importlib
+
+    for module_name in ("connector.loyalty.api",):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        app.register_blueprint(module.blueprint)
+
+
+def _health(services: Services) -> tuple[Response, int]:
+    if not ping(services.engine):
+        return jsonify(status="unhealthy", store="unreachable"), 503
+    stats = services.queue.stats()
+    body = {
+        "status": "ok",
+        "store": "ok",
+        "queue": {
+            "queued": stats.queued,
+            "running": stats.running,
+            "oldest_queued_age_seconds": stats.oldest_queued_age,
+        },
+        "dead_letters": stats.dead,
+    }
+    return jsonify(body), 200
+
+
+def serve(app: Flask, host: str, port: int, threads: int) -> None:
+    """Runs the app under waitress, a production WSGI server (never Flask's development one)."""
+    from waitress import serve as waitress_serve
+
+    waitress_serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="connector",
+        channel_timeout=30,
+        connection_limit=1000,
+        backlog=2048,
+    )

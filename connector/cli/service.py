@@ -1,0 +1,97 @@
+"""`serve`, `worker`, `scheduler` and `run`: the long-running processes of the connector."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import click
+
+from connector.cli._common import build_services, env_file_option, on_stop_signal
+
+log = logging.getLogger("connector")
+
+
+@click.command()
+@env_file_option
+def serve(env_file: str | None) -> None:
+    """Serve webhooks, /healthz and /metrics under waitress."""
+    from connector.app import create_app
+    from connector.app import serve as serve_app
+
+    services = build_services(env_file)
+    settings = services.settings
+    log.info("serving on http://%s:%s", settings.http_host, settings.http_port)
+    serve_app(create_app(services), settings.http_host, settings.http_port, settings.http_threads)
+
+
+@click.command()
+@env_file_option
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads.")
+def worker(env_file: str | None, threads: int | None) -> None:
+    """Claim and run queued tasks until SIGTERM or SIGINT."""
+    from connector.worker import Worker
+
+    services = build_services(env_file)
+    the_worker = Worker(services, threads=threads)
+    on_stop_signal(the_worker.stop)
+    the_worker.run()
+
+
+@click.command()
+@env_file_option
+def scheduler(env_file: str | None) -> None:
+    """Run the periodic jobs of jobs/ (each only enqueues a task) until SIGTERM or SIGINT."""
+    from connector.scheduler import build_scheduler
+
+    services = build_services(env_file)
+    the_scheduler = build_scheduler(services)
+    stopped = on_stop_signal(lambda: None)
+    the_scheduler.start()
+    log.info("scheduler started with %d job(s)", len(the_scheduler.get_jobs()))
+    stopped.wait()
+    the_scheduler.shutdown(wait=False)
+
+
+@click.command()
+@env_file_option
+def run(env_file: str | None) -> None:
+    """Web server, worker and scheduler in one process: enough for a small shop."""
+    from waitress.server import create_server
+
+    from connector.app import create_app
+    from connector.scheduler import build_scheduler
+    from connector.worker import Worker
+
+    services = build_services(env_file)
+    settings = services.settings
+    the_worker = Worker(services)
+    the_scheduler = build_scheduler(services)
+    server = create_server(
+        create_app(services),
+        host=settings.http_host,
+        port=settings.http_port,
+        threads=settings.http_threads,
+        ident="connector",
+    )
+
+    def stop() -> None:
+        the_worker.stop()
+        server.close()
+
+    on_stop_signal(stop)
+    worker_thread = threading.Thread(target=the_worker.run, name="worker")
+    worker_thread.start()
+    the_scheduler.start()
+    log.info("running on http://%s:%s", settings.http_host, server.effective_port)
+    try:
+        server.run()
+    except OSError:
+        pass  # the listening socket was closed by stop()
+    finally:
+        the_worker.stop()
+        the_scheduler.shutdown(wait=False)
+        worker_thread.join()
+
+
+commands = [serve, worker, scheduler, run]

@@ -1,0 +1,95 @@
+"""`connector status`: the queue, dead letters and cursors at a glance (or as JSON)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from connector.cli._common import build_services, env_file_option
+from connector.services import Services
+from connector.store.tables import cursors, links, tasks
+
+
+def collect_status(services: Services) -> dict[str, Any]:
+    stats = services.queue.stats()
+    settings = services.settings
+    with services.engine.connect() as connection:
+        by_kind = connection.execute(
+            select(tasks.c.kind, tasks.c.state, func.count()).group_by(tasks.c.kind, tasks.c.state)
+        ).all()
+        cursor_rows = connection.execute(select(cursors)).mappings().all()
+        link_counts = connection.execute(
+            select(links.c.entity, links.c.system, func.count()).group_by(
+                links.c.entity, links.c.system
+            )
+        ).all()
+    return {
+        "database": settings.database_url.split("@")[-1],
+        "queue": {
+            "queued": stats.queued,
+            "running": stats.running,
+            "done": stats.done,
+            "dead": stats.dead,
+            "oldest_queued_age_seconds": stats.oldest_queued_age,
+        },
+        "tasks_by_kind": [{"kind": k, "state": s, "count": c} for k, s, c in by_kind],
+        "cursors": [
+            {
+                "system": r["system"],
+                "stream": r["stream"],
+                "value": r["value"],
+                "updated_at": r["updated_at"],
+            }
+            for r in cursor_rows
+        ],
+        "links": [{"entity": e, "system": s, "count": c} for e, s, c in link_counts],
+        "systems": {
+            "bitrix24": bool(settings.bitrix24_webhook_url or settings.bitrix24_client_id),
+            "mailchimp": bool(settings.mailchimp_api_key),
+            "woocommerce": bool(settings.woocommerce_url),
+            "cdek": bool(settings.cdek_client_id),
+            "novaposhta": bool(settings.novaposhta_api_key),
+        },
+    }
+
+
+@click.command()
+@env_file_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status(env_file: str | None, as_json: bool) -> None:
+    """Show queue depth, dead letters, links and sync cursors."""
+    report = collect_status(build_services(env_file))
+    if as_json:
+        click.echo(json.dumps(report, default=str))
+        return
+    console = Console()
+    queue = report["queue"]
+    age = queue["oldest_queued_age_seconds"]
+    console.print(f"store: {report['database']}")
+    console.print(
+        f"queue: {queue['queued']} queued, {queue['running']} running, "
+        f"{queue['done']} done, {queue['dead']} dead letters"
+        + (f", oldest waiting {age:.0f}s" if age is not None else "")
+    )
+    systems = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in report["systems"].items())
+    console.print(f"systems: {systems}")
+    if report["tasks_by_kind"]:
+        table = Table("kind", "state", "count", title="tasks")
+        for row in report["tasks_by_kind"]:
+            table.add_row(row["kind"], row["state"], str(row["count"]))
+        console.print(table)
+    if report["cursors"]:
+        table = Table("system", "stream", "cursor", "updated", title="cursors")
+        for row in report["cursors"]:
+            updated = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["updated_at"]))
+            table.add_row(row["system"], row["stream"], row["value"], updated)
+        console.print(table)
+
+
+command = status

@@ -1,0 +1,320 @@
+"""One typed settings object, read from `CONNECTOR_*` environment variables and an optional `.env`.
+
+Every setting is declared once in `SETTINGS` with its type, default, meaning and whether it is a
+secret; the README table is generated from the same list (`connector config --markdown`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from connector.errors import ConfigError
+
+PREFIX = "CONNECTOR_"
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on", "y"}:
+        return True
+    if value in {"0", "false", "no", "off", "n", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"expected a {'whole ' if kind is int else ''}number") from None
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    return parse
+
+
+def _port(raw: str) -> int:
+    value = int(raw) if raw.strip().isdigit() else -1
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port between 0 and 65535")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `CONNECTOR_*` variable: its attribute name, parser, default and meaning."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "sqlite:///var/connector.db",
+        "SQLAlchemy URL of the store; "
+        "SQLite (WAL) by default, `postgresql+psycopg://...` to share work between machines.",
+    ),
+    Setting(
+        "sqlite_synchronous",
+        "normal",
+        "SQLite `synchronous` pragma: `normal` (fast, safe "
+        "against process crashes in WAL mode) or `full` (also safe against power loss).",
+        _choice("normal", "full"),
+    ),
+    Setting("http_host", "127.0.0.1", "Address `serve` and `run` listen on."),
+    Setting("http_port", 8000, "Port `serve` and `run` listen on.", _port),
+    Setting("http_threads", 16, "Threads of the WSGI server (waitress).", _positive(int)),
+    Setting(
+        "public_url",
+        "http://127.0.0.1:8000",
+        "Base URL at which the outside world reaches "
+        "`connector serve`; `connector setup` registers webhooks under it.",
+    ),
+    Setting("mappings_dir", "mappings", "Folder of the admin-edited mapping files."),
+    Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
+    Setting(
+        "log_format", "text", "`text` (one line per event) or `json`.", _choice("text", "json")
+    ),
+    Setting("worker_threads", 4, "Threads of `connector worker` (and of `run`).", _positive(int)),
+    Setting(
+        "worker_poll_seconds",
+        0.05,
+        "How long an idle worker waits before looking for due tasks again.",
+        _positive(float),
+    ),
+    Setting(
+        "queue_max_attempts",
+        8,
+        "Attempts before a failing task becomes a dead letter.",
+        _positive(int),
+    ),
+    Setting(
+        "queue_backoff_base",
+        5.0,
+        "Seconds before the first retry; doubles each attempt (with jitter).",
+        _positive(float),
+    ),
+    Setting(
+        "queue_backoff_max",
+        3600.0,
+        "Longest wait between two attempts, in seconds.",
+        _positive(float),
+    ),
+    Setting(
+        "queue_lease_seconds",
+        120.0,
+        "How long a claimed task stays claimed; a task whose "
+        "worker died is claimed again after this.",
+        _positive(float),
+    ),
+    Setting(
+        "queue_keep_done_days",
+        7.0,
+        "Finished tasks (and their dedupe keys) are purged after this many days.",
+        _positive(float),
+    ),
+    Setting(
+        "webhook_max_bytes", 1_048_576, "Largest webhook body accepted (413 above).", _positive(int)
+    ),
+    Setting(
+        "http_timeout", 30.0, "Time-out of every outgoing HTTP call, in seconds.", _positive(float)
+    ),
+    Setting(
+        "admin_token", None, "Bearer token of the admin and loyalty checkout API.", secret=True
+    ),
+    # Bitrix24
+    Setting(
+        "bitrix24_webhook_url",
+        None,
+        "Inbound-webhook URL of the portal (`https://PORTAL/rest/USER/TOKEN/`).",
+        secret=True,
+    ),
+    Setting("bitrix24_portal_url", None, "Portal URL for an OAuth app (`https://PORTAL/`)."),
+    Setting("bitrix24_client_id", None, "OAuth app client id."),
+    Setting("bitrix24_client_secret", None, "OAuth app client secret.", secret=True),
+    Setting(
+        "bitrix24_oauth_url",
+        "https://oauth.bitrix.info/oauth/token/",
+        "Token endpoint of Bitrix24 OAuth.",
+    ),
+    Setting(
+        "bitrix24_application_token",
+        None,
+        "`application_token` that verifies incoming "
+        "Bitrix24 events (printed by `connector setup bitrix24`).",
+        secret=True,
+    ),
+    Setting(
+        "bitrix24_rate",
+        2.0,
+        "Requests per second the portal drains (2 standard, 5 Enterprise).",
+        _positive(float),
+    ),
+    Setting(
+        "bitrix24_burst", 50, "Requests the portal allows at once before limiting.", _positive(int)
+    ),
+    # Mailchimp
+    Setting("mailchimp_api_key", None, "Mailchimp API key (`...-us6`).", secret=True),
+    Setting(
+        "mailchimp_base_url",
+        None,
+        "API base URL; derived from the key's data centre "
+        "(`https://us6.api.mailchimp.com/3.0`) unless set.",
+    ),
+    Setting("mailchimp_list_id", None, "Audience (list) id the customers belong to."),
+    Setting("mailchimp_store_id", "connector", "E-commerce store id the connector keeps."),
+    Setting(
+        "mailchimp_webhook_secret",
+        None,
+        "Secret path part of the Mailchimp webhook URL.",
+        secret=True,
+    ),
+    # WooCommerce
+    Setting("woocommerce_url", None, "Shop base URL (`https://shop.example`)."),
+    Setting("woocommerce_key", None, "REST consumer key (`ck_...`).", secret=True),
+    Setting("woocommerce_secret", None, "REST consumer secret (`cs_...`).", secret=True),
+    Setting(
+        "woocommerce_webhook_secret", None, "Secret that signs WooCommerce webhooks.", secret=True
+    ),
+    # Generic shop / POS
+    Setting(
+        "shop_webhook_secret",
+        None,
+        "Standard Webhooks secret (`whsec_...`) of the generic shop contract.",
+        secret=True,
+    ),
+    # Carriers
+    Setting("cdek_url", "https://api.cdek.ru", "CDEK API v2 base URL."),
+    Setting("cdek_client_id", None, "CDEK OAuth client id."),
+    Setting("cdek_client_secret", None, "CDEK OAuth client secret.", secret=True),
+    Setting("cdek_webhook_secret", None, "Secret path part of the CDEK webhook URL.", secret=True),
+    Setting("novaposhta_url", "https://api.novaposhta.ua", "Nova Poshta API 2.0 base URL."),
+    Setting("novaposhta_api_key", None, "Nova Poshta API key.", secret=True),
+    # Loyalty
+    Setting(
+        "loyalty_provider",
+        "ledger",
+        "`ledger` (built in) or `openloyalty`.",
+        _choice("ledger", "openloyalty"),
+    ),
+    Setting("openloyalty_url", None, "Open Loyalty API base URL."),
+    Setting("openloyalty_token", None, "Open Loyalty API token.", secret=True),
+)
+
+
+def _make_settings_class() -> type:
+    annotations = {s.name: Any for s in SETTINGS}
+    namespace: dict[str, Any] = {"__annotations__": annotations}
+    for s in SETTINGS:
+        namespace[s.name] = field(default=s.default)
+    return dataclass(frozen=True)(type("_SettingsBase", (), namespace))
+
+
+class Settings(_make_settings_class()):  # type: ignore[misc]
+    """The connector's settings; one attribute per `CONNECTOR_*` variable (see `SETTINGS`)."""
+
+    def secrets(self) -> list[str]:
+        """Values that logs must never show."""
+        return [str(getattr(self, s.name)) for s in SETTINGS if s.secret and getattr(self, s.name)]
+
+    @property
+    def mailchimp_api_url(self) -> str | None:
+        """Mailchimp base URL: the explicit one, else the key's data centre."""
+        if self.mailchimp_base_url:
+            return str(self.mailchimp_base_url).rstrip("/")
+        if self.mailchimp_api_key and "-" in self.mailchimp_api_key:
+            dc = self.mailchimp_api_key.rsplit("-", 1)[1]
+            return f"https://{dc}.api.mailchimp.com/3.0"
+        return None
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+_KNOWN = {s.env: s for s in SETTINGS}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Reads settings from `env` (default: the process environment) over an optional `.env` file.
+
+    Unknown `CONNECTOR_*` names and unparsable values raise `ConfigError` naming the variable.
+    """
+    source: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    source.update(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    for name, raw in source.items():
+        if not name.startswith(PREFIX) or name in _IGNORED:
+            continue
+        setting = _KNOWN.get(name)
+        if setting is None:
+            hint = _closest(name, list(_KNOWN))
+            raise ConfigError(
+                f"unknown setting {name}" + (f" (did you mean {hint}?)" if hint else "")
+            )
+        try:
+            values[setting.name] = setting.parse(raw) if raw.strip() != "" else setting.default
+        except ValueError as error:
+            raise ConfigError(f"{name}={raw!r}: {error}") from None
+    return Settings(**values)
+
+
+# Variables that share our prefix but are read elsewhere (the sandbox, tests).
+_IGNORED = {"CONNECTOR_MAILCHIMP_OPENAPI", "CONNECTOR_ENV_FILE"}
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+def settings_markdown() -> str:
+    """The README table of every variable, its default and its meaning."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "" if s.default is None else f"`{s.default}`"
+        secret = " **Secret.**" if s.secret else ""
+        rows.append(f"| `{s.env}` | {default} | {s.help}{secret} |")
+    return "\n".join(rows)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    match = re.match(r"^sqlite(?:\+\w+)?:///(.+)$", database_url)
+    if not match or match.group(1) == ":memory:":
+        return None
+    return Path(match.group(1))

@@ -1,0 +1,54 @@
+"""Prometheus metrics: in-process counters, plus queue figures read from the store at scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from connector.queue import Queue
+
+
+class QueueCollector(Collector):
+    """Queue depth, dead letters and the oldest waiting task, as of the scrape."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = self.queue.stats()
+        tasks = GaugeMetricFamily("connector_tasks", "Tasks by state", labels=["state"])
+        for state in ("queued", "running", "dead"):
+            tasks.add_metric([state], getattr(stats, state))
+        yield tasks
+        yield GaugeMetricFamily(
+            "connector_oldest_queued_task_seconds",
+            "Age of the oldest queued task",
+            value=stats.oldest_queued_age or 0.0,
+        )
+
+
+class Metrics:
+    """One registry per process (no global state), shared by web app, worker and scheduler."""
+
+    def __init__(self, queue: Queue | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.tasks = Counter(
+            "connector_tasks_processed", "Tasks run", ["kind", "outcome"], registry=self.registry
+        )
+        self.task_seconds = Histogram(
+            "connector_task_duration_seconds", "Task run time", ["kind"], registry=self.registry
+        )
+        self.webhooks = Counter(
+            "connector_webhooks_received", "Webhooks", ["source", "outcome"], registry=self.registry
+        )
+        self.remote_calls = Counter(
+            "connector_remote_calls",
+            "Calls to remote systems",
+            ["system", "outcome"],
+            registry=self.registry,
+        )
+        if queue is not None:
+            self.registry.register(QueueCollector(queue))

@@ -1,0 +1,331 @@
+"""The durable task queue: enqueue, claim with a lease, retry with backoff, dead letters.
+
+Tasks live in the store, so they survive restarts. A unique dedupe key makes a second enqueue a
+no-op; tasks sharing an ordering key run one at a time in enqueue order; a claimed task carries a
+lease, and a task whose worker died is claimed again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.errors import ConnectorError, PermanentError, RateLimited
+from connector.store.tables import task_errors, tasks
+
+QUEUED, RUNNING, DONE, DEAD, DISCARDED = "queued", "running", "done", "dead", "discarded"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed task runs again: exponential backoff with jitter, then a dead letter."""
+
+    max_attempts: int = 8
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+    lease_seconds: float = 120.0
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds before attempt `attempt + 1`: half fixed, half random ("equal jitter")."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling / 2 + rng() * ceiling / 2
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.queue_max_attempts,
+            backoff_base=settings.queue_backoff_base,
+            backoff_max=settings.queue_backoff_max,
+            lease_seconds=settings.queue_lease_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A claimed task as its handler sees it."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    ordering_key: str | None
+    enqueued_at: float
+    started_at: float
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queued: int
+    running: int
+    dead: int
+    done: int
+    oldest_queued_age: float | None
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Queue:
+    """The queue's operations on one store; safe to share between threads and processes."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(
+            engine.dialect.name
+        )
+
+    # -- producing -------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+        run_at: float | None = None,
+        ordering_key: str | None = None,
+        connection: Connection | None = None,
+    ) -> int | None:
+        """Adds a task; returns its id, or None when `dedupe_key` was already used.
+
+        Pass `connection` to enqueue inside the caller's transaction (store + enqueue atomically).
+        """
+        now = self.clock()
+        row = {
+            "kind": kind,
+            "payload": payload,
+            "state": QUEUED,
+            "dedupe_key": dedupe_key,
+            "ordering_key": ordering_key,
+            "run_at": now if run_at is None else run_at,
+            "enqueued_at": now,
+            "attempts": 0,
+        }
+        if connection is None:
+            with self.engine.begin() as own:
+                return self._insert_task(own, row)
+        return self._insert_task(connection, row)
+
+    def _insert_task(self, connection: Connection, row: dict[str, Any]) -> int | None:
+        if self._insert is None:  # another dialect: check, then insert
+            if row["dedupe_key"] and connection.scalar(
+                select(tasks.c.id).where(tasks.c.dedupe_key == row["dedupe_key"])
+            ):
+                return None
+            return connection.execute(insert(tasks).values(row)).inserted_primary_key[0]
+        statement = (
+            self._insert(tasks).values(row).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        result = connection.execute(statement.returning(tasks.c.id))
+        found = result.scalar()
+        return int(found) if found is not None else None
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def claim(self, worker: str, limit: int = 1) -> list[Task]:
+        """Takes up to `limit` due tasks: per ordering key only the oldest, one at a time."""
+        now = self.clock()
+        candidate, earlier = tasks.alias("candidate"), tasks.alias("earlier")
+        blocked = exists().where(
+            earlier.c.ordering_key == candidate.c.ordering_key,
+            earlier.c.id < candidate.c.id,
+            earlier.c.state.in_((QUEUED, RUNNING)),
+        )
+        due = or_(
+            and_(candidate.c.state == QUEUED, candidate.c.run_at <= now),
+            and_(candidate.c.state == RUNNING, candidate.c.lease_until < now),
+        )
+        candidates = (
+            select(candidate.c.id)
+            .where(due, or_(candidate.c.ordering_key.is_(None), ~blocked))
+            .order_by(candidate.c.run_at, candidate.c.id)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(tasks)
+            .where(tasks.c.id.in_(candidates.scalar_subquery()))
+            .values(
+                state=RUNNING,
+                attempts=tasks.c.attempts + 1,
+                lease_until=now + self.policy.lease_seconds,
+                locked_by=worker,
+                started_at=now,
+            )
+            .returning(
+                tasks.c.id,
+                tasks.c.kind,
+                tasks.c.payload,
+                tasks.c.attempts,
+                tasks.c.ordering_key,
+                tasks.c.enqueued_at,
+            )
+        )
+        with self.engine.begin() as connection:
+            rows = connection.execute(statement).all()
+        claimed = [
+            Task(r.id, r.kind, r.payload, r.attempts, r.ordering_key, r.enqueued_at, now)
+            for r in rows
+        ]
+        return sorted(claimed, key=lambda t: t.id)
+
+    def complete(self, task: Task, worker: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(tasks)
+                .where(tasks.c.id == task.id, tasks.c.locked_by == worker)
+                .values(state=DONE, finished_at=self.clock(), lease_until=None)
+            )
+
+    def fail(self, task: Task, worker: str, error: BaseException) -> str:
+        """Records the error and decides: retry later (`queued`) or dead letter (`dead`)."""
+        now = self.clock()
+        attempts = task.attempts
+        if isinstance(error, RateLimited):
+            state, run_at = QUEUED, now + max(error.wait, 0.1)
+            attempts -= 1  # the remote asked us to wait; that is no failed attempt
+        elif isinstance(error, PermanentError) or attempts >= self.policy.max_attempts:
+            state, run_at = DEAD, now
+        else:
+            state, run_at = QUEUED, now + self.policy.delay(attempts)
+        message = describe(error)
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(task_errors).values(
+                    task_id=task.id,
+                    attempt=task.attempts,
+                    started_at=task.started_at,
+                    failed_at=now,
+                    error_type=type(error).__name__,
+                    message=message,
+                )
+            )
+            connection.execute(
+                update(tasks)
+                .where(tasks.c.id == task.id, tasks.c.locked_by == worker)
+                .values(
+                    state=state,
+                    run_at=run_at,
+                    attempts=attempts,
+                    lease_until=None,
+                    finished_at=now if state == DEAD else None,
+                    last_error=message,
+                )
+            )
+        return state
+
+    def release(self, tasks_held: Sequence[Task], worker: str) -> None:
+        """Gives back claimed tasks untouched (graceful shutdown): they run again at once."""
+        if not tasks_held:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(tasks)
+                .where(tasks.c.id.in_([t.id for t in tasks_held]), tasks.c.locked_by == worker)
+                .values(
+                    state=QUEUED,
+                    attempts=tasks.c.attempts - 1,
+                    lease_until=None,
+                    locked_by=None,
+                    run_at=self.clock(),
+                )
+            )
+
+    # -- administering ---------------------------------------------------------------------
+
+    def get(self, task_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
+        return dict(row) if row else None
+
+    def errors(self, task_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(task_errors)
+                .where(task_errors.c.task_id == task_id)
+                .order_by(task_errors.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(tasks).where(tasks.c.state == DEAD).order_by(tasks.c.id).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def replay(self, task_id: int | None = None) -> int:
+        """Sends one dead letter (or all of them) back to the queue; returns how many."""
+        condition = tasks.c.state == DEAD
+        if task_id is not None:
+            condition = and_(condition, tasks.c.id == task_id)
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(tasks)
+                .where(condition)
+                .values(
+                    state=QUEUED, attempts=0, run_at=self.clock(), finished_at=None, locked_by=None
+                )
+            )
+        return result.rowcount
+
+    def discard(self, task_id: int) -> bool:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.state == DEAD)
+                .values(state=DISCARDED)
+            )
+        return result.rowcount == 1
+
+    def stats(self) -> QueueStats:
+        now = self.clock()
+        with self.engine.connect() as connection:
+            counts = dict(
+                connection.execute(
+                    select(tasks.c.state, func.count()).group_by(tasks.c.state)
+                ).all()
+            )
+            oldest = connection.scalar(
+                select(func.min(tasks.c.enqueued_at)).where(tasks.c.state == QUEUED)
+            )
+        return QueueStats(
+            queued=counts.get(QUEUED, 0),
+            running=counts.get(RUNNING, 0),
+            dead=counts.get(DEAD, 0),
+            done=counts.get(DONE, 0),
+            oldest_queued_age=None if oldest is None else max(0.0, now - oldest),
+        )
+
+    def purge_done(self, older_than_seconds: float) -> int:
+        """Deletes finished tasks (and with them their dedupe keys) older than the window."""
+        cutoff = self.clock() - older_than_seconds
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                delete(tasks).where(tasks.c.state == DONE, tasks.c.finished_at < cutoff)
+            )
+        return result.rowcount
+
+
+def describe(error: BaseException) -> str:
+    """One line for the error trail: type and message, never a traceback."""
+    text = str(error) or error.__class__.__name__
+    if not isinstance(error, ConnectorError):
+        text = f"{type(error).__name__}: {text}"
+    return text[:2000]

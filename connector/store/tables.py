@@ -1,0 +1,140 @@
+"""The store's tables (SQLAlchemy Core); Alembic migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# The durable queue. `state` is queued | running | done | dead.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(10), nullable=False, default="queued"),
+    Column("dedupe_key", String(300), unique=True),
+    Column("ordering_key", String(300)),
+    Column("run_at", Float, nullable=False),
+    Column("enqueued_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", Float),
+    Column("locked_by", String(100)),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("last_error", Text),
+)
+Index("ix_tasks_due", tasks.c.state, tasks.c.run_at)
+Index("ix_tasks_ordering", tasks.c.ordering_key, tasks.c.id)
+
+# One row per failed attempt: what a dead letter shows an admin.
+task_errors = Table(
+    "task_errors",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("task_id", BigInteger, nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", Float),
+    Column("failed_at", Float, nullable=False),
+    Column("error_type", String(100), nullable=False),
+    Column("message", Text, nullable=False),
+)
+
+# Which record in which system is the same entity; `fingerprint` remembers what we last wrote
+# (to drop our own echo) and `version` the newest change applied (to drop stale events).
+links = Table(
+    "links",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("entity", String(30), nullable=False),
+    Column("canonical_id", String(100), nullable=False),
+    Column("system", String(30), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("fingerprint", String(64)),
+    Column("version", String(64)),
+    Column("data", JSON),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("entity", "system", "external_id", name="uq_links_external"),
+    UniqueConstraint("entity", "canonical_id", "system", name="uq_links_canonical"),
+)
+
+# Lookup keys (normalised phone, lowercased email, card number) of canonical customers.
+identity_keys = Table(
+    "identity_keys",
+    metadata,
+    Column("kind", String(20), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("canonical_id", String(100), nullable=False, index=True),
+)
+
+# Where each incremental read stopped, per (system, stream).
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("system", String(30), primary_key=True),
+    Column("stream", String(60), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Every write the connector made to a remote system.
+audit = Table(
+    "audit",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", Float, nullable=False, index=True),
+    Column("task_id", BigInteger),
+    Column("system", String(30), nullable=False),
+    Column("entity", String(30), nullable=False),
+    Column("external_id", String(200)),
+    Column("action", String(30), nullable=False),
+    Column("canonical_id", String(100), index=True),
+    Column("detail", JSON),
+)
+
+# Webhook bodies as received, stored before they are acknowledged.
+inbound_events = Table(
+    "inbound_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("source", String(30), nullable=False),
+    Column("delivery_id", String(300), nullable=False),
+    Column("topic", String(100)),
+    Column("received_at", Float, nullable=False, index=True),
+    Column("headers", JSON),
+    Column("body", Text, nullable=False),
+    Column("task_id", BigInteger),
+    UniqueConstraint("source", "delivery_id", name="uq_inbound_delivery"),
+)
+
+# Credentials the connector must keep between runs (OAuth refresh tokens, application tokens).
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("system", String(30), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

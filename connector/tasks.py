@@ -1,0 +1,97 @@
+"""Task kinds: the one place that says which handler runs each kind of task."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from connector.errors import PermanentError, TransientError, UnknownTaskKind
+
+if TYPE_CHECKING:
+    from connector.queue import Task
+    from connector.services import Services
+
+
+@dataclass
+class TaskContext:
+    """What a handler gets besides its payload: the task itself and the shared services."""
+
+    task: Task
+    services: Services
+
+
+Handler = Callable[[TaskContext, dict[str, Any]], None]
+
+
+class TaskRegistry:
+    """Maps task kinds to handlers; `connector worker` refuses nothing it cannot name."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, kind: str, handler: Handler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"task kind {kind!r} registered twice")
+        self._handlers[kind] = handler
+
+    def handler(self, kind: str) -> Handler:
+        try:
+            return self._handlers[kind]
+        except KeyError:
+            raise UnknownTaskKind(kind) from None
+
+    def kinds(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def __contains__(self, kind: str) -> bool:
+        return kind in self._handlers
+
+
+def probe(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Diagnostic task: proves the pipeline end to end, and can rehearse failures and crashes.
+
+    Each run leaves an audit row. `sleep` holds the task (to rehearse a crash mid-task),
+    `fail_attempts` fails the first N attempts with `fail_as` (transient or permanent).
+    """
+    from connector.audit import record_write
+
+    record_write(
+        ctx.services.engine,
+        system="connector",
+        entity="probe",
+        action="run",
+        external_id=str(payload.get("name", ctx.task.id)),
+        task_id=ctx.task.id,
+        detail={"attempt": ctx.task.attempts},
+    )
+    if payload.get("sleep"):
+        time.sleep(float(payload["sleep"]))
+    if ctx.task.attempts <= int(payload.get("fail_attempts", 0)):
+        error = PermanentError if payload.get("fail_as") == "permanent" else TransientError
+        raise error(f"probe failure on attempt {ctx.task.attempts}")
+
+
+def noop(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Does nothing: what the queue benchmark drains."""
+
+
+def purge_done(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Deletes finished tasks past the dedupe window, so the queue table stays small."""
+    days = ctx.services.settings.queue_keep_done_days
+    ctx.services.queue.purge_done(days * 86400)
+
+
+def build_registry() -> TaskRegistry:
+    """Every task kind the connector knows. Flows add theirs through `register_flows`."""
+    registry = TaskRegistry()
+    registry.register("diagnostic.probe", probe)
+    registry.register("diagnostic.noop", noop)
+    registry.register("maintenance.purge_done", purge_done)
+    try:
+        from connector.flows import register_flows
+    except ImportError:  # flows arrive with a later issue
+        return registry
+    register_flows(registry)
+    return registry
