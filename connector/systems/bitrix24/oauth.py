@@ -18,7 +18,7 @@ import requests
 from connector.errors import AuthError, ConfigError
 from connector.http import Timeouts, make_session, send
 
-DEFAULT_OAUTH_URL = "https://oauth.bitrix.info"
+DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
 
 class TokenStore(Protocol):
@@ -108,7 +108,7 @@ class OAuthConnection:
         self.client_secret = client_secret
         self.store = store
         self.portal_url = portal_url.rstrip("/") if portal_url else None
-        self.oauth_url = (oauth_url or DEFAULT_OAUTH_URL).rstrip("/")
+        self.token_url = token_endpoint(oauth_url or DEFAULT_OAUTH_URL)
         self.session = session or make_session(pool_size=2)
         self.timeouts = timeouts
         self._tokens: dict[str, Any] | None = None
@@ -167,7 +167,7 @@ class OAuthConnection:
         response = send(
             self.session,
             "GET",
-            f"{self.oauth_url}/oauth/token/",
+            self.token_url,
             params=params,
             timeout=self.timeouts.as_tuple(),
         )
@@ -181,9 +181,16 @@ class OAuthConnection:
         tokens = dict(self.tokens)
         endpoint = tokens.get("client_endpoint") or (self.portal_url or "") + "/rest/"
         tokens["client_endpoint"] = _with_host(endpoint, location)
-        self.portal_url = _with_host(self.portal_url or endpoint, location).rstrip("/")
+        moved = urlsplit(location)
+        self.portal_url = f"{moved.scheme}://{moved.netloc}"
         self._tokens = tokens
         self.store.save(tokens)
+
+
+def token_endpoint(oauth_url: str) -> str:
+    """The token endpoint from either the server (`https://oauth.bitrix.info`) or the endpoint."""
+    base = oauth_url.rstrip("/")
+    return base + "/" if base.endswith("/oauth/token") else base + "/oauth/token/"
 
 
 def _with_host(url: str, location: str) -> str:

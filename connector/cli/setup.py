@@ -1,0 +1,107 @@
+"""`connector setup SYSTEM`: registers the connector with a system (fields, webhooks)."""
+
+from __future__ import annotations
+
+import click
+
+from connector.cli._common import env_file_option
+from connector.config import load_settings
+from connector.errors import ConfigError
+
+SYSTEMS = ("bitrix24", "mailchimp", "woocommerce", "cdek")
+
+
+@click.command("setup")
+@click.argument("system", type=click.Choice(SYSTEMS))
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="Bitrix24 inbound webhook: register the outgoing webhook through the sandbox's "
+    "control API (default: when the portal is on loopback).",
+)
+@click.option("--store-name", default="Shop", show_default=True, help="Mailchimp store name.")
+@click.option("--currency", default="USD", show_default=True, help="Mailchimp store currency.")
+@env_file_option
+def command(
+    system: str, sandbox: bool | None, store_name: str, currency: str, env_file: str | None
+) -> None:
+    """Check access to SYSTEM and register the connector's fields and webhooks with it."""
+    import os
+
+    settings = load_settings(env_file=env_file or os.environ.get("CONNECTOR_ENV_FILE", ".env"))
+    runner = {
+        "bitrix24": _bitrix24,
+        "mailchimp": _mailchimp,
+        "woocommerce": _woocommerce,
+        "cdek": _cdek,
+    }[system]
+    lines = runner(settings, sandbox=sandbox, store_name=store_name, currency=currency)
+    for line in lines:
+        click.echo(line)
+    click.echo(f"{system}: setup done")
+
+
+def _bitrix24(settings, *, sandbox, **_options) -> list[str]:  # type: ignore[no-untyped-def]
+    from connector.systems.bitrix24 import Bitrix24Client
+    from connector.systems.bitrix24.credentials import store_token_store
+    from connector.systems.bitrix24.setup import setup_bitrix24, user_fields_from_mappings
+
+    if not settings.bitrix24_webhook_url and not settings.bitrix24_client_id:
+        raise ConfigError("set CONNECTOR_BITRIX24_WEBHOOK_URL or the OAuth app settings")
+    token_store = store_token_store(settings)
+    client = Bitrix24Client.from_settings(settings, token_store=token_store)
+    report = setup_bitrix24(
+        client,
+        public_url=settings.public_url,
+        user_fields=user_fields_from_mappings(settings.mappings_dir),
+        token_store=token_store,
+        sandbox=sandbox,
+    )
+    lines = list(report.lines)
+    if report.application_token:
+        lines.append(
+            "application token stored; to pin it, set "
+            f"CONNECTOR_BITRIX24_APPLICATION_TOKEN={report.application_token}"
+        )
+    return lines
+
+
+def _mailchimp(settings, *, store_name, currency, **_options) -> list[str]:  # type: ignore[no-untyped-def]
+    from connector.systems.mailchimp import MailchimpClient
+    from connector.systems.mailchimp.setup import merge_fields_from_mappings, setup_mailchimp
+
+    return setup_mailchimp(
+        MailchimpClient.from_settings(settings),
+        list_id=settings.mailchimp_list_id,
+        store_id=settings.mailchimp_store_id,
+        public_url=settings.public_url,
+        webhook_secret=settings.mailchimp_webhook_secret,
+        merge_fields=merge_fields_from_mappings(settings.mappings_dir),
+        store_name=store_name,
+        currency_code=currency,
+    )
+
+
+def _woocommerce(settings, **_options) -> list[str]:  # type: ignore[no-untyped-def]
+    from connector.systems.woocommerce import WooCommerceClient
+    from connector.systems.woocommerce.setup import setup_woocommerce
+
+    return setup_woocommerce(
+        WooCommerceClient.from_settings(settings),
+        public_url=settings.public_url,
+        webhook_secret=settings.woocommerce_webhook_secret,
+    )
+
+
+def _cdek(settings, **_options) -> list[str]:  # type: ignore[no-untyped-def]
+    from connector.systems.cdek import CdekClient
+
+    if not settings.cdek_webhook_secret:
+        raise ConfigError("CONNECTOR_CDEK_WEBHOOK_SECRET is required for the CDEK webhook")
+    url = f"{settings.public_url.rstrip('/')}/webhooks/cdek/{settings.cdek_webhook_secret}"
+    _, created = CdekClient.from_settings(settings).subscribe_webhook(url, "ORDER_STATUS")
+    shown = url.rsplit("/", 1)[0] + "/***"
+    return [
+        "access: ok (token issued)",
+        f"ORDER_STATUS -> {shown}: {'subscribed' if created else 'exists'}",
+    ]

@@ -1,0 +1,194 @@
+"""Bitrix24 events: parsing and verifying online POSTs, binding handlers, reading offline queues.
+
+Online events arrive form-encoded with PHP keys (`data[FIELDS][ID]`, `auth[application_token]`),
+carry only the object's ID and are never re-sent; their only proof of origin is the
+`application_token`, compared in constant time (docs `api-reference/events/index.md`,
+`safe-event-handlers.md`; research/bitrix24.md 6.2-6.4). Offline events are a durable queue,
+coalesced per object, read with `clear=0` and confirmed after the data is safe, and bound with
+an `auth_connector` so the connector's own writes never come back (research 6.5).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from connector.errors import PermanentError
+from connector.systems.bitrix24.client import AUTH_CONNECTOR, Bitrix24Client
+
+CONTACT_EVENTS = ("ONCRMCONTACTADD", "ONCRMCONTACTUPDATE", "ONCRMCONTACTDELETE")
+DEAL_EVENTS = ("ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE")
+SYNC_EVENTS = CONTACT_EVENTS + DEAL_EVENTS
+APP_ONLY_EVENTS = ("ONCRMDEALMOVETOCATEGORY", "ONAPPUNINSTALL")
+_KEY = re.compile(r"\[([^\]]*)\]")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as received: `name` upper-cased, `entity_id` from `data[FIELDS][ID]`."""
+
+    name: str
+    entity_id: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    auth: dict[str, Any] = field(default_factory=dict)
+    ts: str | None = None
+    handler_id: str | None = None
+
+    @property
+    def application_token(self) -> str:
+        return str(self.auth.get("application_token") or "")
+
+    @property
+    def member_id(self) -> str:
+        return str(self.auth.get("member_id") or "")
+
+
+def parse_php_form(body: bytes | str) -> dict[str, Any]:
+    """A form body with PHP bracket keys as nested dicts: `a[b]=x` -> `{"a": {"b": "x"}}`."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        head = key.split("[", 1)[0]
+        path = [head, *_KEY.findall(key[len(head) :])]
+        node = root
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        last = path[-1] if path[-1] != "" else str(len(node))
+        node[last] = value
+    return root
+
+
+def parse_event(body: bytes | str, content_type: str = "") -> Event:
+    """An event from its raw body, form-encoded (the real thing) or JSON (docs and tests)."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    if "json" in content_type.lower() or text.lstrip().startswith("{"):
+        try:
+            payload = json.loads(text)
+        except ValueError as error:
+            raise PermanentError("Bitrix24 event: invalid JSON", code="bad_event") from error
+    else:
+        payload = parse_php_form(text)
+    if not isinstance(payload, dict) or not payload.get("event"):
+        raise PermanentError("Bitrix24 event: no event name", code="bad_event")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    fields = data.get("FIELDS") if isinstance(data.get("FIELDS"), dict) else {}
+    entity_id = fields.get("ID")
+    return Event(
+        name=str(payload["event"]).upper(),
+        entity_id=str(entity_id) if entity_id not in (None, "") else None,
+        data=data,
+        auth=payload.get("auth") if isinstance(payload.get("auth"), dict) else {},
+        ts=str(payload["ts"]) if payload.get("ts") is not None else None,
+        handler_id=str(payload.get("event_handler_id") or "") or None,
+    )
+
+
+def verify_event(event: Event, application_token: str, member_id: str | None = None) -> bool:
+    """True when the event carries our portal's `application_token` (and `member_id`, if known)."""
+    if not application_token:
+        return False
+    token_ok = hmac.compare_digest(event.application_token.encode(), application_token.encode())
+    member_ok = not member_id or hmac.compare_digest(event.member_id.encode(), member_id.encode())
+    return token_ok and member_ok
+
+
+# --------------------------------------------------------------------------- binding
+
+
+def bound_events(client: Bitrix24Client) -> list[dict[str, Any]]:
+    """Handlers bound by this app (`event.get`; app connections only)."""
+    return list(client.call("event.get", {}) or [])
+
+
+def bind_online(client: Bitrix24Client, handler: str, events: Iterable[str]) -> list[str]:
+    """Binds `handler` to each event not bound yet; returns the events newly bound."""
+    have = {
+        (str(row.get("event", "")).upper(), str(row.get("handler", "")))
+        for row in bound_events(client)
+        if not _is_offline(row)
+    }
+    added = []
+    for name in events:
+        if (name.upper(), handler) in have:
+            continue
+        _bind(client, {"event": name, "handler": handler})
+        added.append(name.upper())
+    return added
+
+
+def bind_offline(
+    client: Bitrix24Client, events: Iterable[str], auth_connector: str = AUTH_CONNECTOR
+) -> list[str]:
+    """Binds offline queues for `events`; writes tagged `auth_connector` are left out of them."""
+    have = {str(row.get("event", "")).upper() for row in bound_events(client) if _is_offline(row)}
+    added = []
+    for name in events:
+        if name.upper() in have:
+            continue
+        params = {"event": name, "event_type": "offline", "auth_connector": auth_connector}
+        _bind(client, params)
+        added.append(name.upper())
+    return added
+
+
+def _bind(client: Bitrix24Client, params: dict[str, Any]) -> None:
+    try:
+        client.call("event.bind", params)
+    except PermanentError as error:
+        if str(error.code or "").upper() != "ERROR_HANDLER_ALREADY_EXIST":
+            raise
+
+
+def _is_offline(row: Mapping[str, Any]) -> bool:
+    return str(row.get("offline", "0")) in {"1", "true", "True", "Y"}
+
+
+# --------------------------------------------------------------------------- offline queue
+
+
+@dataclass(frozen=True)
+class OfflineBatch:
+    """Reserved offline events: confirm them with `confirm_offline` once they are stored."""
+
+    process_id: str | None
+    events: list[dict[str, Any]]
+
+
+def read_offline(
+    client: Bitrix24Client, limit: int = 50, auth_connector: str | None = AUTH_CONNECTOR
+) -> OfflineBatch:
+    """Reserves up to `limit` events without clearing them (`clear=0`)."""
+    params: dict[str, Any] = {"limit": limit, "clear": 0}
+    if auth_connector:
+        params["auth_connector"] = auth_connector
+    result = client.call("event.offline.get", params) or {}
+    events = result.get("events") or [] if isinstance(result, Mapping) else []
+    process_id = result.get("process_id") if isinstance(result, Mapping) else None
+    return OfflineBatch(str(process_id) if process_id else None, list(events))
+
+
+def confirm_offline(
+    client: Bitrix24Client, batch: OfflineBatch, message_ids: Iterable[str] | None = None
+) -> None:
+    """Deletes the reserved events (all of them, or only `message_ids`) from the queue."""
+    if not batch.process_id or not batch.events:
+        return
+    params: dict[str, Any] = {"process_id": batch.process_id}
+    if message_ids is not None:
+        params["message_id"] = list(message_ids)
+    client.call("event.offline.clear", params)
+
+
+def fail_offline(client: Bitrix24Client, batch: OfflineBatch, message_ids: Iterable[str]) -> None:
+    """Marks events we could not process, so they are kept aside instead of re-delivered."""
+    if batch.process_id:
+        params = {"process_id": batch.process_id, "message_id": list(message_ids)}
+        client.call("event.offline.error", params)

@@ -1,0 +1,176 @@
+"""CDEK API v2 client: OAuth client credentials, create and read orders, ORDER_STATUS webhook.
+
+Facts from research/shop_delivery_loyalty.md 4.1: `POST /v2/oauth/token` (form,
+`grant_type=client_credentials`) gives a bearer token for ~1 hour (the official SDK renews it
+10 s early); order creation is asynchronous (`entity.uuid` plus `requests[].state`, the waybill
+`cdek_number` appears later in `GET /v2/orders/{uuid}`); one webhook subscription per type, and
+CDEK never re-sends a failed delivery, so the poller stays the source of truth.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
+from connector.http import RetryPolicy, Timeouts, error_for_status, make_session, send
+
+RENEW_EARLY = 10.0
+
+
+class CdekClient:
+    """One CDEK account (client id and secret)."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = Timeouts(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not url or not client_id or not client_secret:
+            raise ConfigError("CONNECTOR_CDEK_URL, _CLIENT_ID and _CLIENT_SECRET are required")
+        base = url.rstrip("/")
+        self.base_url = base if base.endswith("/v2") else base + "/v2"
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.session = session or make_session()
+        self.retry = retry
+        self.timeouts = timeouts
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> CdekClient:
+        return cls(
+            settings.cdek_url,
+            settings.cdek_client_id,
+            settings.cdek_client_secret,
+            timeouts=Timeouts(read=float(getattr(settings, "http_timeout", 30) or 30)),
+            **options,
+        )
+
+    # ------------------------------------------------------------------ auth and transport
+
+    def token(self, *, renew: bool = False) -> str:
+        with self._lock:
+            if renew or not self._token or self._clock() >= self._expires_at:
+                self._token, lifetime = self._request_token()
+                self._expires_at = self._clock() + max(0.0, lifetime - RENEW_EARLY)
+            return self._token
+
+    def _request_token(self) -> tuple[str, float]:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+        url = self.base_url + "/oauth/token"
+        response = self.retry.run(
+            lambda: send(self.session, "POST", url, data=form, timeout=self.timeouts.as_tuple())
+        )
+        payload = _json(response)
+        if not response.ok or "access_token" not in payload:
+            if response.status_code >= 500:
+                raise error_for_status(response.status_code, "CDEK token endpoint failed")
+            raise AuthError(f"CDEK refused the credentials: HTTP {response.status_code}")
+        return str(payload["access_token"]), float(payload.get("expires_in") or 3599)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        method = method.upper()
+        url = self.base_url + "/" + path.lstrip("/")
+        safe = method != "POST" if idempotent is None else idempotent
+        return self.retry.run(lambda: self._send(method, url, json, params), idempotent=safe)
+
+    def _send(self, method: str, url: str, body: Any, params: Mapping[str, Any] | None) -> Any:
+        for renew in (False, True):
+            headers = {"Authorization": f"Bearer {self.token(renew=renew)}"}
+            response = send(
+                self.session,
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=headers,
+                timeout=self.timeouts.as_tuple(),
+            )
+            if response.status_code != 401:
+                break
+        payload = _json(response)
+        if response.ok:
+            return payload
+        raise _error(response.status_code, payload)
+
+    # ------------------------------------------------------------------ operations
+
+    def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
+        """Registers a shipment; returns `{entity: {uuid}, requests: [{state, errors}]}`.
+
+        An INVALID request state is raised as a permanent error with CDEK's codes.
+        """
+        answer = self.request("POST", "/orders", json=dict(order))
+        for item in answer.get("requests", []) if isinstance(answer, dict) else []:
+            if str(item.get("state", "")).upper() == "INVALID":
+                raise _error(400, item)
+        return answer
+
+    def get_order(self, uuid: str) -> dict[str, Any]:
+        return self.request("GET", f"/orders/{uuid}")
+
+    def find_order(self, number: str) -> dict[str, Any] | None:
+        """The shipment registered under our order number (`im_number`), if any."""
+        try:
+            return self.request("GET", "/orders", params={"im_number": number})
+        except PermanentError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def subscribe_webhook(self, url: str, event_type: str = "ORDER_STATUS") -> tuple[dict, bool]:
+        """Subscribes `url` to `event_type` unless it is; returns (subscription, created)."""
+        existing = self.request("GET", "/webhooks") or []
+        for hook in existing if isinstance(existing, list) else []:
+            if hook.get("url") == url and hook.get("type") == event_type:
+                return hook, False
+        body = {"url": url, "type": event_type}
+        return self.request("POST", "/webhooks", json=body, idempotent=True), True
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {"items": payload}
+
+
+def _error(status: int, payload: Mapping[str, Any]) -> ConnectorError:
+    """CDEK errors: `errors[{code, message}]` at the top or inside `requests[]`."""
+    errors = list(payload.get("errors") or [])
+    for item in payload.get("requests") or []:
+        errors.extend(item.get("errors") or [])
+    code = str(errors[0].get("code")) if errors else None
+    message = "; ".join(str(e.get("message", e.get("code"))) for e in errors) or f"HTTP {status}"
+    if status in (401, 403):
+        return AuthError(f"CDEK {status}: {message}")
+    if status == 429 or status >= 500:
+        return error_for_status(status, f"CDEK {message}", code=code)
+    return PermanentError(f"CDEK: {message}", code=code, status=status)

@@ -1,0 +1,391 @@
+"""Mailchimp Marketing API v3 client: members, tags, events, the e-commerce store, setup reads.
+
+Rules from research/mailchimp.md: the data centre is the API key's suffix (1); members are
+upserted by `PUT .../members/{md5(lower(email))}` with `status_if_new` (2), a POST that answers
+"Member Exists" becomes that PUT; carts, orders, products have no PUT in the spec, so they are
+upserted as PATCH and, on 404, POST (3); at most 10 connections per user (6, we default to 4);
+errors are `application/problem+json` and decided by `status` + `title` (7): compliance state,
+forgotten e-mail and invalid resource are permanent and never retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
+from connector.http import (
+    ConcurrencyLimit,
+    RetryPolicy,
+    Timeouts,
+    error_for_status,
+    make_session,
+    parse_retry_after,
+    send,
+)
+
+MAX_CONNECTIONS = 10
+MEMBER_EXISTS = "Member Exists"
+NOT_RETRIED_TITLES = {
+    "Member In Compliance State",
+    "Forgotten Email Not Subscribed",
+    "Invalid Resource",
+    MEMBER_EXISTS,
+    "Customer Was Not Saved",
+}
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: MD5 of the lower-cased address."""
+    return hashlib.md5(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def base_url_from_key(api_key: str) -> str:
+    """`https://<dc>.api.mailchimp.com/3.0` from a key ending in `-<dc>`."""
+    if not api_key or "-" not in api_key:
+        raise ConfigError("CONNECTOR_MAILCHIMP_API_KEY must end with the data centre, e.g. -us6")
+    return f"https://{api_key.rsplit('-', 1)[1]}.api.mailchimp.com/3.0"
+
+
+@dataclass(frozen=True)
+class MergeField:
+    """An audience field the mappings fill: `tag` like `PHONE`, `type` like `text` or `birthday`."""
+
+    tag: str
+    name: str | None = None
+    type: str = "text"
+    options: Mapping[str, Any] | None = None
+
+
+class MailchimpError(PermanentError):
+    """A refusal with Mailchimp's `title` as code and the field errors of an Invalid Resource."""
+
+    def __init__(self, message: str, code: str, status: int, errors: list | None = None) -> None:
+        super().__init__(message, code=code, status=status)
+        self.errors = errors or []
+
+
+class MailchimpClient:
+    """One Mailchimp account (an API key); thread-safe, `max_connections` requests at most."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = Timeouts(read=120.0),
+        max_connections: int = 4,
+    ) -> None:
+        if not api_key:
+            raise ConfigError("CONNECTOR_MAILCHIMP_API_KEY is empty")
+        self.base_url = (base_url or base_url_from_key(api_key)).rstrip("/")
+        self.session = session or make_session(pool_size=max_connections)
+        self.session.auth = ("connector", api_key)
+        self.retry = retry
+        self.timeouts = timeouts
+        self.connections = ConcurrencyLimit(min(max_connections, MAX_CONNECTIONS))
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> MailchimpClient:
+        timeout = float(getattr(settings, "http_timeout", 30) or 30)
+        return cls(
+            settings.mailchimp_api_key,
+            base_url=getattr(settings, "mailchimp_base_url", None),
+            timeouts=Timeouts(read=max(timeout, 30.0)),
+            **options,
+        )
+
+    # ------------------------------------------------------------------ transport
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Sends one request; returns the decoded body (None for 204) or raises a typed error."""
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method != "POST"
+        url = self.base_url + "/" + path.lstrip("/")
+        return self.retry.run(lambda: self._send(method, url, json, params), idempotent=idempotent)
+
+    def _send(self, method: str, url: str, body: Any, params: Mapping[str, Any] | None) -> Any:
+        with self.connections.slot():
+            response = send(
+                self.session,
+                method,
+                url,
+                json=body,
+                params=params,
+                timeout=self.timeouts.as_tuple(),
+            )
+        if response.status_code == 204 or (response.ok and not response.content):
+            return None
+        if response.ok:
+            try:
+                return response.json()
+            except ValueError:
+                return response.text
+        raise self._error(response)
+
+    def _error(self, response: requests.Response) -> ConnectorError:
+        status = response.status_code
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {}
+        problem = problem if isinstance(problem, dict) else {}
+        title = str(problem.get("title") or response.reason or "")
+        detail = str(problem.get("detail") or "")
+        message = f"{title}: {detail}" if detail else title or f"HTTP {status}"
+        if title in NOT_RETRIED_TITLES or (400 <= status < 500 and status not in (401, 403, 429)):
+            return MailchimpError(message, code=title, status=status, errors=problem.get("errors"))
+        if status in (401, 403):
+            return AuthError(f"Mailchimp {status}: {message}")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429 and retry_after is None:
+            retry_after = 2.0  # undocumented: a connection slot frees within seconds
+        return error_for_status(status, f"Mailchimp {message}", code=title, retry_after=retry_after)
+
+    # ------------------------------------------------------------------ members
+
+    def ping(self) -> dict[str, Any]:
+        return self.request("GET", "/ping")
+
+    def get_member(self, list_id: str, email: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", f"/lists/{list_id}/members/{subscriber_hash(email)}")
+        except PermanentError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def upsert_member(
+        self,
+        list_id: str,
+        email: str,
+        fields: Mapping[str, Any] | None = None,
+        status_if_new: str = "transactional",
+        *,
+        status: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Creates or updates a member; `status_if_new` only applies to a new one.
+
+        Pass `status` only on a consented change: re-subscribing someone who unsubscribed
+        raises the permanent "Member In Compliance State".
+        """
+        body: dict[str, Any] = {"email_address": email.strip(), "status_if_new": status_if_new}
+        if fields:
+            body["merge_fields"] = dict(fields)
+        if status:
+            body["status"] = status
+        body.update(extra)
+        return self.request("PUT", f"/lists/{list_id}/members/{subscriber_hash(email)}", json=body)
+
+    def add_member(
+        self,
+        list_id: str,
+        email: str,
+        fields: Mapping[str, Any] | None = None,
+        status: str = "pending",
+    ) -> dict[str, Any]:
+        """POST a new member; when Mailchimp says "Member Exists" it becomes an update."""
+        body: dict[str, Any] = {"email_address": email.strip(), "status": status}
+        if fields:
+            body["merge_fields"] = dict(fields)
+        try:
+            return self.request("POST", f"/lists/{list_id}/members", json=body)
+        except PermanentError as error:
+            if error.code != MEMBER_EXISTS:
+                raise
+        return self.upsert_member(list_id, email, fields, status_if_new=status)
+
+    def change_member_email(self, list_id: str, old_email: str, new_email: str) -> dict[str, Any]:
+        """An address change is a PATCH on the old hash (a PUT would create a second member)."""
+        path = f"/lists/{list_id}/members/{subscriber_hash(old_email)}"
+        return self.request("PATCH", path, json={"email_address": new_email.strip()})
+
+    def archive_member(self, list_id: str, email: str) -> None:
+        try:
+            self.request("DELETE", f"/lists/{list_id}/members/{subscriber_hash(email)}")
+        except PermanentError as error:
+            if error.status != 404:
+                raise
+
+    def update_member_tags(
+        self,
+        list_id: str,
+        email: str,
+        active: Iterable[str] = (),
+        inactive: Iterable[str] = (),
+        *,
+        is_syncing: bool = False,
+    ) -> None:
+        """Adds `active` and removes `inactive` tags; tags not named stay as they are."""
+        tags = [{"name": name, "status": "active"} for name in active]
+        tags += [{"name": name, "status": "inactive"} for name in inactive]
+        if not tags:
+            return
+        path = f"/lists/{list_id}/members/{subscriber_hash(email)}/tags"
+        body = {"tags": tags, "is_syncing": is_syncing}
+        self.request("POST", path, json=body, idempotent=True)
+
+    def add_member_event(
+        self,
+        list_id: str,
+        email: str,
+        name: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        occurred_at: str | None = None,
+        is_syncing: bool = False,
+    ) -> None:
+        """Records a custom event (2-30 chars, string properties) that journeys can start on."""
+        body: dict[str, Any] = {"name": name, "is_syncing": is_syncing}
+        if properties:
+            body["properties"] = {key: str(value) for key, value in properties.items()}
+        if occurred_at:
+            body["occurred_at"] = occurred_at
+        self.request("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/events", json=body)
+
+    # ------------------------------------------------------------------ e-commerce
+
+    def get_store(self, store_id: str) -> dict[str, Any] | None:
+        return self._get_or_none(f"/ecommerce/stores/{store_id}")
+
+    def ensure_store(
+        self, store_id: str, list_id: str, name: str, currency_code: str, **extra: Any
+    ) -> tuple[dict[str, Any], bool]:
+        """The store, created when missing; returns (store, created)."""
+        found = self.get_store(store_id)
+        if found is not None:
+            return found, False
+        body = {
+            "id": store_id,
+            "list_id": list_id,
+            "name": name,
+            "currency_code": currency_code,
+            **extra,
+        }
+        return self.request("POST", "/ecommerce/stores", json=body), True
+
+    def set_store_syncing(self, store_id: str, is_syncing: bool) -> None:
+        """`is_syncing` pauses the store's automations during a backfill."""
+        self.request("PATCH", f"/ecommerce/stores/{store_id}", json={"is_syncing": is_syncing})
+
+    def upsert_customer(self, store_id: str, customer: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"/ecommerce/stores/{store_id}/customers/{customer['id']}"
+        return self.request("PUT", path, json=dict(customer))
+
+    def upsert_product(self, store_id: str, product: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH the product, creating it when missing; variants are upserted one by one."""
+        path = f"/ecommerce/stores/{store_id}/products/{product['id']}"
+        variants = list(product.get("variants") or [])
+        update = {key: value for key, value in product.items() if key not in ("id", "variants")}
+        try:
+            result = self.request("PATCH", path, json=update)
+        except PermanentError as error:
+            if error.status != 404:
+                raise
+            return self.request(
+                "POST", f"/ecommerce/stores/{store_id}/products", json=dict(product)
+            )
+        for variant in variants:
+            self.request("PUT", f"{path}/variants/{variant['id']}", json=dict(variant))
+        return result
+
+    def upsert_cart(self, store_id: str, cart: Mapping[str, Any]) -> dict[str, Any]:
+        return self._patch_or_post(f"/ecommerce/stores/{store_id}/carts", cart)
+
+    def delete_cart(self, store_id: str, cart_id: str) -> None:
+        """Removes a cart (bought or emptied) so its abandoned-cart email is not sent."""
+        try:
+            self.request("DELETE", f"/ecommerce/stores/{store_id}/carts/{cart_id}")
+        except PermanentError as error:
+            if error.status != 404:
+                raise
+
+    def upsert_order(self, store_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
+        return self._patch_or_post(f"/ecommerce/stores/{store_id}/orders", order)
+
+    def _patch_or_post(self, collection: str, item: Mapping[str, Any]) -> dict[str, Any]:
+        update = {key: value for key, value in item.items() if key != "id"}
+        try:
+            return self.request("PATCH", f"{collection}/{item['id']}", json=update)
+        except PermanentError as error:
+            if error.status != 404:
+                raise
+        return self.request("POST", collection, json=dict(item))
+
+    # ------------------------------------------------------------------ setup reads and writes
+
+    def merge_fields(self, list_id: str) -> list[dict[str, Any]]:
+        answer = self.request("GET", f"/lists/{list_id}/merge-fields", params={"count": 1000})
+        return list((answer or {}).get("merge_fields", []))
+
+    def ensure_merge_fields(self, list_id: str, wanted: Iterable[MergeField]) -> list[str]:
+        """Creates the audience fields missing by tag; returns the tags created."""
+        have = {str(field.get("tag", "")).upper() for field in self.merge_fields(list_id)}
+        created = []
+        for field in wanted:
+            if field.tag.upper() in have:
+                continue
+            body: dict[str, Any] = {
+                "tag": field.tag.upper(),
+                "name": field.name or field.tag.title(),
+                "type": field.type,
+            }
+            if field.options:
+                body["options"] = dict(field.options)
+            self.request("POST", f"/lists/{list_id}/merge-fields", json=body)
+            have.add(field.tag.upper())
+            created.append(field.tag.upper())
+        return created
+
+    def ensure_webhook(self, list_id: str, url: str) -> tuple[dict[str, Any], bool]:
+        """The audience webhook to `url`, registered when missing; our API writes are skipped."""
+        answer = self.request("GET", f"/lists/{list_id}/webhooks") or {}
+        for hook in answer.get("webhooks", []):
+            if hook.get("url") == url:
+                return hook, False
+        body = {
+            "url": url,
+            "events": {
+                "subscribe": True,
+                "unsubscribe": True,
+                "profile": True,
+                "cleaned": True,
+                "upemail": True,
+                "campaign": False,
+            },
+            "sources": {"user": True, "admin": True, "api": False},
+        }
+        return self.request("POST", f"/lists/{list_id}/webhooks", json=body), True
+
+    def run_batch(self, operations: Iterable[Any], **options: Any) -> list[Any]:
+        """Bulk import through `/batches`, polled to the end; one `OperationResult` each."""
+        from connector.systems.mailchimp.batch import run_batch
+
+        return run_batch(self, operations, **options)
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", path)
+        except PermanentError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def close(self) -> None:
+        self.session.close()

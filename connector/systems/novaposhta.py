@@ -1,0 +1,97 @@
+"""Nova Poshta API 2.0 client: tracking in batches of up to 100, and waybill creation.
+
+One endpoint, JSON-RPC-like: `{"apiKey", "modelName", "calledMethod", "methodProperties"}`; the
+answer is an envelope whose `success` tells the truth, not the HTTP status; there is no push
+in 2.0, so tracking is polled (research/shop_delivery_loyalty.md 4.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import requests
+
+from connector.errors import ConfigError, PermanentError
+from connector.http import RetryPolicy, Timeouts, error_for_status, make_session, send
+
+TRACK_LIMIT = 100
+
+
+class NovaPoshtaClient:
+    """One Nova Poshta API key."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
+        if not url:
+            raise ConfigError("CONNECTOR_NOVAPOSHTA_URL is empty")
+        base = url.rstrip("/")
+        self.url = base + "/" if base.endswith("/json") else base + "/v2.0/json/"
+        self.api_key = api_key or ""
+        self.session = session or make_session()
+        self.retry = retry
+        self.timeouts = timeouts
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> NovaPoshtaClient:
+        return cls(
+            settings.novaposhta_url,
+            settings.novaposhta_api_key,
+            timeouts=Timeouts(read=float(getattr(settings, "http_timeout", 30) or 30)),
+            **options,
+        )
+
+    def call(
+        self,
+        model: str,
+        method: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> list[Any]:
+        """Runs one method; returns `data` or raises with Nova Poshta's first error code."""
+        body = {
+            "apiKey": self.api_key,
+            "modelName": model,
+            "calledMethod": method,
+            "methodProperties": dict(properties or {}),
+        }
+        return self.retry.run(lambda: self._send(body), idempotent=idempotent)
+
+    def _send(self, body: dict[str, Any]) -> list[Any]:
+        response = send(self.session, "POST", self.url, json=body, timeout=self.timeouts.as_tuple())
+        try:
+            envelope = response.json()
+        except ValueError:
+            envelope = None
+        if not response.ok or not isinstance(envelope, dict):
+            raise error_for_status(response.status_code, f"Nova Poshta HTTP {response.status_code}")
+        if not envelope.get("success", False):
+            codes = envelope.get("errorCodes") or [None]
+            text = "; ".join(map(str, envelope.get("errors") or [])) or "request refused"
+            raise PermanentError(f"Nova Poshta: {text}", code=codes[0] and str(codes[0]))
+        return list(envelope.get("data") or [])
+
+    def track(self, documents: Iterable[tuple[str, str | None] | str]) -> list[dict[str, Any]]:
+        """Statuses of waybills (number, optional phone for full details), 100 per call."""
+        items = []
+        for document in documents:
+            number, phone = (document, None) if isinstance(document, str) else document
+            items.append({"DocumentNumber": number, "Phone": phone or ""})
+        statuses: list[dict[str, Any]] = []
+        for start in range(0, len(items), TRACK_LIMIT):
+            part = items[start : start + TRACK_LIMIT]
+            statuses += self.call("TrackingDocument", "getStatusDocuments", {"Documents": part})
+        return statuses
+
+    def create_waybill(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """`InternetDocument.save`: returns `{Ref, IntDocNumber, CostOnSite, ...}`."""
+        data = self.call("InternetDocument", "save", properties, idempotent=False)
+        return data[0] if data else {}
