@@ -1,0 +1,574 @@
+"""Applies mapping files: one system record <-> one canonical dict, and the set of all mappings.
+
+`MappingSet.load(dir)` reads every file, reports all problems of all files at once
+(`MappingErrors`), and compiles each mapping into rules (`rules.py`). Flows then call:
+
+    mapping = mappings.get("woocommerce", "order")
+    order = mapping.to_canonical(payload)                  # system -> canonical dict
+    deal = mappings.get("bitrix24", "deal").to_system(order, existing=current_deal, creating=False)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError
+
+from connector.errors import MappingError
+from connector.mapping import loader, schema, value_maps
+from connector.mapping.errors import MappingErrors, did_you_mean
+from connector.mapping.rules import FieldRule, RuleError, compile_rule
+from connector.mapping.transforms import Context
+from connector.mapping.value_maps import ValueMap
+from connector.model import ENTITIES, Entity
+
+HUB = "hub"
+"""`owner: hub` means the canonical side (the other systems) wins a conflict."""
+
+
+@dataclass(frozen=True)
+class CustomField:
+    """A custom field a mapping relies on; setup creates it in the system when it is missing."""
+
+    system: str
+    entity: str
+    name: str
+    type: str
+    label: str | None = None
+    required: bool = False
+    multiple: bool = False
+    options: tuple[str, ...] = ()
+    file: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Mapping:
+    """How one system's record of one kind maps to and from a canonical entity."""
+
+    system: str
+    entity: str
+    canonical: str
+    file: str
+    rules: list[FieldRule]
+    custom_fields: list[CustomField] = field(default_factory=list)
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._in = [(r, r.apply_in) for r in self.rules if r.apply_in is not None]
+        self._out = [(r, r.apply_out) for r in self.rules if r.apply_out is not None]
+
+    def to_canonical(
+        self, payload: dict[str, Any], conflicts: Collection[str] = ()
+    ) -> dict[str, Any]:
+        """Maps a system record to a canonical dict holding only the fields this file maps in.
+
+        `conflicts` names canonical fields changed on both sides since the last sync; those owned
+        by another system (or the hub) are left out, so merging the result keeps the current value.
+        """
+        out: dict[str, Any] = {}
+        rule = None
+        try:
+            if conflicts:
+                for rule, apply in self._in:
+                    if not self._other_owns(rule, conflicts):
+                        apply(payload, out, None)
+            else:
+                for rule, apply in self._in:  # noqa: B007 - `rule` names the failing field
+                    apply(payload, out, None)
+        except Exception as error:  # noqa: BLE001 - any failure becomes one typed, located error
+            raise self._error(rule, error, "in") from error
+        return out
+
+    def to_system(
+        self,
+        canonical: dict[str, Any] | Entity,
+        existing: dict[str, Any] | None = None,
+        creating: bool = False,
+        conflicts: Collection[str] = (),
+    ) -> dict[str, Any]:
+        """Maps a canonical dict (or entity) to a system record, for a create or an update.
+
+        `existing` is the system's current record: selectors (`PHONE[VALUE_TYPE=WORK]`) start from
+        its matching element so ids are kept. `on_create_only` fields are written only when
+        `creating`. Fields in `conflicts` owned by this system are left out (the system keeps its
+        value).
+        """
+        if isinstance(canonical, Entity):
+            canonical = canonical.to_dict()
+        out: dict[str, Any] = {}
+        rule = None
+        try:
+            for rule, apply in self._out:
+                if rule.on_create_only and not creating:
+                    continue
+                if conflicts and rule.owner == self.system and rule.roots & set(conflicts):
+                    continue
+                apply(canonical, out, existing)
+        except Exception as error:  # noqa: BLE001
+            raise self._error(rule, error, "out") from error
+        return out
+
+    def to_entity(self, payload: dict[str, Any]) -> Entity:
+        """Maps a system record straight to the canonical dataclass."""
+        return ENTITIES[self.canonical].from_dict(self.to_canonical(payload))
+
+    def owner_of(self, canonical_field: str) -> str | None:
+        """Who wins when both sides changed a field: a system's name, `hub`, or None."""
+        for rule in self.rules:
+            if canonical_field in rule.roots and rule.owner:
+                return rule.owner
+        return None
+
+    def _other_owns(self, rule: FieldRule, conflicts: Collection[str]) -> bool:
+        return bool(rule.owner and rule.owner != self.system and rule.roots & set(conflicts))
+
+    def _error(self, rule: FieldRule | None, error: Exception, way: str) -> MappingError:
+        if isinstance(error, MappingError) and rule is None:
+            return error
+        label = rule.label if rule else "?"
+        line = rule.line if rule else None
+        arrow = "system -> canonical" if way == "in" else "canonical -> system"
+        return MappingError(f"{arrow}: {error}", file=self.file, line=line, field=label)
+
+
+class MappingSet:
+    """Every mapping, value map and custom field of a `mappings/` directory, validated together."""
+
+    def __init__(
+        self,
+        mappings: dict[tuple[str, str], Mapping],
+        value_maps: dict[tuple[str, str], ValueMap],
+        directory: str | None = None,
+    ) -> None:
+        self._mappings = mappings
+        self._value_maps = value_maps
+        self.directory = directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> MappingSet:
+        """Loads and compiles a directory; raises MappingErrors listing every problem found."""
+        result, errors = cls.check(directory)
+        if errors or result is None:
+            raise MappingErrors(errors)
+        return result
+
+    @classmethod
+    def check(
+        cls, directory: str | os.PathLike[str]
+    ) -> tuple[MappingSet | None, list[MappingError]]:
+        """Loads a directory and returns (set or None, all errors) without raising."""
+        return _Builder(os.fspath(directory)).build()
+
+    def get(self, system: str, entity: str) -> Mapping:
+        """A system's mapping by entity (`bitrix24`, `contact`) or canonical name (`customer`)."""
+        found = self._mappings.get((system, entity))
+        if found is not None:
+            return found
+        by_canonical = [
+            m for (s, _), m in self._mappings.items() if s == system and m.canonical == entity
+        ]
+        if len(by_canonical) == 1:
+            return by_canonical[0]
+        names = [e for s, e in self._mappings if s == system]
+        if not names:
+            hint = did_you_mean(system, self.systems())
+            raise MappingError(f"no mappings for system {system!r}{hint}", field=system)
+        raise MappingError(
+            f"no mapping {system}/{entity}{did_you_mean(entity, names)}", field=entity
+        )
+
+    def value_map(self, system: str, name: str) -> ValueMap:
+        """A system's value map by name, e.g. ('bitrix24', 'deal_stage')."""
+        found = self._value_maps.get((system, name))
+        if found is None:
+            names = [n for s, n in self._value_maps if s == system]
+            raise MappingError(
+                f"no value map {system}/{name}{did_you_mean(name, names)}", field=name
+            )
+        return found
+
+    def custom_fields(self, system: str) -> list[CustomField]:
+        """Custom fields declared in a system's files (Bitrix24 `UF_CRM_*`, merge fields)."""
+        return [
+            f
+            for (s, _), m in sorted(self._mappings.items())
+            if s == system
+            for f in m.custom_fields
+        ]
+
+    def systems(self) -> list[str]:
+        return sorted({s for s, _ in self._mappings} | {s for s, _ in self._value_maps})
+
+    def mappings(self) -> Iterator[Mapping]:
+        return iter(self._mappings[k] for k in sorted(self._mappings))
+
+    def value_maps(self) -> Iterator[ValueMap]:
+        return iter(self._value_maps[k] for k in sorted(self._value_maps))
+
+
+# --- building ------------------------------------------------------------------------------------
+
+_UF_NAME = re.compile(r"^UF_CRM_[A-Z0-9_]{1,43}$")
+_MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
+_CUSTOM_RULES = {
+    # system: (name pattern, hint, allowed types, path key that marks a custom field)
+    "bitrix24": (
+        _UF_NAME,
+        "UF_CRM_ + A-Z, 0-9, _ (50 characters at most)",
+        schema.BITRIX24_FIELD_TYPES,
+    ),
+    "mailchimp": (_MERGE_TAG, "A-Z, 0-9, _ (10 characters at most)", schema.MAILCHIMP_MERGE_TYPES),
+}
+
+
+@dataclass
+class _Parsed:
+    document: loader.Document
+    kind: str
+    data: dict[str, Any]
+    system: str
+
+
+class _Builder:
+    """One load: collects every error instead of stopping at the first."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.errors: list[MappingError] = []
+
+    def build(self) -> tuple[MappingSet | None, list[MappingError]]:
+        if not os.path.isdir(self.directory):
+            return None, [MappingError("not a directory", file=self.directory)]
+        parsed = [p for p in (self._parse(path) for path in self._files()) if p is not None]
+        options = self._defaults([p for p in parsed if p.kind == "defaults"])
+        maps = self._value_maps([p for p in parsed if p.kind == "value_map"])
+        systems = {p.system for p in parsed if p.kind != "defaults"}
+        mappings: dict[tuple[str, str], Mapping] = {}
+        for item in (p for p in parsed if p.kind == "mapping"):
+            mapping = self._mapping(item, options, maps, systems)
+            if mapping is None:
+                continue
+            key = (mapping.system, mapping.entity)
+            if key in mappings:
+                self._add(
+                    f"a second mapping for {key[0]}/{key[1]} (first: {mappings[key].file})",
+                    item.document,
+                    ("entity",),
+                    "entity",
+                )
+                continue
+            mappings[key] = mapping
+        self._check_custom_fields(mappings)
+        if self.errors:
+            return None, self.errors
+        return MappingSet(mappings, maps, self.directory), []
+
+    def _files(self) -> list[str]:
+        found = []
+        for root, dirs, files in os.walk(self.directory):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [os.path.join(root, f) for f in sorted(files) if f.endswith((".yaml", ".yml"))]
+        return found
+
+    def _display(self, path: str) -> str:
+        relative = os.path.relpath(path)
+        return path if relative.startswith("..") else relative
+
+    def _add(
+        self, message: str, document: loader.Document, location: tuple, field: str | None
+    ) -> None:
+        self.errors.append(MappingError(message, document.file, document.line(location), field))
+
+    def _parse(self, path: str) -> _Parsed | None:
+        document, errors = loader.read(path, self._display(path))
+        self.errors += errors
+        if document is None:
+            return None
+        if not isinstance(document.data, dict):
+            self._add("a mapping file must be a YAML mapping (key: value)", document, (), None)
+            return None
+        kind = schema.kind_of(document.data)
+        try:
+            data = schema.SCHEMAS[kind]().load(document.data)
+        except ValidationError as error:
+            self._schema_errors(error.messages, kind, document)
+            return None
+        folder = os.path.relpath(os.path.dirname(path), self.directory)
+        system = data.get("system") or (folder.split(os.sep)[0] if folder != "." else "")
+        if kind != "defaults" and folder != "." and system != folder.split(os.sep)[0]:
+            self._add(
+                f"system {system!r} does not match its folder {folder.split(os.sep)[0]!r}",
+                document,
+                ("system",),
+                "system",
+            )
+        return _Parsed(document, kind, data, system)
+
+    def _schema_errors(self, messages: Any, kind: str, document: loader.Document) -> None:
+        for location, message in _flatten(messages):
+            field = _field_label(document.data, location)
+            if message == "Unknown field.":
+                key = str(location[-1])
+                hint = did_you_mean(key, schema.valid_keys(kind, location[:-1]))
+                message = f"unknown key {key!r}{hint}"
+            elif message == "Missing data for required field.":
+                message = f"missing required key {location[-1]!r}"
+            elif location and isinstance(location[-1], str):
+                message = f"{location[-1]}: {message}"
+            self._add(message, document, location, field)
+
+    def _defaults(self, files: list[_Parsed]) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        for item in files:
+            self._check_options(item.data["defaults"], item.document, ("defaults",))
+            options.update(item.data["defaults"])
+        return options
+
+    def _check_options(self, options: dict[str, Any], document: loader.Document, at: tuple) -> None:
+        from zoneinfo import ZoneInfo
+
+        import phonenumbers
+
+        region = options.get("phone_region")
+        if region is not None and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            hint = did_you_mean(region.upper(), phonenumbers.SUPPORTED_REGIONS)
+            self._add(
+                f"unknown phone region {region!r}{hint}",
+                document,
+                (*at, "phone_region"),
+                "phone_region",
+            )
+        zone = options.get("timezone")
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ValueError, KeyError, OSError):
+                self._add(f"unknown time zone {zone!r}", document, (*at, "timezone"), "timezone")
+
+    def _value_maps(self, files: list[_Parsed]) -> dict[tuple[str, str], ValueMap]:
+        maps: dict[tuple[str, str], ValueMap] = {}
+        for item in files:
+            data, document = item.data, item.document
+            key = (item.system, data["value_map"])
+            if key in maps:
+                self._add(
+                    f"a second value map {key[1]!r} (first: {maps[key].file})",
+                    document,
+                    ("value_map",),
+                    key[1],
+                )
+                continue
+            domain = data.get("canonical_values")
+            if domain:
+                self._check_domain(data, domain, document)
+            maps[key] = value_maps.build(
+                data, item.system, document.file, document.line(("value_map",))
+            )
+        return maps
+
+    def _check_domain(self, data: dict[str, Any], domain: str, document: loader.Document) -> None:
+        allowed = value_maps.CANONICAL_DOMAINS[domain]
+        names = [str(a) for a in allowed]
+        for section, key_name, canonical_is_key in (
+            ("pairs", "pairs", True),
+            ("out", "out", True),
+            ("in_", "in", False),
+        ):
+            for key, value in (data.get(section) or {}).items():
+                canonical = key if canonical_is_key else value
+                if canonical not in allowed:
+                    hint = did_you_mean(str(canonical), names)
+                    self._add(
+                        f"{canonical!r} is not a canonical {domain} value{hint}",
+                        document,
+                        (key_name, key),
+                        data["value_map"],
+                    )
+        for direction in ("in",):
+            rule = value_maps.parse_unmapped(data["unmapped"][f"{direction}_"])
+            if rule.action == "use" and rule.value not in allowed:
+                self._add(
+                    f"unmapped {direction}: {rule.value!r} is not a canonical {domain} value",
+                    document,
+                    ("unmapped", direction),
+                    data["value_map"],
+                )
+
+    def _mapping(
+        self,
+        item: _Parsed,
+        defaults: dict[str, Any],
+        maps: dict[tuple[str, str], ValueMap],
+        systems: set[str],
+    ) -> Mapping | None:
+        data, document, system = item.data, item.document, item.system
+        canonical = data.get("canonical") or data["entity"]
+        if canonical not in ENTITIES:
+            hint = did_you_mean(canonical, ENTITIES)
+            self._add(
+                f"entity {canonical!r} is not canonical; "
+                f"add 'canonical: <{'|'.join(ENTITIES)}>'{hint}",
+                document,
+                ("entity",),
+                "entity",
+            )
+            return None
+        self._check_options(data["options"], document, ("options",))
+        options = {**defaults, **data["options"]}
+
+        def value_map(name: str) -> ValueMap:
+            found = maps.get((system, name))
+            if found is None:
+                names = [n for s, n in maps if s == system]
+                raise KeyError(f"no value map {name!r} for {system}{did_you_mean(name, names)}")
+            return found
+
+        context = Context(
+            phone_region=options.get("phone_region") or "US",
+            timezone=options.get("timezone") or "UTC",
+            currency=options.get("currency"),
+            value_map=value_map,
+        )
+        rules = []
+        ok = True
+        for index, spec in enumerate(data["fields_"]):
+            line = document.line(("fields", index))
+            try:
+                rule = compile_rule(spec, canonical, context, line, set())
+            except RuleError as error:
+                label = _field_label(document.data, ("fields", index))
+                self._add(str(error), document, ("fields", index, *error.location), label)
+                ok = False
+                continue
+            if rule.owner and rule.owner not in systems | {HUB}:
+                hint = did_you_mean(rule.owner, systems | {HUB})
+                self._add(
+                    f"unknown owner {rule.owner!r}{hint}; name a system or 'hub'",
+                    document,
+                    ("fields", index, "owner"),
+                    rule.label,
+                )
+                ok = False
+            rules.append(rule)
+        custom = [
+            self._custom_field(system, data["entity"], f, document, i)
+            for i, f in enumerate(data["custom_fields"])
+        ]
+        if not ok:
+            return None
+        return Mapping(
+            system,
+            data["entity"],
+            canonical,
+            document.file,
+            rules,
+            [c for c in custom if c is not None],
+            data.get("description", ""),
+            options,
+        )
+
+    def _custom_field(
+        self, system: str, entity: str, spec: dict[str, Any], document: loader.Document, index: int
+    ) -> CustomField | None:
+        at = ("custom_fields", index)
+        rule = _CUSTOM_RULES.get(system)
+        if rule is not None:
+            pattern, hint, types = rule
+            if not pattern.match(spec["name"]):
+                self._add(
+                    f"custom field name {spec['name']!r} must be {hint}",
+                    document,
+                    (*at, "name"),
+                    spec["name"],
+                )
+                return None
+            if spec["type"] not in types:
+                self._add(
+                    f"unknown {system} field type {spec['type']!r}"
+                    f"{did_you_mean(spec['type'], types)}",
+                    document,
+                    (*at, "type"),
+                    spec["name"],
+                )
+                return None
+        return CustomField(
+            system,
+            entity,
+            spec["name"],
+            spec["type"],
+            spec.get("label"),
+            spec["required"],
+            spec["multiple"],
+            tuple(spec.get("options") or ()),
+            document.file,
+            document.line(at),
+        )
+
+    def _check_custom_fields(self, mappings: dict[tuple[str, str], Mapping]) -> None:
+        """A `UF_CRM_*` or merge field used in a path must be declared, so setup can create it."""
+        declared: dict[str, set[str]] = {}
+        for mapping in mappings.values():
+            declared.setdefault(mapping.system, set()).update(f.name for f in mapping.custom_fields)
+        for mapping in mappings.values():
+            names = declared.get(mapping.system, set())
+            for rule in mapping.rules:
+                for name in _custom_names(mapping.system, rule.system):
+                    if name not in names:
+                        self.errors.append(
+                            MappingError(
+                                f"custom field {name!r} is not declared under custom_fields"
+                                f"{did_you_mean(name, names)}",
+                                mapping.file,
+                                rule.line,
+                                rule.label,
+                            )
+                        )
+
+
+def _custom_names(system: str, paths_: str | list[str] | None) -> list[str]:
+    texts = [] if paths_ is None else paths_ if isinstance(paths_, list) else [paths_]
+    found = []
+    for text in texts:
+        parts = re.split(r"[.\[\]]", text)
+        if system == "bitrix24":
+            found += [p for p in parts if p.startswith("UF_CRM_")]
+        elif system == "mailchimp":
+            found += [
+                parts[i + 1] for i, p in enumerate(parts[:-1]) if p in ("merge_fields", "merges")
+            ]
+    return found
+
+
+def _flatten(messages: Any, location: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            yield from _flatten(value, (*location, key))
+    elif isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict | list):
+                yield from _flatten(message, location)
+            else:
+                yield location, str(message)
+    else:
+        yield location, str(messages)
+
+
+def _field_label(data: Any, location: tuple) -> str | None:
+    """The name to show for an error: the field's canonical path inside `fields`, else the key."""
+    if len(location) >= 2 and location[0] == "fields" and isinstance(location[1], int):
+        try:
+            spec = data["fields"][location[1]]
+        except (KeyError, IndexError, TypeError):
+            return None
+        if isinstance(spec, dict):
+            name = spec.get("canonical") or spec.get("system")
+            if isinstance(name, list):
+                return ", ".join(map(str, name))
+            return str(name) if name else None
+    return str(location[0]) if location else None
