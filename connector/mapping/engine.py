@@ -392,7 +392,7 @@ class _Builder:
                     )
         for direction in ("in",):
             rule = value_maps.parse_unmapped(data["unmapped"][f"{direction}_"])
-            if rule.action == "use" and rule.value not in allowed:
+            if rule.action == "use" and rule.value is not None and rule.value not in allowed:
                 self._add(
                     f"unmapped {direction}: {rule.value!r} is not a canonical {domain} value",
                     document,
@@ -539,9 +539,7 @@ def _custom_names(system: str, paths_: str | list[str] | None) -> list[str]:
         if system == "bitrix24":
             found += [p for p in parts if p.startswith("UF_CRM_")]
         elif system == "mailchimp":
-            found += [
-                parts[i + 1] for i, p in enumerate(parts[:-1]) if p in ("merge_fields", "merges")
-            ]
+            found += [parts[i + 1] for i, p in enumerate(parts[:-1]) if p == "merge_fields"]
     return found
 
 

@@ -70,10 +70,10 @@ def _empty(value: Any) -> bool:
 
 
 def _none_safe(fn: Fn) -> Fn:
-    """Most transforms leave an empty value alone; a missing phone is not an error."""
+    """Empty stays empty (and `''` becomes None): a missing phone is not an error."""
 
     def safe(value: Any) -> Any:
-        return value if value is None or value == "" else fn(value)
+        return None if value is None or value == "" else fn(value)
 
     return safe
 
