@@ -70,18 +70,23 @@ class Entity:
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> Any:
         """Builds the entity from JSON values (money and dates as text), e.g. a sample file."""
+        return cls.from_dict(cls.coerce_json(data))
+
+    @classmethod
+    def coerce_json(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Converts the fields present in a JSON dict to their types; absent fields stay absent."""
         known = _field_types(cls)
-        converted = {}
+        converted: dict[str, Any] = {}
         for name, value in data.items():
             if name not in known:
                 converted[name] = value
                 continue
             item_type = _list_item_entity(known[name])
             if item_type is not None and isinstance(value, list):
-                converted[name] = [item_type.from_json_dict(v) for v in value]
+                converted[name] = [item_type.coerce_json(v) for v in value]
             else:
                 converted[name] = _coerce(known[name], value)
-        return cls.from_dict(converted)
+        return converted
 
     def to_dict(self, *, drop_none: bool = False) -> dict[str, Any]:
         """Returns a canonical dict (nested lines as dicts); `drop_none` leaves out empty fields."""
