@@ -192,16 +192,8 @@ class EventBus:
                 "application_token": binding.application_token,
             }
         if tokens is None:
-            now = state.now()
-            import secrets
-
-            access = Token(
-                secrets.token_hex(16),
-                now + state.config.access_token_lifetime,
-                state.config.app_user_id,
-            )
-            state.access_tokens[access.value] = access
-            tokens = (access, None)
+            # the portal signs each event with a fresh pair for the user behind it
+            tokens = state.issue_tokens(state.now(), make_current=False)
         access, refresh = tokens
         auth: dict[str, Any] = {
             "access_token": access.value,

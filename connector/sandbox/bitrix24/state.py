@@ -210,8 +210,13 @@ class PortalState:
     # -- OAuth tokens ---------------------------------------------------------------------------
 
     def issue_tokens(
-        self, now: float, access: str | None = None, refresh: str | None = None
+        self,
+        now: float,
+        access: str | None = None,
+        refresh: str | None = None,
+        make_current: bool = True,
     ) -> tuple[Token, Token]:
+        """A new access + refresh pair; ``make_current`` makes it the app's own."""
         import secrets
 
         cfg = self.config
@@ -226,6 +231,7 @@ class PortalState:
         )
         self.access_tokens[access_token.value] = access_token
         self.refresh_tokens[refresh_token.value] = refresh_token
-        self.current_access_token = access_token.value
-        self.current_refresh_token = refresh_token.value
+        if make_current:
+            self.current_access_token = access_token.value
+            self.current_refresh_token = refresh_token.value
         return access_token, refresh_token
