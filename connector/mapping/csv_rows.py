@@ -1,4 +1,4 @@
-"""Turns a POS CSV export (one row per receipt line) into one record per receipt for `pos/order.yaml`.
+"""Turns a POS CSV export (a row per receipt line) into one record per receipt (`pos/order.yaml`).
 
 A till exports sales as flat rows; mapping works on one record per order, so rows are grouped by
 receipt number into `{"rows": [row, ...]}` and the mapping reads receipt fields from `rows[0]`

@@ -10,7 +10,7 @@ from connector.errors import MappingError
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Returns " (did you mean 'x'?)" for the nearest valid name, or "" when nothing is close."""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

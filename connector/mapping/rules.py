@@ -15,6 +15,7 @@ from connector.mapping import paths
 from connector.mapping.errors import did_you_mean
 from connector.mapping.paths import MISSING, Path
 from connector.mapping.transforms import (
+    NO_PARAMS,
     Context,
     Fn,
     Transform,
@@ -134,7 +135,7 @@ def _compile_transforms(
     for index, raw in enumerate(raw_steps):
         where = ("transforms", index)
         if isinstance(raw, str):
-            name, raw_params = raw, None
+            name, raw_params = raw, NO_PARAMS
         elif isinstance(raw, dict) and len(raw) == 1:
             ((name, raw_params),) = raw.items()
         else:

@@ -656,12 +656,16 @@ def _map(params: dict, ctx: Context) -> tuple[Fn, Fn]:
 # --- introspection -------------------------------------------------------------------------------
 
 
-def normalise_params(transform: Transform, raw: Any) -> dict[str, Any]:
+NO_PARAMS: Any = object()
+"""What a bare name in a chain (`- trim`) passes: unlike `{const: null}`, no value at all."""
+
+
+def normalise_params(transform: Transform, raw: Any = NO_PARAMS) -> dict[str, Any]:
     """Turns `{phone: UA}` / `{phone: {region: UA}}` into a full params dict; raises on bad ones."""
-    if raw is None:
-        raw = {}
     main = transform.param_index.get(transform.main) if transform.main else None
-    if not isinstance(raw, dict) or (main is not None and main.kind is object):
+    if raw is NO_PARAMS:
+        raw = {}
+    elif not isinstance(raw, dict) or (main is not None and main.kind is object):
         if main is None:
             raise TransformError(f"transform {transform.name!r} takes no shorthand value")
         raw = {transform.main: raw}
