@@ -70,6 +70,9 @@ class EventBus:
         self._cond = threading.Condition()
         self._running = False
         self._last_offline_signal: dict[int, float] = {}
+        # handlers are on loopback; a proxy from the environment must not see them
+        self._session = requests.Session()
+        self._session.trust_env = False
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -270,7 +273,7 @@ class EventBus:
     def _send(self, job: dict[str, Any]) -> None:
         record = job["record"]
         try:
-            response = requests.post(
+            response = self._session.post(
                 record["handler"],
                 data=job["pairs"],
                 timeout=self.state.config.delivery_timeout,

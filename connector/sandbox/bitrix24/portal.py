@@ -83,8 +83,9 @@ class Portal:
 
     def take_request_slot(self) -> None:
         """The leaky bucket: one count per HTTP request to /rest/ (a batch is one request)."""
-        if not self.state.bucket.try_take(self.state.now()):
-            raise errors.query_limit_exceeded()
+        with self.state.lock:
+            if not self.state.bucket.try_take(self.state.now()):
+                raise errors.query_limit_exceeded()
 
     def call(self, caller: Caller, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run one method (the request slot already taken); returns the response body."""

@@ -32,6 +32,8 @@ def parse_moment(value: Any, offset_hours: int) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     text = str(value).strip()
+    # a "+" of an unencoded offset arrives as a space in query strings
+    text = re.sub(r"(T\d{2}:\d{2}(?::\d{2})?) (\d{2}:?\d{2})$", r"\1+\2", text)
     match = re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{4})(?:\s+(\d{2}):(\d{2})(?::(\d{2}))?)?", text)
     if match:
         day, month, year, hour, minute, second = match.groups()

@@ -244,3 +244,36 @@ def test_original_uf_names_on_request(portal: Portal) -> None:
         "crm.item.get", {"entityTypeId": 2, "id": deal_id, "useOriginalUfNames": "Y"}
     )["item"]
     assert original["UF_CRM_1721244482250"] == "Hello world!"
+
+
+def test_universal_product_rows_replace_the_deal_rows(portal: Portal) -> None:
+    deal_id = portal.result("crm.deal.add", {"fields": {"TITLE": "Order"}})
+    portal.result(
+        "crm.deal.productrows.set", {"id": deal_id, "rows": [{"PRODUCT_NAME": "Old", "PRICE": 1}]}
+    )
+    rows = portal.result(
+        "crm.item.productrow.set",
+        {
+            "ownerType": "D",
+            "ownerId": deal_id,
+            "productRows": [
+                {"productName": "Tea", "price": 10.5, "quantity": 2},
+                {"productName": "Cup", "price": 4, "quantity": 1},
+            ],
+        },
+    )["productRows"]
+    assert [(r["productName"], r["ownerId"]) for r in rows] == [("Tea", deal_id), ("Cup", deal_id)]
+    legacy = portal.result("crm.deal.productrows.get", {"id": deal_id})
+    assert [r["PRODUCT_NAME"] for r in legacy] == ["Tea", "Cup"]
+    assert portal.result("crm.deal.get", {"id": deal_id})["OPPORTUNITY"] == "25.00"
+
+
+def test_a_date_filter_with_an_unencoded_plus_still_reads(portal: Portal, clock: FakeClock) -> None:
+    portal.result("crm.contact.add", {"fields": {"NAME": "Early"}})
+    clock.advance(7200)
+    late = portal.result("crm.contact.add", {"fields": {"NAME": "Late"}})
+    since = portal.result("crm.contact.get", {"id": late})["DATE_CREATE"]
+    # the key is encoded as any client must (it holds "="), the "+" of the offset is left raw
+    query = f"filter%5B%3E%3DDATE_CREATE%5D={since}&select[]=NAME"
+    body = portal.client.get(f"/rest/1/sandboxtoken/crm.contact.list?{query}").get_json()
+    assert [r["NAME"] for r in body["result"]] == ["Late"]

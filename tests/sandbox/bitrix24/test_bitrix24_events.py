@@ -214,3 +214,27 @@ def test_offline_events_reserved_with_clear_0_until_cleared(portal: Portal) -> N
 def test_offline_binding_through_a_webhook_is_refused(portal: Portal) -> None:
     body = portal.call("event.offline.get", status=403)
     assert body["error"] == "WRONG_AUTH_TYPE"
+
+
+def test_install_callback_carries_both_tokens_and_the_application_token(
+    portal: Portal, handler: Handler
+) -> None:
+    installed = portal.control("POST", "oauth/install", {"handler": handler.url})
+    _deliveries(portal)
+    form = handler.received[0]["form"]
+    documented = _flatten("", spec("events/event_ONAPPINSTALL.json"))
+    assert documented - set(form) == set()
+    assert form["auth[access_token]"] == installed["access_token"]
+    assert form["auth[refresh_token]"] == installed["refresh_token"]
+    assert form["auth[application_token]"] == installed["application_token"]
+
+
+def test_control_state_shows_what_the_portal_holds(portal: Portal) -> None:
+    portal.control("POST", "act/contact", {"fields": {"NAME": "Olga", "PHONE": [{"VALUE": "+1"}]}})
+    state = portal.control("GET", "state")
+    assert [c["NAME"] for c in state["contacts"]] == ["Olga"]
+    assert state["webhook"]["path"] == "/rest/1/sandboxtoken/"
+    assert state["limits"]["bucket"]["burst"] == 50
+    portal.control("POST", "reset")
+    assert portal.control("GET", "state")["contacts"] == []
+    assert portal.result("crm.contact.add", {"fields": {"NAME": "Again"}}) == 1

@@ -8,6 +8,7 @@ crm.duplicate.findbycomm.400.json, crm.status.list.400.json.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -138,6 +139,55 @@ def productrows_get(call: Any) -> list[dict[str, Any]]:
     return sorted((dict(r) for r in rows), key=lambda r: (r["SORT"], int(r["ID"])))
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.lower().split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+
+
+def _item_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = {_camel(k): v for k, v in row.items()}
+    out["id"], out["ownerId"] = int(row["ID"]), int(row["OWNER_ID"])
+    return out
+
+
+def _item_owner(call: Any, owner_type: Any, owner_id: Any) -> dict[str, Any]:
+    if str(owner_type or "").upper() != "D":
+        raise errors.ApiError(
+            "NOT_FOUND", "The sandbox keeps product rows of deals only (ownerType D)"
+        )
+    record = call.portal.crm.find(DEAL, owner_id)
+    if record is None:
+        raise errors.not_found_item()
+    return record
+
+
+def item_productrow_set(call: Any) -> dict[str, Any]:
+    """crm.item.productrow.set: the successor of crm.deal.productrows.set, also a full replace."""
+    record = _item_owner(call, pick(call.params, "ownerType"), pick(call.params, "ownerId"))
+    raw_rows = [r for r in as_list(pick(call.params, "productRows")) if isinstance(r, dict)]
+    legacy = [{_snake(k): v for k, v in raw.items()} for raw in raw_rows]
+    rows = [_row(call, record["ID"], raw, n) for n, raw in enumerate(legacy, start=1)]
+    call.portal.state.product_rows[record["ID"]] = rows
+    if record.get("IS_MANUAL_OPPORTUNITY") != "Y":
+        record["OPPORTUNITY"] = round(sum(r["PRICE"] * r["QUANTITY"] for r in rows), 2)
+    call.portal.crm.touch(DEAL, record, call.caller.user_id, call.connector)
+    return {"productRows": [_item_row(r) for r in rows]}
+
+
+def item_productrow_list(call: Any) -> Page:
+    filter_ = pick(call.params, "filter") or {}
+    if not isinstance(filter_, dict):
+        raise errors.invalid_arg("Invalid filter")
+    plain = {key.lstrip("=@"): value for key, value in filter_.items()}
+    record = _item_owner(call, plain.get("ownerType"), plain.get("ownerId"))
+    rows = call.portal.state.product_rows.get(record["ID"], [])
+    return Page({"productRows": [_item_row(r) for r in rows]}, len(rows))
+
+
 def duplicate_findbycomm(call: Any) -> Any:
     """Exact comparison of whole values
     (https://apidocs.bitrix24.com/api-reference/crm/duplicates/).
@@ -258,6 +308,8 @@ def methods() -> dict[str, Callable[[Any], Any]]:
     return {
         "crm.deal.productrows.set": productrows_set,
         "crm.deal.productrows.get": productrows_get,
+        "crm.item.productrow.set": item_productrow_set,
+        "crm.item.productrow.list": item_productrow_list,
         "crm.duplicate.findbycomm": duplicate_findbycomm,
         "crm.status.list": status_list,
         "crm.dealcategory.stage.list": dealcategory_stage_list,
