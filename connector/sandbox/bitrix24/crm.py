@@ -6,6 +6,7 @@ acting in the UI go through here, so they see the same records and fire the same
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -151,33 +152,36 @@ class Crm:
         allow_category_move: bool = False,
         fire_unchanged: bool = True,
     ) -> bool:
-        """Apply changes; returns whether anything changed (crm.item skips no-op saves)."""
-        before = _snapshot(record)
+        """Apply changes all or nothing; returns whether anything changed (crm.item skips no-op
+        saves)."""
+        working = copy.deepcopy(record)
         now = self.state.now()
-        old_category = record.get("CATEGORY_ID")
-        old_stage = record.get("STAGE_ID")
+        old_category = working.get("CATEGORY_ID")
+        old_stage = working.get("STAGE_ID")
         fields = {str(k).upper(): v for k, v in fields.items()}
         if kind is DEAL:
             wanted_category = fields.pop("CATEGORY_ID", None)
             wanted_stage = fields.pop("STAGE_ID", None)
-        self._apply(kind, record, fields, creating=False)
+        self._apply(kind, working, fields, creating=False)
         if fm is not None:
-            self._apply_item_fm(record, fm, creating=False)
+            self._apply_item_fm(working, fm, creating=False)
         moved_category = False
         if kind is DEAL:
             category = as_int(wanted_category) if allow_category_move else None
             if category is not None and category != old_category:
                 if category not in self.state.categories:
-                    raise errors.ApiError("", f"Category {category} is not found", 400)
-                record["CATEGORY_ID"] = category
+                    raise errors.legacy(f"Category {category} is not found")
+                working["CATEGORY_ID"] = category
                 moved_category = True
-                self._place_on_stage(record, wanted_stage, user_id, now, creating=True)
+                self._place_on_stage(working, wanted_stage, user_id, now, creating=True)
             elif wanted_stage not in (None, "") and wanted_stage != old_stage:
-                self._place_on_stage(record, wanted_stage, user_id, now, creating=False)
-        self._derive(kind, record)
-        changed = _snapshot(record) != before
+                self._place_on_stage(working, wanted_stage, user_id, now, creating=False)
+        self._derive(kind, working)
+        changed = _snapshot(working) != _snapshot(record)
         if not changed and not fire_unchanged:
             return False
+        record.clear()
+        record.update(working)
         record["DATE_MODIFY"] = now
         record["MODIFY_BY_ID"] = user_id
         record_id = str(record["ID"])
@@ -559,10 +563,6 @@ class Crm:
         return legacy, fm
 
 
-def _snapshot(record: dict[str, Any]) -> Any:
-    import copy
-
-    snap = copy.deepcopy(record)
-    snap.pop("DATE_MODIFY", None)
-    snap.pop("MODIFY_BY_ID", None)
-    return snap
+def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its modification stamp, to tell a real change from a no-op save."""
+    return {k: v for k, v in record.items() if k not in {"DATE_MODIFY", "MODIFY_BY_ID"}}

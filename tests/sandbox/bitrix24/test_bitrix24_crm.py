@@ -277,3 +277,13 @@ def test_a_date_filter_with_an_unencoded_plus_still_reads(portal: Portal, clock:
     query = f"filter%5B%3E%3DDATE_CREATE%5D={since}&select[]=NAME"
     body = portal.client.get(f"/rest/1/sandboxtoken/crm.contact.list?{query}").get_json()
     assert [r["NAME"] for r in body["result"]] == ["Late"]
+
+
+def test_a_refused_update_changes_nothing(portal: Portal) -> None:
+    deal_id = portal.result("crm.deal.add", {"fields": {"TITLE": "Keep"}})
+    portal.call(
+        "crm.deal.update",
+        {"id": deal_id, "fields": {"TITLE": "Lost", "STAGE_ID": "NOPE"}},
+        status=400,
+    )
+    assert portal.result("crm.deal.get", {"id": deal_id})["TITLE"] == "Keep"
