@@ -1,0 +1,5 @@
+"""Open Loyalty (3.2, open-source edition) emulator: customers, points transfers, transactions."""
+
+from connector.sandbox.openloyalty.app import create_app
+
+__all__ = ["create_app"]
