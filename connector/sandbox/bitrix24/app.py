@@ -61,6 +61,11 @@ def _rest(tail: str) -> Response:
         body = portal.call(caller, method, params)
     except errors.ApiError as refusal:
         return _json(refusal.body(), refusal.status)
+    except Exception:  # a bug in the emulator still answers in the portal's error shape
+        current_app.logger.exception("bitrix24 sandbox failed on %s", tail)
+        return _json(
+            {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500
+        )
     return _json(body)
 
 

@@ -481,7 +481,7 @@ class Crm:
             ]
         if everything:
             out["observers"] = []
-        out["entityTypeId"] = kind.entity_type_id
+            out["entityTypeId"] = kind.entity_type_id
         return out
 
     def _item_field(self, field: Field, record: dict[str, Any]) -> Any:
