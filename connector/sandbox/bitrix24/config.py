@@ -54,5 +54,7 @@ class Bitrix24Config:
     currency: str = "RUB"
     clock: Callable[[], float] = time.time
 
-    # outbound event delivery
+    # outbound event delivery: each POST waits ``delivery_delay`` seconds first (the portal's queue
+    # server delivers late), then gives the handler ``delivery_timeout`` seconds
+    delivery_delay: float = 0.0
     delivery_timeout: float = 5.0

@@ -206,6 +206,11 @@ class Crm:
         del self.records(kind)[record["ID"]]
         if kind is DEAL:
             self.state.product_rows.pop(record["ID"], None)
+        else:  # deals keep living without the deleted contact
+            for deal in self.records(DEAL).values():
+                if record["ID"] in (deal.get("CONTACT_IDS") or []):
+                    deal["CONTACT_IDS"] = [c for c in deal["CONTACT_IDS"] if c != record["ID"]]
+                    deal["CONTACT_ID"] = deal["CONTACT_IDS"][0] if deal["CONTACT_IDS"] else None
         self.bus.fire(f"{kind.event_prefix}DELETE", {"ID": str(record["ID"])}, connector, user_id)
 
     def touch(

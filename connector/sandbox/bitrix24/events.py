@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import deque
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -272,6 +273,8 @@ class EventBus:
 
     def _send(self, job: dict[str, Any]) -> None:
         record = job["record"]
+        if self.state.config.delivery_delay > 0:
+            time.sleep(self.state.config.delivery_delay)
         try:
             response = self._session.post(
                 record["handler"],

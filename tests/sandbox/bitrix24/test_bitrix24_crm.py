@@ -287,3 +287,14 @@ def test_a_refused_update_changes_nothing(portal: Portal) -> None:
         status=400,
     )
     assert portal.result("crm.deal.get", {"id": deal_id})["TITLE"] == "Keep"
+
+
+def test_deleting_a_contact_unlinks_it_from_deals(portal: Portal) -> None:
+    contact_id = portal.result("crm.contact.add", {"fields": {"NAME": "Gone"}})
+    deal_id = portal.result(
+        "crm.deal.add", {"fields": {"TITLE": "Order", "CONTACT_ID": contact_id}}
+    )
+    assert portal.result("crm.deal.get", {"id": deal_id})["CONTACT_ID"] == str(contact_id)
+    assert portal.result("crm.contact.delete", {"id": contact_id}) is True
+    assert portal.result("crm.deal.get", {"id": deal_id})["CONTACT_ID"] is None
+    assert portal.call("crm.contact.get", {"id": contact_id}, status=400)["error"] == ""
