@@ -15,7 +15,7 @@ import pytest
 from connector.sandbox.runner import Sandbox
 from connector.sandbox.sink import WebhookSink
 
-__all__ = ["sandbox", "fresh_sandbox", "sandbox_env", "webhook_sink"]
+__all__ = ["sandbox", "fresh_sandbox", "sandbox_env", "webhook_sink", "webhook_sink_server"]
 
 
 @pytest.fixture(scope="session")
@@ -42,13 +42,13 @@ def sandbox_env(fresh_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict
 
 
 @pytest.fixture(scope="session")
-def _webhook_sink_server() -> Iterator[WebhookSink]:
+def webhook_sink_server() -> Iterator[WebhookSink]:
     with WebhookSink() as sink:
         yield sink
 
 
 @pytest.fixture
-def webhook_sink(_webhook_sink_server: WebhookSink) -> WebhookSink:
+def webhook_sink(webhook_sink_server: WebhookSink) -> WebhookSink:
     """A loopback receiver (``.url``) recording every webhook sent to it; emptied for each test."""
-    _webhook_sink_server.clear()
-    return _webhook_sink_server
+    webhook_sink_server.clear()
+    return webhook_sink_server

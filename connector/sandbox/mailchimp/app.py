@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,10 +33,13 @@ DEFAULTS: dict[str, Any] = {
     "list_id": "sandbox-list",
     "store_id": "sandbox-store",
     "concurrency_limit": 10,
-    "batch_delay": 0.05,
+    "batch_delay": 0.05,  # seconds a batch stays pending
+    "batch_operation_delay": 0.005,  # seconds per operation while started
     "webhook_timeout": 5.0,
     "openapi_path": None,
     "validate": True,
+    # seconds every API call takes inside the connection limit (to rehearse a slow Mailchimp)
+    "response_delay": 0.0,
 }
 
 
@@ -46,7 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     state = MailchimpState(settings)
     outbox = Outbox(timeout=settings["webhook_timeout"])
     validator = RequestValidator(settings["openapi_path"])
-    batches = BatchRunner(app, state, settings["batch_delay"])
+    batches = BatchRunner(app, state, settings["batch_delay"], settings["batch_operation_delay"])
     limiter = _ConnectionLimit(settings["concurrency_limit"])
     state.notify = _webhook_notifier(state, outbox)
     app.extensions["mailchimp"] = state
@@ -65,6 +69,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             if not limiter.enter(key):
                 raise errors.too_many_requests(settings["concurrency_limit"])
             g.limited_key = key
+            if settings["response_delay"]:
+                time.sleep(settings["response_delay"])
         if request.method in ("POST", "PUT", "PATCH"):
             g.body = _read_body()
             if settings["validate"] and request.url_rule is not None:

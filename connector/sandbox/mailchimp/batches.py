@@ -30,8 +30,11 @@ INTERNAL = "sandbox.internal"
 class BatchRunner:
     """Runs submitted batches in background threads after a short, configurable delay."""
 
-    def __init__(self, app: Flask, state: MailchimpState, delay: float) -> None:
+    def __init__(
+        self, app: Flask, state: MailchimpState, delay: float, operation_delay: float = 0.0
+    ) -> None:
         self.app, self.state, self.delay = app, state, delay
+        self.operation_delay = operation_delay
 
     def submit(self, operations: list[dict[str, Any]], authorization: str) -> dict[str, Any]:
         batch_id = short_id()
@@ -85,7 +88,7 @@ class BatchRunner:
                 batch["finished_operations"] += 1
                 if result["status_code"] >= 400:
                     batch["errored_operations"] += 1
-            time.sleep(self.delay / 10)
+            time.sleep(self.operation_delay)
         archive = _archive(batch_id, results)
         with self.state.lock:
             self.state.batch_results[batch_id] = archive
