@@ -21,11 +21,11 @@ import requests
 from .state import Binding, PortalState, Token
 
 # Events event.bind accepts (case-insensitive); outgoing webhooks offer only the online CRM ones.
-CRM_EVENTS = {
+CRM_EVENTS = frozenset(
     f"ONCRM{entity}{action}"
     for entity in ("CONTACT", "DEAL", "LEAD", "COMPANY")
     for action in ("ADD", "UPDATE", "DELETE")
-}
+)
 KNOWN_EVENTS = CRM_EVENTS | {
     "ONCRMDEALMOVETOCATEGORY",
     "ONCRMCONTACTUSERFIELDADD",
