@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Collection, Iterator
@@ -233,6 +234,8 @@ class _Parsed:
     kind: str
     data: dict[str, Any]
     system: str
+    indexes: list[int] | None = None  # of the fields kept when some were invalid
+    broken: bool = False  # checked for more errors, but never used
 
 
 class _Builder:
@@ -266,7 +269,7 @@ class _Builder:
             mappings[key] = mapping
         self._check_custom_fields(mappings)
         if self.errors:
-            return None, self.errors
+            return None, sorted(self.errors, key=lambda e: (e.file or "", e.line or 0))
         return MappingSet(mappings, maps, self.directory), []
 
     def _files(self) -> list[str]:
@@ -294,11 +297,15 @@ class _Builder:
             self._add("a mapping file must be a YAML mapping (key: value)", document, (), None)
             return None
         kind = schema.kind_of(document.data)
+        indexes, broken = None, False
         try:
             data = schema.SCHEMAS[kind]().load(document.data)
         except ValidationError as error:
             self._schema_errors(error.messages, kind, document)
-            return None
+            salvaged = _salvage(document.data) if kind == "mapping" else None
+            if salvaged is None:
+                return None
+            (data, indexes), broken = salvaged, True
         folder = os.path.relpath(os.path.dirname(path), self.directory)
         system = data.get("system") or (folder.split(os.sep)[0] if folder != "." else "")
         if kind != "defaults" and folder != "." and system != folder.split(os.sep)[0]:
@@ -308,7 +315,7 @@ class _Builder:
                 ("system",),
                 "system",
             )
-        return _Parsed(document, kind, data, system)
+        return _Parsed(document, kind, data, system, indexes, broken)
 
     def _schema_errors(self, messages: Any, kind: str, document: loader.Document) -> None:
         for location, message in _flatten(messages):
@@ -437,13 +444,15 @@ class _Builder:
         )
         rules = []
         ok = True
-        for index, spec in enumerate(data["fields_"]):
+        indexes = item.indexes or range(len(data["fields_"]))
+        for index, spec in zip(indexes, data["fields_"], strict=True):
             line = document.line(("fields", index))
             try:
                 rule = compile_rule(spec, canonical, context, line, set())
             except RuleError as error:
                 label = _field_label(document.data, ("fields", index))
-                self._add(str(error), document, ("fields", index, *error.location), label)
+                for problem in error.all:
+                    self._add(str(problem), document, ("fields", index, *problem.location), label)
                 ok = False
                 continue
             if rule.owner and rule.owner not in systems | {HUB}:
@@ -460,7 +469,7 @@ class _Builder:
             self._custom_field(system, data["entity"], f, document, i)
             for i, f in enumerate(data["custom_fields"])
         ]
-        if not ok:
+        if not ok or item.broken:
             return None
         return Mapping(
             system,
@@ -529,6 +538,30 @@ class _Builder:
                                 rule.label,
                             )
                         )
+
+
+def _salvage(raw: dict[str, Any]) -> tuple[dict[str, Any], list[int]] | None:
+    """The valid parts of a mapping file with schema errors, to find the rest of its problems."""
+    if not isinstance(raw.get("system"), str) or not isinstance(raw.get("entity"), str):
+        return None
+    canonical = raw.get("canonical")
+    data: dict[str, Any] = {
+        "system": raw["system"],
+        "entity": raw["entity"],
+        "canonical": canonical if canonical in ENTITIES else None,
+        "options": {},
+        "fields_": [],
+        "custom_fields": [],
+    }
+    with contextlib.suppress(ValidationError):
+        data["options"] = schema.OptionsSchema().load(raw.get("options") or {})
+    indexes = []
+    items = raw.get("fields")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        with contextlib.suppress(ValidationError):
+            data["fields_"].append(schema.FieldSchema().load(item))
+            indexes.append(index)
+    return data, indexes
 
 
 def _custom_names(system: str, paths_: str | list[str] | None) -> list[str]:

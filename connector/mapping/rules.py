@@ -34,6 +34,14 @@ class RuleError(ValueError):
     def __init__(self, message: str, location: tuple[Any, ...] = ()) -> None:
         super().__init__(message)
         self.location = location
+        self.all: list[RuleError] = [self]
+
+    @classmethod
+    def several(cls, problems: list[RuleError]) -> RuleError:
+        """One error standing for all problems of a field, so none is hidden behind the first."""
+        first = problems[0]
+        first.all = problems
+        return first
 
 
 @dataclass
@@ -84,13 +92,20 @@ def compile_rule(
     direction = spec["direction"]
     canonical_texts = _as_list(spec.get("canonical"))
     system_texts = _as_list(spec.get("system"))
-    steps, in_fns, out_fns, fills_missing = _compile_transforms(spec["transforms"], context)
-    _check_sides(direction, canonical_texts, system_texts, steps, fills_missing)
-    _check_directions(direction, steps, in_fns, out_fns)
-    canonical_paths = [_parse(t, "canonical") for t in canonical_texts]
-    system_paths = [_parse(t, "system") for t in system_texts]
+    problems: list[RuleError] = []
+    steps, in_fns, out_fns, fills_missing = _compile_transforms(
+        spec["transforms"], context, problems
+    )
+    canonical_paths = [_collect(problems, _parse, t, "canonical") for t in canonical_texts]
+    system_paths = [_collect(problems, _parse, t, "system") for t in system_texts]
     for path in canonical_paths:
-        _check_canonical(path, entity)
+        if path is not None:
+            _collect(problems, _check_canonical, path, entity)
+    if not problems:
+        _collect(problems, _check_sides, direction, canonical_texts, system_texts, steps)
+        _collect(problems, _check_directions, direction, steps, in_fns, out_fns)
+    if problems:
+        raise RuleError.several(problems)
     listy = any(p.each_at is not None for p in canonical_paths + system_paths) or any(
         _is_list_field(p, entity) for p in canonical_paths
     )
@@ -119,6 +134,14 @@ def compile_rule(
     return rule
 
 
+def _collect(problems: list[RuleError], check: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return check(*args)
+    except RuleError as error:
+        problems.append(error)
+        return None
+
+
 def _parse(text: str, side: str) -> Path:
     try:
         return paths.parse(text)
@@ -127,34 +150,42 @@ def _parse(text: str, side: str) -> Path:
 
 
 def _compile_transforms(
-    raw_steps: list[Any], context: Context
+    raw_steps: list[Any], context: Context, problems: list[RuleError]
 ) -> tuple[list[tuple[Transform, dict]], list[Fn | None], list[Fn | None], bool]:
-    known = registry()
     steps, in_fns, out_fns = [], [], []
     fills_missing = False
     for index, raw in enumerate(raw_steps):
-        where = ("transforms", index)
-        if isinstance(raw, str):
-            name, raw_params = raw, NO_PARAMS
-        elif isinstance(raw, dict) and len(raw) == 1:
-            ((name, raw_params),) = raw.items()
-        else:
-            raise RuleError("a transform is a name or {name: parameters}", where)
-        transform = known.get(str(name))
-        if transform is None:
-            raise RuleError(f"unknown transform {name!r}{did_you_mean(str(name), known)}", where)
-        try:
-            params = normalise_params(transform, raw_params)
-            in_fn, out_fn = transform.build(params, context)
-        except TransformError as error:
-            raise RuleError(f"{name}: {error}", where) from None
-        except KeyError as error:  # a value map that does not exist
-            raise RuleError(f"{name}: {error.args[0]}", where) from None
-        fills_missing = fills_missing or name in ("const", "default")
+        built = _collect(problems, _compile_transform, index, raw, context)
+        if built is None:
+            continue
+        transform, params, in_fn, out_fn = built
+        fills_missing = fills_missing or transform.name in ("const", "default")
         steps.append((transform, params))
         in_fns.append(in_fn)
         out_fns.append(out_fn)
     return steps, in_fns, out_fns, fills_missing
+
+
+def _compile_transform(index: int, raw: Any, context: Context) -> tuple[Any, ...]:
+    known = registry()
+    where = ("transforms", index)
+    if isinstance(raw, str):
+        name, raw_params = raw, NO_PARAMS
+    elif isinstance(raw, dict) and len(raw) == 1:
+        ((name, raw_params),) = raw.items()
+    else:
+        raise RuleError("a transform is a name or {name: parameters}", where)
+    transform = known.get(str(name))
+    if transform is None:
+        raise RuleError(f"unknown transform {name!r}{did_you_mean(str(name), known)}", where)
+    try:
+        params = normalise_params(transform, raw_params)
+        in_fn, out_fn = transform.build(params, context)
+    except TransformError as error:
+        raise RuleError(f"{name}: {error}", where) from None
+    except KeyError as error:  # a value map that does not exist
+        raise RuleError(f"{name}: {error.args[0]}", where) from None
+    return transform, params, in_fn, out_fn
 
 
 def _check_sides(
@@ -162,7 +193,6 @@ def _check_sides(
     canonical: list[str],
     system: list[str],
     steps: list[tuple[Transform, dict]],
-    fills_missing: bool,
 ) -> None:
     has_const = any(t.name == "const" for t, _ in steps)
     if direction in ("in", "both") and not canonical:
