@@ -106,8 +106,12 @@ def compile_rule(
         _collect(problems, _check_directions, direction, steps, in_fns, out_fns)
     if problems:
         raise RuleError.several(problems)
-    listy = any(p.each_at is not None for p in canonical_paths + system_paths) or any(
-        _is_list_field(p, entity) for p in canonical_paths
+    element_wise = all(p.each_at is not None for p in canonical_paths + system_paths)
+    # A list value (one side has `[]`, or a list field) runs element transforms per item;
+    # element-by-element rules already see one item at a time.
+    listy = not element_wise and (
+        any(p.each_at is not None for p in canonical_paths + system_paths)
+        or any(_is_list_field(p, entity) for p in canonical_paths)
     )
     in_chain = _chain(in_fns, steps, listy)
     out_chain = _chain(list(reversed(out_fns)), list(reversed(steps)), listy)
@@ -357,6 +361,9 @@ def _applier(
         return _element_applier(
             source_elements, target_elements, chain, skip_if_empty, fills_missing
         )
+    simple = _simple_keys(source), _simple_keys(target)
+    if simple[0] and simple[1] and not fills_missing:
+        return _simple_applier(simple[0], simple[1], chain, skip_if_empty)
     read = _reader(source)
     write = _writer(target)
 
@@ -375,6 +382,50 @@ def _applier(
     return apply
 
 
+def _simple_keys(side: list[Path]) -> tuple[str, str | None] | None:
+    """(key, subkey) when a side is one path of one or two plain keys, the common case."""
+    if len(side) != 1 or not 1 <= len(side[0].steps) <= 2:
+        return None
+    if any(step.kind != "key" for step in side[0].steps):
+        return None
+    keys = [step.key for step in side[0].steps]
+    return keys[0], (keys[1] if len(keys) == 2 else None)
+
+
+def _simple_applier(
+    source: tuple[str, str | None],
+    target: tuple[str, str | None],
+    chain: Fn | None,
+    skip_if_empty: bool,
+) -> Apply:
+    """The hot path: `a` or `a.b` to `x` or `x.y`, read and written inline (no getter calls)."""
+    key, subkey = source
+    out_key, out_subkey = target
+
+    def apply(record: Any, out: dict, existing: Any) -> None:
+        value = record.get(key, MISSING)
+        if subkey is not None:
+            if value.__class__ is dict:
+                value = value.get(subkey, MISSING)
+            elif value is not None:
+                return
+        if value is MISSING:
+            return
+        if chain is not None:
+            value = chain(value)
+        if skip_if_empty and (value is None or value == "" or value == [] or value == {}):
+            return
+        if out_subkey is None:
+            out[out_key] = value
+        else:
+            inner = out.get(out_key)
+            if inner.__class__ is not dict:
+                inner = out[out_key] = {}
+            inner[out_subkey] = value
+
+    return apply
+
+
 def _element_applier(
     source: tuple[tuple[paths.Step, ...], list[Path]],
     target: tuple[tuple[paths.Step, ...], list[Path]],
@@ -383,8 +434,11 @@ def _element_applier(
     fills_missing: bool,
 ) -> Apply:
     read_list = paths.getter(source[0])
-    read = _reader(source[1])
     ensure = paths.element_list(target[0])
+    simple = _simple_keys(source[1]), _simple_keys(target[1])
+    if simple[0] and simple[1] and not fills_missing:
+        return _simple_element_applier(read_list, ensure, simple, chain, skip_if_empty)
+    read = _reader(source[1])
     whole_item = len(target[1]) == 1 and not target[1][0].steps  # `tags[]`: the item is the value
     write = None if whole_item else _writer(target[1])
 
@@ -407,5 +461,27 @@ def _element_applier(
                 targets[index] = value
             else:
                 write(targets[index], value, None)
+
+    return apply
+
+
+def _simple_element_applier(
+    read_list: paths.Getter,
+    ensure: Callable[[dict, int], list],
+    simple: tuple[Any, Any],
+    chain: Fn | None,
+    skip_if_empty: bool,
+) -> Apply:
+    """Lines with plain keys on both sides (`lines[].sku` <-> `line_items[].sku`), inline."""
+    apply_one = _simple_applier(simple[0], simple[1], chain, skip_if_empty)
+
+    def apply(record: Any, out: dict, existing: Any) -> None:
+        items = read_list(record)
+        if items.__class__ is not list:
+            return
+        targets = ensure(out, len(items))
+        for item, element in zip(items, targets, strict=False):
+            if item.__class__ is dict:
+                apply_one(item, element, None)
 
     return apply
