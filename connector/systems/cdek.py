@@ -146,8 +146,8 @@ class CdekClient:
 
     def subscribe_webhook(self, url: str, event_type: str = "ORDER_STATUS") -> tuple[dict, bool]:
         """Subscribes `url` to `event_type` unless it is; returns (subscription, created)."""
-        existing = self.request("GET", "/webhooks") or []
-        for hook in existing if isinstance(existing, list) else []:
+        existing = self.request("GET", "/webhooks") or {}
+        for hook in existing.get("items", []):
             if hook.get("url") == url and hook.get("type") == event_type:
                 return hook, False
         body = {"url": url, "type": event_type}

@@ -525,16 +525,18 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 
 
 def _stage(row: Mapping[str, Any], category_id: int) -> Stage:
-    extra = row.get("EXTRA") or {}
-    semantics = (extra.get("SEMANTICS") if isinstance(extra, Mapping) else None) or {
-        "S": "success",
-        "F": "failure",
-    }.get(str(row.get("SEMANTICS") or ""), "process")
+    """`SEMANTICS` S/F decides; `EXTRA.SEMANTICS` may add kinds such as "apology" (a failure)."""
+    letter = str(row.get("SEMANTICS") or "")
+    extra = row.get("EXTRA") if isinstance(row.get("EXTRA"), Mapping) else {}
+    semantics = {"S": "success", "F": "failure"}.get(letter)
+    if semantics is None:
+        kind = str(extra.get("SEMANTICS") or "process")
+        semantics = kind if kind in ("process", "success") else "failure"
     return Stage(
         id=str(row.get("STATUS_ID")),
         name=str(row.get("NAME", "")),
         sort=int(row.get("SORT") or 0),
-        semantics=str(semantics),
+        semantics=semantics,
         category_id=int(row.get("CATEGORY_ID") or category_id),
     )
 

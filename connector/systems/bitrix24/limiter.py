@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,11 +27,13 @@ class Plan:
 
     rate: float = 2.0
     burst: int = 50
-    headroom: int = 1
+    jitter: float = 0.1
 
     def bucket(self, **kwargs: Any) -> LeakyBucket:
-        """Our twin of the portal's bucket, `headroom` slots smaller to absorb network jitter."""
-        return LeakyBucket(self.rate, max(1, self.burst - self.headroom), **kwargs)
+        """Our twin of the portal's bucket, a little smaller so that requests reaching the portal
+        up to `jitter` seconds out of order still fit (one slot at least)."""
+        headroom = max(1, math.ceil(self.rate * self.jitter))
+        return LeakyBucket(self.rate, max(1, self.burst - headroom), **kwargs)
 
 
 STANDARD = Plan(rate=2.0, burst=50)

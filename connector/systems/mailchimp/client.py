@@ -81,6 +81,7 @@ class MailchimpClient:
         retry: RetryPolicy = RetryPolicy(),
         timeouts: Timeouts = Timeouts(read=120.0),
         max_connections: int = 4,
+        busy_wait: float = 2.0,
     ) -> None:
         if not api_key:
             raise ConfigError("CONNECTOR_MAILCHIMP_API_KEY is empty")
@@ -90,6 +91,7 @@ class MailchimpClient:
         self.retry = retry
         self.timeouts = timeouts
         self.connections = ConcurrencyLimit(min(max_connections, MAX_CONNECTIONS))
+        self.busy_wait = busy_wait
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> MailchimpClient:
@@ -154,7 +156,7 @@ class MailchimpClient:
             return AuthError(f"Mailchimp {status}: {message}")
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429 and retry_after is None:
-            retry_after = 2.0  # undocumented: a connection slot frees within seconds
+            retry_after = self.busy_wait  # undocumented: a connection slot frees within seconds
         return error_for_status(status, f"Mailchimp {message}", code=title, retry_after=retry_after)
 
     # ------------------------------------------------------------------ members
