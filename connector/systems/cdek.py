@@ -9,9 +9,11 @@ CDEK never re-sends a failed delivery, so the poller stays the source of truth.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -152,6 +154,37 @@ class CdekClient:
                 return hook, False
         body = {"url": url, "type": event_type}
         return self.request("POST", "/webhooks", json=body, idempotent=True), True
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """An ORDER_STATUS webhook: which shipment, which status, since when."""
+
+    order_uuid: str
+    code: str
+    status_at: str
+    cdek_number: str | None
+    number: str | None
+    is_return: bool
+
+
+def parse_status_webhook(body: bytes | str) -> StatusEvent:
+    """An ORDER_STATUS delivery. CDEK signs nothing: confirm with `get_order` before acting."""
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise PermanentError("CDEK webhook: invalid JSON", code="bad_webhook") from error
+    if not isinstance(payload, dict) or payload.get("type") != "ORDER_STATUS":
+        raise PermanentError("CDEK webhook: not ORDER_STATUS", code="bad_webhook")
+    attributes = payload.get("attributes") or {}
+    return StatusEvent(
+        order_uuid=str(payload.get("uuid") or ""),
+        code=str(attributes.get("code") or ""),
+        status_at=str(attributes.get("status_date_time") or payload.get("date_time") or ""),
+        cdek_number=attributes.get("cdek_number"),
+        number=attributes.get("number"),
+        is_return=bool(attributes.get("is_return")),
+    )
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -148,3 +148,14 @@ def test_setup_with_an_inbound_webhook_prints_the_outgoing_webhook_settings():
     assert "ONCRMDEALUPDATE" in text and "CONNECTOR_BITRIX24_APPLICATION_TOKEN" in text
     assert "1 created: UF_CRM_SHOP_ORDER" in text
     assert not any("event.bind" in c.request.url for c in responses.calls)
+
+
+def test_install_event_gives_the_credentials_to_store(spec):
+    event = ev.parse_event(json.dumps(spec("bitrix24/events/event_ONAPPINSTALL.json")))
+    stored = ev.install_credentials(event)
+    assert stored["refresh_token"] and stored["application_token"] == event.application_token
+    store = MemoryTokenStore(stored)
+    assert ev.expected_application_token(None, store) == event.application_token
+    assert ev.expected_application_token("pinned", store) == "pinned"
+    with pytest.raises(PermanentError):
+        ev.install_credentials(ev.parse_event("event=ONCRMDEALADD&data[FIELDS][ID]=1"))

@@ -271,3 +271,14 @@ def test_waybill_is_not_resent_after_an_ambiguous_failure():
     with pytest.raises(TransientError):
         NovaPoshtaClient(NP, "key", retry=NO_SLEEP).create_waybill({"PayerType": "Sender"})
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_customers_changed_since_are_filtered_on_our_side(spec):
+    customers = spec("woocommerce/customers.list.json")
+    stamps = sorted(str(c["date_modified_gmt"]) for c in customers)
+    responses.get(WC + "/customers", json=customers, headers={"X-WP-TotalPages": "1"})
+    newer = list(shop().list_customers(stamps[0]))
+    assert len(newer) == len([s for s in stamps if s > stamps[0]])
+    assert len(list(shop().list_customers())) == len(customers)
+    assert "modified_after" not in responses.calls[0].request.url

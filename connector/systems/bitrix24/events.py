@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from connector.errors import PermanentError
 from connector.systems.bitrix24.client import AUTH_CONNECTOR, Bitrix24Client
+from connector.systems.forms import parse_php_form
 
 CONTACT_EVENTS = ("ONCRMCONTACTADD", "ONCRMCONTACTUPDATE", "ONCRMCONTACTDELETE")
 DEAL_EVENTS = ("ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE")
 SYNC_EVENTS = CONTACT_EVENTS + DEAL_EVENTS
 APP_ONLY_EVENTS = ("ONCRMDEALMOVETOCATEGORY", "ONAPPUNINSTALL")
-_KEY = re.compile(r"\[([^\]]*)\]")
 
 
 @dataclass(frozen=True)
@@ -46,24 +44,6 @@ class Event:
     @property
     def member_id(self) -> str:
         return str(self.auth.get("member_id") or "")
-
-
-def parse_php_form(body: bytes | str) -> dict[str, Any]:
-    """A form body with PHP bracket keys as nested dicts: `a[b]=x` -> `{"a": {"b": "x"}}`."""
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
-        head = key.split("[", 1)[0]
-        path = [head, *_KEY.findall(key[len(head) :])]
-        node = root
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        last = path[-1] if path[-1] != "" else str(len(node))
-        node[last] = value
-    return root
 
 
 def parse_event(body: bytes | str, content_type: str = "") -> Event:
@@ -98,6 +78,35 @@ def verify_event(event: Event, application_token: str, member_id: str | None = N
     token_ok = hmac.compare_digest(event.application_token.encode(), application_token.encode())
     member_ok = not member_id or hmac.compare_digest(event.member_id.encode(), member_id.encode())
     return token_ok and member_ok
+
+
+def install_credentials(event: Event) -> dict[str, Any]:
+    """What to keep from ONAPPINSTALL (tokens, endpoint, `application_token`) in the token store.
+
+    The app receives its first tokens and the token that authenticates every later event only
+    here (docs `installation-callback.md`, `safe-event-handlers.md`).
+    """
+    if event.name != "ONAPPINSTALL":
+        raise PermanentError(f"{event.name} is not ONAPPINSTALL", code="bad_event")
+    keep = (
+        "access_token",
+        "refresh_token",
+        "expires_in",
+        "client_endpoint",
+        "server_endpoint",
+        "member_id",
+        "domain",
+        "application_token",
+    )
+    return {key: event.auth[key] for key in keep if event.auth.get(key) not in (None, "")}
+
+
+def expected_application_token(configured: str | None, store: Any | None) -> str | None:
+    """The token events must carry: the configured one, else the one setup or install stored."""
+    if configured:
+        return configured
+    stored = store.load() if store is not None else None
+    return (stored or {}).get("application_token")
 
 
 # --------------------------------------------------------------------------- binding

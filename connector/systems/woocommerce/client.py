@@ -160,10 +160,20 @@ class WooCommerceClient:
     def find_customers(self, email: str) -> list[dict[str, Any]]:
         return list(self.request("GET", "/customers", params={"email": email, "role": "all"}))
 
-    def list_customers(self, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Every customer (no `modified_after` for customers in WooCommerce: a full scan by id)."""
+    def list_customers(
+        self, modified_after: datetime | str | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Customers changed after `modified_after` (all when None).
+
+        WooCommerce's `/customers` has no date filter (woocommerce#31482), so this is a scan by id
+        that keeps the rows whose `date_modified_gmt` is later.
+        """
         params = {"orderby": "id", "order": "asc", "role": "all", **filters}
-        return self._pages("/customers", None, params)
+        since = gmt(modified_after) if modified_after is not None else None
+        for row in self._pages("/customers", None, params):
+            changed = str(row.get("date_modified_gmt") or row.get("date_created_gmt") or "")
+            if since is None or not changed or changed > since:
+                yield row
 
     def get_product(self, product_id: int) -> dict[str, Any]:
         return self.request("GET", f"/products/{product_id}")
