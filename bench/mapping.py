@@ -75,7 +75,8 @@ def _fresh_customers() -> Iterator[dict[str, Any]]:
     """Customers whose phone and email were never seen: no help from the phone cache."""
     billing = CUSTOMER["billing"]
     for n in itertools.count():
-        phone = f"(2{n // 10_000_000 % 10}{n // 1_000_000 % 10}) {n // 10_000 % 100 + 200:03d}-{n % 10_000:04d}"
+        area = 200 + n // 1_000_000 % 100
+        phone = f"({area}) {n // 10_000 % 100 + 200:03d}-{n % 10_000:04d}"
         yield {
             **CUSTOMER,
             "email": f"customer{n}@example.com",

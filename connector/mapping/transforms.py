@@ -10,7 +10,6 @@ all (`describe()`).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 import re
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from connector.mapping import phones
 from connector.mapping.errors import did_you_mean
 
 Fn = Callable[[Any], Any]
@@ -255,9 +255,6 @@ def _email(params: dict, ctx: Context) -> tuple[Fn, Fn]:
     return normalise, normalise
 
 
-_PHONE_CACHE = 65536
-"""Parsing a phone costs ~40 us; the same numbers come back with every order, cart and echo."""
-
 _PHONE_FORMATS = {
     "e164": phonenumbers.PhoneNumberFormat.E164,
     "international": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
@@ -283,16 +280,13 @@ def _phone(params: dict, ctx: Context) -> tuple[Fn, Fn]:
     out_format = _PHONE_FORMATS[params["format"]]
     e164 = phonenumbers.PhoneNumberFormat.E164
 
-    @functools.lru_cache(maxsize=_PHONE_CACHE)
-    def parse_text(raw: str) -> Any:
-        text = "+" + raw[2:] if raw.startswith("00") else raw
+    normalise = phones.normaliser(region)
+
+    def parse_text(text: str) -> Any:
         try:
-            number = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException:
-            return _invalid(policy, raw, f"not a phone number: {raw!r}")
-        if not phonenumbers.is_possible_number(number):
-            return _invalid(policy, raw, f"not a possible phone number in {region}: {raw!r}")
-        return phonenumbers.format_number(number, e164)
+            return normalise(text)
+        except phones.PhoneError as error:
+            return _invalid(policy, text, str(error))
 
     def parse(value: Any) -> Any:
         if value is None:
