@@ -121,7 +121,7 @@ def test_user_fields_come_from_the_mapping_files(tmp_path):
     folder = tmp_path / "bitrix24"
     folder.mkdir()
     (folder / "contact.yaml").write_text(
-        "user_fields:\n  - {name: UF_CRM_BONUS_BALANCE, type: double, label: Bonus}\n"
+        "custom_fields:\n  - {name: UF_CRM_BONUS_BALANCE, type: double, label: Bonus}\n"
         "fields:\n  - {to: UF_CRM_LOYALTY_CARD, from: card}\n  - {to: NAME, from: first_name}\n"
     )
     (folder / "deal.yaml").write_text("fields:\n  - {to: UF_CRM_SHOP_ORDER, from: number}\n")

@@ -45,8 +45,8 @@ def handler_url(public_url: str) -> str:
 def user_fields_from_mappings(mappings_dir: str | Path) -> dict[str, list[UserField]]:
     """The `UF_CRM_*` fields the Bitrix24 mapping files write, by entity ("contact", "deal").
 
-    A file may declare fields with types under `user_fields:`; any other `UF_CRM_*` name it
-    mentions is a string field.
+    Files declare them with types under `custom_fields:` (`{name, type, label, multiple}`); any
+    other `UF_CRM_*` name a file mentions is a string field.
     """
     found: dict[str, dict[str, UserField]] = {}
     folder = Path(mappings_dir) / "bitrix24"
@@ -58,7 +58,7 @@ def user_fields_from_mappings(mappings_dir: str | Path) -> dict[str, list[UserFi
             fields[declared.field_name] = declared
         for name in _UF.findall(text):
             fields.setdefault(name, UserField(name))
-    return {entity: list(fields.values()) for entity, fields in found.items()}
+    return {entity: list(fields.values()) for entity, fields in found.items() if fields}
 
 
 def _declared(text: str) -> list[UserField]:
@@ -66,7 +66,8 @@ def _declared(text: str) -> list[UserField]:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
         return []
-    rows = data.get("user_fields") if isinstance(data, dict) else None
+    data = data if isinstance(data, dict) else {}
+    rows = data.get("custom_fields", data.get("user_fields"))
     out = []
     for row in rows if isinstance(rows, list) else []:
         if isinstance(row, dict) and row.get("name"):

@@ -350,6 +350,8 @@ class MailchimpClient:
             }
             if field.options:
                 body["options"] = dict(field.options)
+            elif field.type == "phone":  # the US default refuses every other country's numbers
+                body["options"] = {"phone_format": "International"}
             self.request("POST", f"/lists/{list_id}/merge-fields", json=body)
             have.add(field.tag.upper())
             created.append(field.tag.upper())

@@ -27,12 +27,15 @@ def webhook_url(public_url: str, secret: str | None) -> str:
 
 
 def merge_fields_from_mappings(mappings_dir: str | Path) -> list[MergeField]:
-    """The merge fields the Mailchimp mapping files fill: declared ones, then any tag named."""
+    """The merge fields the Mailchimp mapping files fill: declared ones, then any tag named.
+
+    The member mapping declares them under `custom_fields:` (`{name: TAG, type, label}`).
+    """
     found: dict[str, MergeField] = {}
     folder = Path(mappings_dir) / "mailchimp"
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         text = path.read_text(encoding="utf-8")
-        for field in _declared(text):
+        for field in _declared(text, member_file=path.stem.startswith("member")):
             found[field.tag] = field
         for tag in _MERGE.findall(text):
             if tag not in _BUILT_IN:
@@ -40,18 +43,23 @@ def merge_fields_from_mappings(mappings_dir: str | Path) -> list[MergeField]:
     return list(found.values())
 
 
-def _declared(text: str) -> list[MergeField]:
+def _declared(text: str, *, member_file: bool) -> list[MergeField]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
         return []
-    rows = data.get("merge_fields") if isinstance(data, dict) else None
+    data = data if isinstance(data, dict) else {}
+    rows = data.get("merge_fields")
+    if rows is None and (member_file or data.get("entity") == "member"):
+        rows = data.get("custom_fields")
     out = []
     for row in rows if isinstance(rows, list) else []:
-        if isinstance(row, dict) and row.get("tag"):
-            options = row.get("options") if isinstance(row.get("options"), dict) else None
-            tag = str(row["tag"]).upper()
-            out.append(MergeField(tag, row.get("name"), str(row.get("type", "text")), options))
+        if not isinstance(row, dict) or not (row.get("tag") or row.get("name")):
+            continue
+        tag = str(row.get("tag") or row["name"]).upper()
+        label = row.get("label") or (row.get("name") if row.get("tag") else None)
+        options = row.get("options") if isinstance(row.get("options"), dict) else None
+        out.append(MergeField(tag, label, str(row.get("type", "text")), options))
     return out
 
 
