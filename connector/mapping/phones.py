@@ -31,6 +31,8 @@ def _fast_international(text: str) -> str | None:
     digits = compact[1:]
     if not compact.startswith("+") or not digits.isascii() or not digits.isdigit():
         return None
+    if digits.startswith("0") or len(digits) > 17:
+        return None  # no country code starts with 0; the parser reports the odd ones
     for size in (1, 2, 3):
         code = int(digits[:size])
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)

@@ -45,12 +45,13 @@ def formatted_examples() -> st.SearchStrategy[str]:
 RAW = st.builds("+{}".format, st.text(alphabet=string.digits + " -()", min_size=1, max_size=18))
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=500, deadline=None, database=None)
 @given(text=st.one_of(formatted_examples(), RAW), region=st.sampled_from(REGIONS))
 @example(text="+44 (0)20 7031 3000", region="GB")
 @example(text="+39 06 1234 5678", region="IT")
 @example(text="+380 67 123 4567", region="UA")
 @example(text="+7 (912) 345-67-89", region="RU")
+@example(text="+043100", region="US")
 def test_fast_path_agrees_with_the_full_parser(text: str, region: str) -> None:
     fast = _fast_international(text)
     if fast is not None:
