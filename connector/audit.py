@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
+from connector.store import reading
 from connector.store.tables import audit
 
 
@@ -43,5 +44,5 @@ def writes(engine: Engine, **where: Any) -> list[dict[str, Any]]:
     query = select(audit).order_by(audit.c.id)
     for column, value in where.items():
         query = query.where(audit.c[column] == value)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [dict(r) for r in connection.execute(query).mappings()]

@@ -1,8 +1,10 @@
 """The durable task queue: enqueue, claim with a lease, retry with backoff, dead letters.
 
 Tasks live in the store, so they survive restarts. A unique dedupe key makes a second enqueue a
-no-op; tasks sharing an ordering key run one at a time in enqueue order; a claimed task carries a
-lease, and a task whose worker died is claimed again once its lease runs out.
+no-op; a claimed task carries a lease, and a task whose worker died is claimed again once its
+lease runs out. Tasks sharing an ordering key run one at a time in enqueue order: only the oldest
+unfinished task of a key is `queued`; the ones behind it are `waiting` and are promoted, one by
+one, when the one ahead finishes or dies. Claims therefore never look at blocked tasks.
 """
 
 from __future__ import annotations
@@ -15,13 +17,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.errors import ConnectorError, PermanentError, RateLimited
+from connector.store import reading
 from connector.store.tables import task_errors, tasks
 
-QUEUED, RUNNING, DONE, DEAD, DISCARDED = "queued", "running", "done", "dead", "discarded"
+QUEUED, WAITING, RUNNING = "queued", "waiting", "running"
+DONE, DEAD, DISCARDED = "done", "dead", "discarded"
+UNFINISHED = (QUEUED, WAITING, RUNNING)
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,7 @@ class Task:
 @dataclass(frozen=True)
 class QueueStats:
     queued: int
+    waiting: int
     running: int
     dead: int
     done: int
@@ -105,57 +123,132 @@ class Queue:
 
         Pass `connection` to enqueue inside the caller's transaction (store + enqueue atomically).
         """
-        now = self.clock()
-        row = {
-            "kind": kind,
-            "payload": payload,
-            "state": QUEUED,
-            "dedupe_key": dedupe_key,
-            "ordering_key": ordering_key,
-            "run_at": now if run_at is None else run_at,
-            "enqueued_at": now,
-            "attempts": 0,
-        }
+        ids = self.enqueue_many(kind, [(payload, dedupe_key, ordering_key)], run_at, connection)
+        return ids[0] if ids else None
+
+    def enqueue_many(
+        self,
+        kind: str,
+        items: Sequence[tuple[dict[str, Any], str | None, str | None]],
+        run_at: float | None = None,
+        connection: Connection | None = None,
+    ) -> list[int]:
+        """Adds tasks of one kind in one write, each given as (payload, dedupe_key, ordering_key).
+
+        Producers that find work in pages (polling, full sync) use it directly. Returns the ids
+        of the tasks that were new. A keyed task is `queued` only when nothing of its key is
+        unfinished; otherwise it waits its turn.
+        """
+        if not items:
+            return []
         if connection is None:
             with self.engine.begin() as own:
-                return self._insert_task(own, row)
-        return self._insert_task(connection, row)
+                return self.enqueue_many(kind, items, run_at, own)
+        now = self.clock()
+        free_keys = self._free_keys(connection, {key for _, _, key in items if key})
+        rows = []
+        for payload, dedupe_key, ordering_key in items:
+            ahead = ordering_key is not None and ordering_key not in free_keys
+            free_keys.discard(ordering_key)
+            rows.append(
+                {
+                    "kind": kind,
+                    "payload": payload,
+                    "state": WAITING if ahead else QUEUED,
+                    "dedupe_key": dedupe_key,
+                    "ordering_key": ordering_key,
+                    "run_at": now if run_at is None else run_at,
+                    "enqueued_at": now,
+                    "attempts": 0,
+                }
+            )
+        ids = self._insert_rows(connection, rows)
+        if len(ids) < len(rows):  # a deduplicated head may have left its key without one
+            self._promote(connection, {row["ordering_key"] for row in rows})
+        return ids
 
-    def _insert_task(self, connection: Connection, row: dict[str, Any]) -> int | None:
-        if self._insert is None:  # another dialect: check, then insert
-            if row["dedupe_key"] and connection.scalar(
-                select(tasks.c.id).where(tasks.c.dedupe_key == row["dedupe_key"])
-            ):
-                return None
-            return connection.execute(insert(tasks).values(row)).inserted_primary_key[0]
-        statement = (
-            self._insert(tasks).values(row).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    def _free_keys(self, connection: Connection, keys: set[str]) -> set[str]:
+        if not keys:
+            return set()
+        busy = connection.scalars(
+            select(tasks.c.ordering_key)
+            .where(tasks.c.ordering_key.in_(sorted(keys)), tasks.c.state.in_(UNFINISHED))
+            .distinct()
         )
-        result = connection.execute(statement.returning(tasks.c.id))
-        found = result.scalar()
-        return int(found) if found is not None else None
+        return keys - set(busy)
+
+    def _insert_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Inserts rows, skipping those whose dedupe key is taken; returns the new ids."""
+        if self._insert is None:  # another dialect: check, then insert
+            ids = []
+            for row in rows:
+                if row["dedupe_key"] and connection.scalar(
+                    select(tasks.c.id).where(tasks.c.dedupe_key == row["dedupe_key"])
+                ):
+                    continue
+                ids.append(connection.execute(insert(tasks).values(row)).inserted_primary_key[0])
+            return ids
+        statement = self._insert(tasks).values(rows)
+        statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
+        return [int(i) for i in connection.scalars(statement.returning(tasks.c.id))]
+
+    def _promote(self, connection: Connection, keys: set[str | None]) -> int:
+        """Makes the oldest waiting task of each given key queued, if none of it runs or waits."""
+        promoted = 0
+        for key in sorted(k for k in keys if k):
+            of_key = tasks.alias("of_key")
+            oldest_waiting = (
+                select(func.min(of_key.c.id))
+                .where(of_key.c.ordering_key == key, of_key.c.state == WAITING)
+                .scalar_subquery()
+            )
+            busy = exists().where(
+                of_key.c.ordering_key == key, of_key.c.state.in_((QUEUED, RUNNING))
+            )
+            result = connection.execute(
+                update(tasks).where(tasks.c.id == oldest_waiting, ~busy).values(state=QUEUED)
+            )
+            promoted += result.rowcount
+        return promoted
+
+    def _promote_next(self, connection: Connection, finished_ids: list[int]) -> None:
+        """Lets the oldest waiting task of each finished task's key go.
+
+        A finished task was its key's only queued or running task, so no check is needed.
+        """
+        finished = tasks.alias("finished")
+        waiting = tasks.alias("waiting")
+        next_of_key = (
+            select(func.min(waiting.c.id))
+            .where(waiting.c.ordering_key == finished.c.ordering_key, waiting.c.state == WAITING)
+            .scalar_subquery()
+        )
+        heads = select(next_of_key).where(
+            finished.c.id.in_(finished_ids), finished.c.ordering_key.is_not(None)
+        )
+        connection.execute(
+            update(tasks).where(tasks.c.id.in_(heads.scalar_subquery())).values(state=QUEUED)
+        )
+
+    def promote_orphans(self) -> int:
+        """Promotes waiting tasks with nobody ahead of them: the safety net for a promotion lost
+        to a race between concurrent transactions (possible on PostgreSQL, not on SQLite)."""
+        with self.engine.begin() as connection:
+            stuck = connection.scalars(
+                select(tasks.c.ordering_key).where(tasks.c.state == WAITING).distinct()
+            )
+            return self._promote(connection, set(stuck))
 
     # -- consuming -------------------------------------------------------------------------
 
     def claim(self, worker: str, limit: int = 1) -> list[Task]:
-        """Takes up to `limit` due tasks: per ordering key only the oldest, one at a time."""
+        """Takes up to `limit` due tasks, oldest first, and tasks whose lease ran out."""
         now = self.clock()
-        candidate, earlier = tasks.alias("candidate"), tasks.alias("earlier")
-        blocked = exists().where(
-            earlier.c.ordering_key == candidate.c.ordering_key,
-            earlier.c.id < candidate.c.id,
-            earlier.c.state.in_((QUEUED, RUNNING)),
-        )
         due = or_(
-            and_(candidate.c.state == QUEUED, candidate.c.run_at <= now),
-            and_(candidate.c.state == RUNNING, candidate.c.lease_until < now),
+            and_(tasks.c.state == QUEUED, tasks.c.run_at <= now),
+            and_(tasks.c.state == RUNNING, tasks.c.lease_until < now),
         )
-        candidates = (
-            select(candidate.c.id)
-            .where(due, or_(candidate.c.ordering_key.is_(None), ~blocked))
-            .order_by(candidate.c.run_at, candidate.c.id)
-            .limit(limit)
-        )
+        candidates = select(tasks.c.id).where(due).order_by(tasks.c.id).limit(limit)
         if self.engine.dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         statement = (
@@ -186,12 +279,19 @@ class Queue:
         return sorted(claimed, key=lambda t: t.id)
 
     def complete(self, task: Task, worker: str) -> None:
+        self.complete_many([task], worker)
+
+    def complete_many(self, finished: Sequence[Task], worker: str) -> None:
+        """Marks finished tasks done in one write and lets the next task of each key go."""
+        if not finished:
+            return
         with self.engine.begin() as connection:
             connection.execute(
                 update(tasks)
-                .where(tasks.c.id == task.id, tasks.c.locked_by == worker)
+                .where(tasks.c.id.in_([t.id for t in finished]), tasks.c.locked_by == worker)
                 .values(state=DONE, finished_at=self.clock(), lease_until=None)
             )
+            self._promote_next(connection, [t.id for t in finished if t.ordering_key])
 
     def fail(self, task: Task, worker: str, error: BaseException) -> str:
         """Records the error and decides: retry later (`queued`) or dead letter (`dead`)."""
@@ -228,6 +328,8 @@ class Queue:
                     last_error=message,
                 )
             )
+            if state == DEAD and task.ordering_key:  # a dead letter holds back nothing
+                self._promote_next(connection, [task.id])
         return state
 
     def release(self, tasks_held: Sequence[Task], worker: str) -> None:
@@ -250,12 +352,12 @@ class Queue:
     # -- administering ---------------------------------------------------------------------
 
     def get(self, task_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             row = connection.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
         return dict(row) if row else None
 
     def errors(self, task_id: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             rows = connection.execute(
                 select(task_errors)
                 .where(task_errors.c.task_id == task_id)
@@ -264,7 +366,7 @@ class Queue:
             return [dict(r) for r in rows]
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             rows = connection.execute(
                 select(tasks).where(tasks.c.state == DEAD).order_by(tasks.c.id).limit(limit)
             ).mappings()
@@ -275,14 +377,22 @@ class Queue:
         condition = tasks.c.state == DEAD
         if task_id is not None:
             condition = and_(condition, tasks.c.id == task_id)
+        # A keyed task waits its turn: it is promoted before the key's later tasks (lower id).
+        new_state = case((tasks.c.ordering_key.is_(None), QUEUED), else_=WAITING)
         with self.engine.begin() as connection:
+            keys = set(connection.scalars(select(tasks.c.ordering_key).where(condition)))
             result = connection.execute(
                 update(tasks)
                 .where(condition)
                 .values(
-                    state=QUEUED, attempts=0, run_at=self.clock(), finished_at=None, locked_by=None
+                    state=new_state,
+                    attempts=0,
+                    run_at=self.clock(),
+                    finished_at=None,
+                    locked_by=None,
                 )
             )
+            self._promote(connection, keys)
         return result.rowcount
 
     def discard(self, task_id: int) -> bool:
@@ -294,19 +404,24 @@ class Queue:
             )
         return result.rowcount == 1
 
-    def stats(self) -> QueueStats:
+    def stats(self, count_done: bool = False) -> QueueStats:
+        """Counts by state; finished tasks only when asked (that count reads the whole history)."""
         now = self.clock()
-        with self.engine.connect() as connection:
+        states = [QUEUED, WAITING, RUNNING, DEAD] + ([DONE] if count_done else [])
+        with reading(self.engine) as connection:
             counts = dict(
                 connection.execute(
-                    select(tasks.c.state, func.count()).group_by(tasks.c.state)
+                    select(tasks.c.state, func.count())
+                    .where(tasks.c.state.in_(states))
+                    .group_by(tasks.c.state)
                 ).all()
             )
             oldest = connection.scalar(
-                select(func.min(tasks.c.enqueued_at)).where(tasks.c.state == QUEUED)
+                select(func.min(tasks.c.enqueued_at)).where(tasks.c.state.in_((QUEUED, WAITING)))
             )
         return QueueStats(
             queued=counts.get(QUEUED, 0),
+            waiting=counts.get(WAITING, 0),
             running=counts.get(RUNNING, 0),
             dead=counts.get(DEAD, 0),
             done=counts.get(DONE, 0),

@@ -52,25 +52,28 @@ class TaskRegistry:
 def probe(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """Diagnostic task: proves the pipeline end to end, and can rehearse failures and crashes.
 
-    Each run leaves an audit row. `sleep` holds the task (to rehearse a crash mid-task),
-    `fail_attempts` fails the first N attempts with `fail_as` (transient or permanent).
+    Each run leaves an audit row. `sleep` holds the task (to rehearse a crash mid-task);
+    `fail_runs` fails the first N runs of this probe with `fail_as` (transient or permanent).
     """
-    from connector.audit import record_write
+    from connector.audit import record_write, writes
 
+    name = str(payload.get("name", ctx.task.id))
+    engine = ctx.services.engine
     record_write(
-        ctx.services.engine,
+        engine,
         system="connector",
         entity="probe",
         action="run",
-        external_id=str(payload.get("name", ctx.task.id)),
+        external_id=name,
         task_id=ctx.task.id,
         detail={"attempt": ctx.task.attempts},
     )
     if payload.get("sleep"):
         time.sleep(float(payload["sleep"]))
-    if ctx.task.attempts <= int(payload.get("fail_attempts", 0)):
+    runs = len(writes(engine, entity="probe", external_id=name))
+    if runs <= int(payload.get("fail_runs", 0)):
         error = PermanentError if payload.get("fail_as") == "permanent" else TransientError
-        raise error(f"probe failure on attempt {ctx.task.attempts}")
+        raise error(f"probe failure on run {runs}")
 
 
 def noop(ctx: TaskContext, payload: dict[str, Any]) -> None:

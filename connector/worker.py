@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from connector.queue import Task, worker_identity
 from connector.services import Services
@@ -15,7 +15,11 @@ log = logging.getLogger("connector.worker")
 
 
 class Worker:
-    """Runs tasks with `threads` threads; a stop request finishes what it holds, then returns."""
+    """Runs tasks with `threads` threads; a stop request finishes what it holds, then returns.
+
+    One dispatcher thread does the queue's bookkeeping: it claims tasks in batches (up to two per
+    thread, so threads never wait for a claim) and marks finished tasks done in one write.
+    """
 
     def __init__(
         self,
@@ -29,24 +33,27 @@ class Worker:
         self.poll_seconds = poll_seconds or services.settings.worker_poll_seconds
         self.name = name or f"{worker_identity()}:{id(self):x}"
         self.stop_event = threading.Event()
-        self._slot_freed = threading.Event()
-        self._in_flight: dict[int, Task] = {}
+        self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._held: dict[int, tuple[Task, Future[None]]] = {}
+        self._finished: list[Task] = []
+        self._next_sweep = 0.0
 
     def stop(self) -> None:
         self.stop_event.set()
-        self._slot_freed.set()
+        self._wake.set()
 
     def run(self, grace_seconds: float = 30.0) -> None:
-        """Claims and runs tasks until `stop()`; then waits for running ones, releases the rest."""
+        """Claims and runs tasks until `stop()`; then finishes running ones, releases the rest."""
         log.info("worker %s started with %d threads", self.name, self.threads)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="task") as pool:
             while not self.stop_event.is_set():
+                self._flush_finished()
+                self._sweep_orphans()
                 if not self._dispatch(pool):
-                    self._slot_freed.wait(self.poll_seconds)
-                    self._slot_freed.clear()
-            self._drain(grace_seconds)
-            pool.shutdown(wait=False, cancel_futures=True)
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+            self._shut_down(grace_seconds)
         log.info("worker %s stopped", self.name)
 
     def run_until_idle(self, timeout: float = 30.0) -> int:
@@ -56,42 +63,67 @@ class Worker:
             claimed = self.services.queue.claim(self.name, limit=1)
             if not claimed:
                 return ran
-            self.execute(claimed[0])
+            if self.execute(claimed[0]):
+                self.services.queue.complete(claimed[0], self.name)
             ran += 1
         return ran
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> bool:
+        """Claims as many tasks as there is room for; True when the room was filled."""
         with self._lock:
-            free = self.threads - len(self._in_flight)
-        if free <= 0:
+            room = 2 * self.threads - len(self._held)
+        if room <= 0:
             return False
-        claimed = self.services.queue.claim(self.name, limit=free)
+        claimed = self.services.queue.claim(self.name, limit=room)
         for task in claimed:
             with self._lock:
-                self._in_flight[task.id] = task
-            future = pool.submit(self.execute, task)
-            future.add_done_callback(lambda _f, task_id=task.id: self._finished(task_id))
-        return len(claimed) == free
+                future = pool.submit(self._run_and_report, task)
+                self._held[task.id] = (task, future)
+        return len(claimed) == room
 
-    def _finished(self, task_id: int) -> None:
+    def _run_and_report(self, task: Task) -> None:
+        succeeded = self.execute(task)
         with self._lock:
-            self._in_flight.pop(task_id, None)
-        self._slot_freed.set()
+            self._held.pop(task.id, None)
+            if succeeded:
+                self._finished.append(task)
+        self._wake.set()
 
-    def _drain(self, grace_seconds: float) -> None:
+    def _flush_finished(self) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, []
+        self.services.queue.complete_many(finished, self.name)
+
+    def _sweep_orphans(self, every_seconds: float = 10.0) -> None:
+        """Now and then, frees keyed tasks whose promotion a concurrent race lost (PostgreSQL)."""
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + every_seconds
+            if promoted := self.services.queue.promote_orphans():
+                log.warning("promoted %d waiting task(s) left without a task ahead", promoted)
+
+    def _shut_down(self, grace_seconds: float) -> None:
+        with self._lock:
+            not_started = [task for task, future in self._held.values() if future.cancel()]
+            for task in not_started:
+                self._held.pop(task.id)
+        self.services.queue.release(not_started, self.name)
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline:
             with self._lock:
-                if not self._in_flight:
-                    return
-            time.sleep(0.05)
+                if not self._held:
+                    break
+            time.sleep(0.02)
+        self._flush_finished()
         with self._lock:
-            held = list(self._in_flight.values())
-        log.warning("releasing %d task(s) still running after %.0fs", len(held), grace_seconds)
-        self.services.queue.release(held, self.name)
+            still_running = [task for task, _ in self._held.values()]
+        if still_running:
+            log.warning(
+                "releasing %d task(s) still running after %.0fs", len(still_running), grace_seconds
+            )
+            self.services.queue.release(still_running, self.name)
 
-    def execute(self, task: Task) -> None:
-        """Runs one claimed task and records the outcome; never raises."""
+    def execute(self, task: Task) -> bool:
+        """Runs one claimed task; records a failure at once and returns whether it succeeded."""
         queue, metrics = self.services.queue, self.services.metrics
         started = time.perf_counter()
         try:
@@ -110,9 +142,9 @@ class Worker:
                 outcome,
                 error,
             )
-            return
-        queue.complete(task, self.name)
+            return False
         elapsed = time.perf_counter() - started
         metrics.tasks.labels(task.kind, "done").inc()
         metrics.task_seconds.labels(task.kind).observe(elapsed)
         log.debug("task %s %s done in %.1f ms", task.id, task.kind, elapsed * 1000)
+        return True

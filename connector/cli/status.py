@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 
 from connector.cli._common import build_services, env_file_option
 from connector.services import Services
+from connector.store import reading
 from connector.store.tables import cursors, links, tasks
 
 
 def collect_status(services: Services) -> dict[str, Any]:
-    stats = services.queue.stats()
+    stats = services.queue.stats(count_done=True)
     settings = services.settings
-    with services.engine.connect() as connection:
+    with reading(services.engine) as connection:
         by_kind = connection.execute(
             select(tasks.c.kind, tasks.c.state, func.count()).group_by(tasks.c.kind, tasks.c.state)
         ).all()

@@ -8,7 +8,7 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from connector.config import Settings, sqlite_path
@@ -54,7 +54,14 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("read_only")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite it takes no write lock, so it never holds up
+    the writers (`engine.begin()` and plain `engine.connect()` begin IMMEDIATE)."""
+    return engine.connect().execution_options(read_only=True)
 
 
 def _alembic_config() -> AlembicConfig:
@@ -94,7 +101,7 @@ def open_store(settings: Settings) -> Engine:
 
 def ping(engine: Engine) -> bool:
     try:
-        with engine.connect() as connection:
+        with reading(engine) as connection:
             connection.execute(text("SELECT 1"))
         return True
     except SQLAlchemyError:

@@ -39,8 +39,8 @@ tasks = Table(
     Column("finished_at", Float),
     Column("last_error", Text),
 )
-Index("ix_tasks_due", tasks.c.state, tasks.c.run_at)
-Index("ix_tasks_ordering", tasks.c.ordering_key, tasks.c.id)
+Index("ix_tasks_state", tasks.c.state, tasks.c.id)
+Index("ix_tasks_ordering", tasks.c.ordering_key, tasks.c.state, tasks.c.id)
 
 # One row per failed attempt: what a dead letter shows an admin.
 task_errors = Table(

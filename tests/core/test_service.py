@@ -1,0 +1,147 @@
+"""Settings, logging, scheduler jobs, health and metrics, and the admin commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+from connector.app import create_app
+from connector.cli import main
+from connector.config import load_settings, settings_markdown
+from connector.errors import ConfigError, TransientError
+from connector.logs import MaskingFilter, mask
+from connector.queue import Queue
+from connector.worker import Worker
+from jobs import Job, enqueue_job
+
+
+def test_settings_parse_types_and_name_the_bad_variable():
+    settings = load_settings(
+        env={"CONNECTOR_HTTP_PORT": "9001", "CONNECTOR_WORKER_THREADS": "3"}, env_file=None
+    )
+    assert settings.http_port == 9001 and settings.worker_threads == 3
+    with pytest.raises(ConfigError, match="CONNECTOR_HTTP_PORT='http'"):
+        load_settings(env={"CONNECTOR_HTTP_PORT": "http"}, env_file=None)
+    with pytest.raises(ConfigError, match="did you mean CONNECTOR_LOG_LEVEL"):
+        load_settings(env={"CONNECTOR_LOG_LEVL": "debug"}, env_file=None)
+
+
+def test_settings_read_a_dotenv_file_under_the_environment(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("CONNECTOR_HTTP_PORT=7000\nCONNECTOR_MAILCHIMP_API_KEY=abc123-us6\n")
+    settings = load_settings(env={"CONNECTOR_HTTP_PORT": "7100"}, env_file=env_file)
+    assert settings.http_port == 7100
+    assert settings.mailchimp_api_url == "https://us6.api.mailchimp.com/3.0"
+    assert "abc123-us6" in settings.secrets()
+
+
+def test_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for line in settings_markdown().splitlines()[2:]:
+        name = line.split("`")[1]
+        assert name in readme, f"{name} missing from README"
+
+
+def test_logs_mask_emails_phones_and_secrets():
+    text = mask(
+        "anna.k@example.com called from +7 (912) 345-67-89 with key s3cr3tkey",
+        secrets=["s3cr3tkey"],
+    )
+    assert "anna.k@example.com" not in text and "a***@example.com" in text
+    assert "345-67" not in text and "+7***89" in text
+    assert "s3cr3tkey" not in text
+    record = logging.LogRecord("x", logging.INFO, "", 0, "phone %s", ("89123456789",), None)
+    MaskingFilter().filter(record)
+    assert "3456" not in record.getMessage()
+
+
+def test_two_schedulers_firing_the_same_bucket_enqueue_once(services):
+    job = Job(name="poll-shop", kind="diagnostic.noop", every_seconds=300)
+    other_scheduler_queue = Queue(services.engine)
+    assert enqueue_job(services.queue, job, now=1_000) is not None
+    assert enqueue_job(other_scheduler_queue, job, now=1_100) is None  # same 5-minute bucket
+    assert enqueue_job(services.queue, job, now=1_300) is not None  # next bucket
+    stats = services.queue.stats()
+    assert (stats.queued, stats.waiting) == (1, 1)  # one job key: the next bucket waits its turn
+
+
+def test_healthz_reports_queue_depth_age_and_dead_letters(services):
+    client = create_app(services).test_client()
+    services.queue.enqueue("diagnostic.probe", {"fail_runs": 9, "fail_as": "permanent"})
+    services.queue.enqueue("diagnostic.noop", {}, run_at=services.queue.clock() + 3600)
+    Worker(services).run_until_idle()
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["dead_letters"] == 1
+    assert body["queue"]["queued"] == 1 and body["queue"]["oldest_queued_age_seconds"] >= 0
+
+
+def test_metrics_expose_queue_gauges_and_task_counters(services):
+    services.queue.enqueue("diagnostic.noop", {})
+    Worker(services).run_until_idle()
+    services.queue.enqueue("diagnostic.noop", {})
+    text = create_app(services).test_client().get("/metrics").get_data(as_text=True)
+    assert 'connector_tasks{state="queued"} 1.0' in text
+    assert 'connector_tasks_processed_total{kind="diagnostic.noop",outcome="done"} 1.0' in text
+
+
+def test_unknown_routes_answer_json_not_html(services):
+    response = create_app(services).test_client().get("/nope")
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+@pytest.fixture
+def cli(settings, monkeypatch):
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CONNECTOR_ENV_FILE", "/nonexistent")
+    return CliRunner()
+
+
+def test_dlq_commands_list_show_replay_and_discard(cli, services):
+    failing = services.queue.enqueue(
+        "diagnostic.probe", {"name": "x", "fail_runs": 1, "fail_as": "permanent"}
+    )
+    Worker(services).run_until_idle()
+    listed = cli.invoke(main, ["dlq", "list", "--json"])
+    assert [row["id"] for row in json.loads(listed.output)] == [failing]
+    shown = cli.invoke(main, ["dlq", "show", str(failing)])
+    assert "probe failure on run 1" in shown.output and '"name": "x"' in shown.output
+    assert cli.invoke(main, ["dlq", "replay", str(failing)]).output.strip() == "replayed 1 task(s)"
+    Worker(services).run_until_idle()
+    assert services.queue.get(failing)["state"] == "done"
+    missing = cli.invoke(main, ["dlq", "replay", "999"])
+    assert missing.exit_code == 2 and "no dead letter with id 999" in missing.output
+    assert cli.invoke(main, ["dlq", "discard", "999"]).exit_code == 2
+
+
+def test_status_json_counts_tasks(cli, services):
+    services.queue.enqueue("diagnostic.noop", {})
+    report = json.loads(cli.invoke(main, ["status", "--json"]).output)
+    assert report["queue"]["queued"] == 1
+    assert report["tasks_by_kind"] == [{"kind": "diagnostic.noop", "state": "queued", "count": 1}]
+
+
+def test_bad_input_is_one_line_and_exit_code_2(cli, monkeypatch, tmp_path):
+    result = cli.invoke(main, ["task", "enqueue", "no.such.kind"])
+    assert result.exit_code == 2 and "unknown task kind 'no.such.kind'" in result.output
+    monkeypatch.setenv("CONNECTOR_LOG_FORMAT", "xml")
+    result = cli.invoke(main, ["status"])
+    assert result.exit_code == 2 and "CONNECTOR_LOG_FORMAT" in result.output
+    assert "Traceback" not in result.output
+    monkeypatch.setenv("CONNECTOR_LOG_FORMAT", "text")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{blocker}/sub/db.sqlite")
+    result = cli.invoke(main, ["status"])
+    assert result.exit_code == 2 and "CONNECTOR_DATABASE_URL" in result.output
+
+
+def test_probe_failures_are_typed(services):
+    services.queue.enqueue("diagnostic.probe", {"fail_runs": 1})
+    Worker(services).run_until_idle()
+    [error] = services.queue.errors(1)
+    assert error["error_type"] == TransientError.__name__

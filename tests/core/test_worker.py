@@ -1,0 +1,117 @@
+"""The worker, in process and as real `connector worker` processes killed and run side by side."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from connector.audit import writes
+from connector.services import Services
+from connector.worker import Worker
+from tests.support import make_settings, wait_for
+
+
+def probe_runs(services: Services, name: str) -> list[dict]:
+    return writes(services.engine, entity="probe", external_id=name)
+
+
+def start_worker_process(settings_db: str, *extra_env: tuple[str, str]) -> subprocess.Popen:
+    env = {**os.environ, "CONNECTOR_DATABASE_URL": settings_db, "CONNECTOR_LOG_LEVEL": "warning"}
+    env.update(dict(extra_env))
+    connector = Path(sys.executable).with_name("connector")
+    return subprocess.Popen(
+        [str(connector), "worker", "--threads", "4"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_worker_runs_tasks_records_failures_and_dead_letters_unknown_kinds(services):
+    queue = services.queue
+    ok = queue.enqueue("diagnostic.probe", {"name": "ok"})
+    flaky = queue.enqueue("diagnostic.probe", {"name": "flaky", "fail_runs": 1})
+    unknown = queue.enqueue("no.such.kind", {})
+    worker = Worker(services, threads=2)
+    worker.run_until_idle()
+    time.sleep(0.06)  # the flaky task's backoff (settings fixture: at most 0.05 s)
+    worker.run_until_idle()
+    assert queue.get(ok)["state"] == "done"
+    assert queue.get(flaky)["state"] == "done" and len(probe_runs(services, "flaky")) == 2
+    assert queue.get(unknown)["state"] == "dead"
+    assert "unknown task kind" in queue.errors(unknown)[0]["message"]
+
+
+def test_threaded_worker_drains_the_queue_and_stops_when_asked(services):
+    for i in range(40):
+        services.queue.enqueue("diagnostic.probe", {"name": f"t{i}"}, ordering_key=f"k{i % 5}")
+    worker = Worker(services, threads=4, poll_seconds=0.01)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    wait_for(lambda: services.queue.stats(count_done=True).done == 40)
+    worker.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(writes(services.engine, entity="probe")) == 40
+
+
+def test_worker_killed_mid_task_leads_to_exactly_one_more_run(tmp_path):
+    db = f"sqlite:///{tmp_path / 'crash.db'}"
+    services = Services(make_settings(tmp_path / "x", database_url=db))
+    task_id = services.queue.enqueue("diagnostic.probe", {"name": "crash", "sleep": 3})
+    lease = ("CONNECTOR_QUEUE_LEASE_SECONDS", "1")
+    victim = start_worker_process(db, lease)
+    try:
+        wait_for(lambda: len(probe_runs(services, "crash")) == 1)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        assert services.queue.get(task_id)["state"] == "running"
+    finally:
+        victim.kill()
+    survivor = start_worker_process(db, ("CONNECTOR_QUEUE_LEASE_SECONDS", "30"))
+    try:
+        wait_for(lambda: services.queue.get(task_id)["state"] == "done", timeout=30)
+        time.sleep(0.5)
+    finally:
+        survivor.terminate()
+        survivor.wait(timeout=20)
+    runs = probe_runs(services, "crash")
+    assert [r["detail"]["attempt"] for r in runs] == [1, 2]
+
+
+def test_sigterm_lets_the_running_task_finish(tmp_path):
+    db = f"sqlite:///{tmp_path / 'term.db'}"
+    services = Services(make_settings(tmp_path / "x", database_url=db))
+    task_id = services.queue.enqueue("diagnostic.probe", {"name": "slow", "sleep": 1.5})
+    process = start_worker_process(db)
+    wait_for(lambda: len(probe_runs(services, "slow")) == 1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert services.queue.get(task_id)["state"] == "done"
+
+
+def test_two_worker_processes_never_run_one_task_twice(tmp_path):
+    db = f"sqlite:///{tmp_path / 'pair.db'}"
+    services = Services(make_settings(tmp_path / "x", database_url=db))
+    total = 300
+    for i in range(total):
+        services.queue.enqueue(
+            "diagnostic.probe", {"name": f"p{i}"}, ordering_key=f"order:{i % 7}" if i % 2 else None
+        )
+    workers = [start_worker_process(db) for _ in range(2)]
+    try:
+        wait_for(lambda: services.queue.stats(count_done=True).done == total, timeout=60)
+    finally:
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.wait(timeout=20)
+    runs = writes(services.engine, entity="probe")
+    names = [r["external_id"] for r in runs]
+    assert len(names) == total and len(set(names)) == total
+    assert {r["detail"]["attempt"] for r in runs} == {1}
