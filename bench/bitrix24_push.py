@@ -42,6 +42,7 @@ class Run:
     failed: int
     created: int
     credited: int
+    refused: int = 0
 
     @property
     def ops_per_s(self) -> float:
@@ -74,13 +75,18 @@ def run_ours(url: str, args: argparse.Namespace) -> Run:
         plan=Plan(rate=args.rate, burst=args.burst),
         max_workers=args.workers,
     )
+    refusals = []
+    client.session.hooks["response"].append(
+        lambda response, *a, **k: refusals.append(1) if response.status_code == 503 else None
+    )
     started = time.perf_counter()
     results = client.add_contacts(contacts(0, total(args)))
     seconds = time.perf_counter() - started
     failed = sum(1 for result in results if not result.ok)
     created = count_contacts(client)
     client.close()
-    return Run("ours", seconds, len(results), failed, created, args.contacts - failed)
+    credited = args.contacts - failed
+    return Run("ours", seconds, len(results), failed, created, credited, len(refusals))
 
 
 def run_fast_bitrix24(url: str, args: argparse.Namespace) -> Run | str:
@@ -154,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ours: {ours.pushed} contacts in {ours.seconds:.2f} s, {args.contacts} credited = "
         f"{ours.ops_per_s:.1f} ops/s, ceiling {ceiling:.0f} ({ours.ops_per_s / ceiling:.1%}), "
-        f"failed {ours.failed}, portal holds {ours.created}"
+        f"failed {ours.failed}, portal holds {ours.created}, "
+        f"QUERY_LIMIT_EXCEEDED provoked {ours.refused}"
     )
     versus = "n/a(skipped)"
     if not args.skip_fast_bitrix24:

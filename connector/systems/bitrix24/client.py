@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from connector.errors import ConnectorError, PermanentError, RateLimited, TransientError
+from connector.errors import ConnectorError, PermanentError, RateLimited
 from connector.http import (
     LeakyBucket,
     RequestNotSent,
@@ -546,7 +546,6 @@ __all__ = [
     "Command",
     "CommandResult",
     "Stage",
-    "TransientError",
     "UserField",
     "is_idempotent",
 ]
