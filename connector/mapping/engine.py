@@ -135,7 +135,8 @@ class Mapping:
         label = rule.label if rule else "?"
         line = rule.line if rule else None
         arrow = "system -> canonical" if way == "in" else "canonical -> system"
-        return MappingError(f"{arrow}: {error}", file=self.file, line=line, field=label)
+        reason = error.args[0] if isinstance(error, MappingError) and error.args else error
+        return MappingError(f"{arrow}: {reason}", file=self.file, line=line, field=label)
 
 
 class MappingSet:
@@ -218,7 +219,7 @@ class MappingSet:
 _UF_NAME = re.compile(r"^UF_CRM_[A-Z0-9_]{1,43}$")
 _MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
 _CUSTOM_RULES = {
-    # system: (name pattern, hint, allowed types, path key that marks a custom field)
+    # system: (name pattern, what the pattern means, allowed field types)
     "bitrix24": (
         _UF_NAME,
         "UF_CRM_ + A-Z, 0-9, _ (50 characters at most)",
@@ -448,7 +449,7 @@ class _Builder:
         for index, spec in zip(indexes, data["fields_"], strict=True):
             line = document.line(("fields", index))
             try:
-                rule = compile_rule(spec, canonical, context, line, set())
+                rule = compile_rule(spec, canonical, context, line)
             except RuleError as error:
                 label = _field_label(document.data, ("fields", index))
                 for problem in error.all:

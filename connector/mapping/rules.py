@@ -85,9 +85,7 @@ def _as_list(value: str | list[str] | None) -> list[str]:
     return value if isinstance(value, list) else [value]
 
 
-def compile_rule(
-    spec: dict[str, Any], entity: str, context: Context, line: int, system_custom: set[str]
-) -> FieldRule:
+def compile_rule(spec: dict[str, Any], entity: str, context: Context, line: int) -> FieldRule:
     """Builds a FieldRule from a validated field dict; raises RuleError for the first problem."""
     direction = spec["direction"]
     canonical_texts = _as_list(spec.get("canonical"))

@@ -78,7 +78,7 @@ class ValueMap:
         if rule.action == "use":
             return rule.value
         raise MappingError(
-            f"no entry for {value!r} {way} in value map {self.name!r}; add it to the file",
+            f"no entry for {value!r} {way} in value map {self.name!r}; add it to {self.file}",
             file=self.file,
             line=self.line,
             field=self.name,
