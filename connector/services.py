@@ -7,11 +7,13 @@ nothing lives at module level.
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from connector.config import Settings, load_settings
+from connector.errors import ConfigError
 from connector.metrics import Metrics
 from connector.queue import Queue, RetryPolicy
 from connector.store import open_store
@@ -41,6 +43,79 @@ class Services:
         from connector.tasks import build_registry
 
         return build_registry()
+
+    @cached_property
+    def mappings(self) -> Any:
+        """The admin's mapping files, reloaded when they change (see `mappings_path`)."""
+        from connector.mapping import ReloadingMappings
+
+        return ReloadingMappings(self.mappings_path)
+
+    @property
+    def mappings_path(self) -> Path:
+        """CONNECTOR_MAPPINGS_DIR; a relative one missing here falls back to the bundled set."""
+        configured = Path(self.settings.mappings_dir)
+        if configured.is_dir() or configured.is_absolute():
+            return configured
+        bundled = Path(__file__).resolve().parents[1] / configured
+        return bundled if bundled.is_dir() else configured
+
+    # -- clients of the external systems; built on first use, one per process ----------------
+
+    @cached_property
+    def bitrix24(self) -> Any:
+        from connector.systems.bitrix24.client import Bitrix24Client
+        from connector.systems.bitrix24.credentials import TableTokenStore
+
+        self._require(
+            "bitrix24", self.settings.bitrix24_webhook_url or self.settings.bitrix24_client_id
+        )
+        return Bitrix24Client.from_settings(self.settings, token_store=TableTokenStore(self.engine))
+
+    @cached_property
+    def mailchimp(self) -> Any:
+        from connector.systems.mailchimp.client import MailchimpClient
+
+        self._require("mailchimp", self.settings.mailchimp_api_key)
+        return MailchimpClient.from_settings(self.settings)
+
+    @cached_property
+    def woocommerce(self) -> Any:
+        from connector.systems.woocommerce.client import WooCommerceClient
+
+        self._require("woocommerce", self.settings.woocommerce_url)
+        return WooCommerceClient.from_settings(self.settings)
+
+    @cached_property
+    def cdek(self) -> Any:
+        from connector.systems.cdek import CdekClient
+
+        self._require("cdek", self.settings.cdek_client_id)
+        return CdekClient.from_settings(self.settings)
+
+    @cached_property
+    def novaposhta(self) -> Any:
+        from connector.systems.novaposhta import NovaPoshtaClient
+
+        self._require("novaposhta", self.settings.novaposhta_api_key)
+        return NovaPoshtaClient.from_settings(self.settings)
+
+    def enabled(self, system: str) -> bool:
+        """Whether a system is configured (its flows and jobs run only then)."""
+        settings = self.settings
+        return bool(
+            {
+                "bitrix24": settings.bitrix24_webhook_url or settings.bitrix24_client_id,
+                "mailchimp": settings.mailchimp_api_key,
+                "woocommerce": settings.woocommerce_url,
+                "cdek": settings.cdek_client_id,
+                "novaposhta": settings.novaposhta_api_key,
+            }.get(system)
+        )
+
+    def _require(self, system: str, configured: Any) -> None:
+        if not configured:
+            raise ConfigError(f"{system} is not configured (see CONNECTOR_{system.upper()}_*)")
 
     def close(self) -> None:
         if "engine" in self.__dict__:

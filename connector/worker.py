@@ -49,7 +49,7 @@ class Worker:
         with ThreadPoolExecutor(self.threads, thread_name_prefix="task") as pool:
             while not self.stop_event.is_set():
                 self._flush_finished()
-                self._sweep_orphans()
+                self._housekeeping()
                 if not self._dispatch(pool):
                     self._wake.wait(self.poll_seconds)
                     self._wake.clear()
@@ -94,12 +94,16 @@ class Worker:
             finished, self._finished = self._finished, []
         self.services.queue.complete_many(finished, self.name)
 
-    def _sweep_orphans(self, every_seconds: float = 10.0) -> None:
-        """Now and then, frees keyed tasks whose promotion a concurrent race lost (PostgreSQL)."""
-        if time.monotonic() >= self._next_sweep:
-            self._next_sweep = time.monotonic() + every_seconds
-            if promoted := self.services.queue.promote_orphans():
-                log.warning("promoted %d waiting task(s) left without a task ahead", promoted)
+    def _housekeeping(self, every_seconds: float = 5.0) -> None:
+        """Now and then: follow edited mapping files, and free keyed tasks whose promotion a
+        concurrent race lost (possible on PostgreSQL)."""
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + every_seconds
+        if "mappings" in self.services.__dict__:  # loaded by a flow: follow the admin's edits
+            self.services.mappings.reload_if_changed()
+        if promoted := self.services.queue.promote_orphans():
+            log.warning("promoted %d waiting task(s) left without a task ahead", promoted)
 
     def _shut_down(self, grace_seconds: float) -> None:
         with self._lock:

@@ -37,6 +37,11 @@ def on_stop_signal(stop: Callable[[], None]) -> threading.Event:
     return stopped
 
 
+def reload_mappings_on_sighup(services: Services) -> None:
+    """SIGHUP makes the process re-read the mapping files (an invalid edit is refused)."""
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: services.mappings.reload())
+
+
 env_file_option = click.option(
     "--env-file",
     type=click.Path(dir_okay=False),

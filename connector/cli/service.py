@@ -7,7 +7,12 @@ import threading
 
 import click
 
-from connector.cli._common import build_services, env_file_option, on_stop_signal
+from connector.cli._common import (
+    build_services,
+    env_file_option,
+    on_stop_signal,
+    reload_mappings_on_sighup,
+)
 
 log = logging.getLogger("connector")
 
@@ -35,6 +40,7 @@ def worker(env_file: str | None, threads: int | None) -> None:
     services = build_services(env_file)
     the_worker = Worker(services, threads=threads)
     on_stop_signal(the_worker.stop)
+    reload_mappings_on_sighup(services)
     the_worker.run()
 
 
@@ -80,6 +86,7 @@ def run(env_file: str | None) -> None:
         server.close()
 
     on_stop_signal(stop)
+    reload_mappings_on_sighup(services)
     worker_thread = threading.Thread(target=the_worker.run, name="worker")
     worker_thread.start()
     the_scheduler.start()
