@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,15 +88,18 @@ def purge_done(ctx: TaskContext, payload: dict[str, Any]) -> None:
     ctx.services.queue.purge_done(days * 86400)
 
 
+# Packages that add task kinds, each through `register(registry)`; a package of a later
+# feature that is not there yet is skipped.
+FEATURE_PACKAGES = ("connector.flows", "connector.sync", "connector.loyalty", "connector.delivery")
+
+
 def build_registry() -> TaskRegistry:
-    """Every task kind the connector knows. Flows add theirs through `register_flows`."""
+    """Every task kind the connector knows: the built-in ones and those of each feature."""
     registry = TaskRegistry()
     registry.register("diagnostic.probe", probe)
     registry.register("diagnostic.noop", noop)
     registry.register("maintenance.purge_done", purge_done)
-    try:
-        from connector.flows import register_flows
-    except ImportError:  # flows arrive with a later issue
-        return registry
-    register_flows(registry)
+    for name in FEATURE_PACKAGES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(registry)
     return registry
