@@ -59,6 +59,7 @@ class Outbox:
     def __init__(self, timeout: float = 5.0) -> None:
         self.timeout = timeout
         self.log: list[dict[str, Any]] = []
+        self.sequence = 0  # number of the latest record, so callers can ask "what since?"
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[dict[str, Any], Callable[[dict[str, Any]], None] | None]]
         self._queue = queue.Queue()
@@ -109,9 +110,10 @@ class Outbox:
         with self._lock:
             self.log.clear()
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self, since: int = 0) -> list[dict[str, Any]]:
+        """Copies of the recorded attempts numbered above ``since``."""
         with self._lock:
-            return [dict(r) for r in self.log]
+            return [dict(r) for r in self.log if r["seq"] > since]
 
     def _record(
         self,
@@ -122,6 +124,7 @@ class Outbox:
         kind: str,
     ) -> dict[str, Any]:
         record: dict[str, Any] = {
+            "seq": 0,
             "id": new_uuid(),
             "kind": kind,
             "url": url,
@@ -135,6 +138,8 @@ class Outbox:
             "delivered": False,
         }
         with self._lock:
+            self.sequence += 1
+            record["seq"] = self.sequence
             self.log.append(record)
             del self.log[:-DELIVERY_LOG_SIZE]
         return record

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
 from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.runner import ServedApp
@@ -16,11 +17,11 @@ from connector.sandbox.runner import ServedApp
 
 @dataclass
 class Received:
-    """One request as it arrived: method, path, headers and the raw body bytes."""
+    """One request as it arrived: method, path, headers (any case) and the raw body bytes."""
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict[str]
     body: bytes
     query: dict[str, str] = field(default_factory=dict)
 
@@ -70,7 +71,7 @@ class WebhookSink:
         record = Received(
             request.method,
             request.path,
-            dict(request.headers),
+            CaseInsensitiveDict(dict(request.headers)),
             request.get_data(),
             dict(request.args),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from connector.sandbox.common import Outbox
 from connector.sandbox.mailchimp import errors
@@ -21,9 +21,15 @@ from connector.sandbox.mailchimp.state import MailchimpState, md5_hex, timestamp
 def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Blueprint:
     bp = Blueprint("mailchimp_sandbox", __name__, url_prefix="/_sandbox")
 
+    @bp.before_request
+    def remember_outbox() -> None:
+        g.delivery_mark = outbox.sequence
+
     def answer(member: dict[str, Any]) -> Any:
+        """Answers once the webhooks this action fired were delivered, with their results."""
         outbox.wait()
-        return jsonify({"member": member, "deliveries": outbox.history()[-5:]})
+        deliveries = outbox.history(since=g.delivery_mark)
+        return jsonify({"member": member, "deliveries": deliveries})
 
     @bp.post("/lists/<list_id>/members/<key>/subscribe")
     def subscribe(list_id: str, key: str) -> Any:

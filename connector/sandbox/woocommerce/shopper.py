@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from connector.sandbox.common import Outbox, base_url, md5_hex
 from connector.sandbox.woocommerce.hooks import TOPIC_HOOKS, Webhooks, webhook_view
@@ -25,11 +25,16 @@ View = Callable[[str, dict[str, Any]], dict[str, Any]]
 def blueprint(state: ShopState, webhooks: Webhooks, outbox: Outbox, view: View) -> Blueprint:
     bp = Blueprint("woocommerce_sandbox", __name__, url_prefix="/_sandbox")
 
+    @bp.before_request
+    def remember_outbox() -> None:
+        g.delivery_mark = outbox.sequence
+
     def done(payload: dict[str, Any], status: int = 200) -> Response:
-        mark = len(outbox.history())
+        """Answers once the webhooks this action fired were delivered, with their results."""
         outbox.wait()
         payload["deliveries"] = [
-            {k: d[k] for k in ("kind", "url", "status", "error")} for d in outbox.history()[mark:]
+            {k: d[k] for k in ("kind", "url", "status", "error")}
+            for d in outbox.history(since=g.delivery_mark)
         ]
         return jsonify(payload), status  # type: ignore[return-value]
 
