@@ -377,3 +377,13 @@ def test_wrong_credentials_are_auth_errors(sandbox):
         MailchimpClient("0" * 32 + "-us1", base_url=config.mailchimp_base_url).ping()
     with pytest.raises(ConnectorError):
         WooCommerceClient(config.woocommerce_url, "ck_bad", "cs_bad").get_order(1)
+
+
+def test_bulk_export_reads_2500_rows_per_request(sandbox):
+    client = bitrix(sandbox)
+    client.add_contacts([{"fields": {"NAME": f"e{i}"}} for i in range(260)])
+    seen = statuses_seen(client)
+    exported = list(client.list_all("crm.contact.list", select=["NAME"], pages_per_call=50))
+    assert [int(row["ID"]) for row in exported] == sorted(int(row["ID"]) for row in exported)
+    assert len({row["ID"] for row in exported}) == 260
+    assert sum(seen.values()) == 1

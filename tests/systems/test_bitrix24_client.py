@@ -440,3 +440,19 @@ def test_missing_user_fields_are_created_once(clock, spec):
     assert created == ["UF_CRM_LOYALTY_CARD"]
     sent = body(responses.calls[1])["fields"]
     assert sent["FIELD_NAME"] == "LOYALTY_CARD" and sent["USER_TYPE_ID"] == "string"
+
+
+@responses.activate
+def test_bulk_export_chains_pages_inside_one_batch(clock):
+    rows = [{"ID": str(i)} for i in range(1, 131)]
+
+    def answer(request):
+        cmd = json.loads(request.body)["cmd"]
+        assert "filter[%3EID]=%24result%5Bc0%5D%5B49%5D%5BID%5D" in cmd["c1"]
+        pages = {f"c{k}": rows[k * 50 : (k + 1) * 50] for k in range(len(cmd))}
+        return 200, {}, json.dumps({"result": {"result": pages, "result_error": []}})
+
+    responses.add_callback(responses.POST, HOOK + "batch", callback=answer)
+    listed = list(make_client(clock).list_all("crm.contact.list", pages_per_call=5))
+    assert [row["ID"] for row in listed] == [str(i) for i in range(1, 131)]
+    assert len(responses.calls) == 1  # 3 pages in one request; the short one ends the chain
