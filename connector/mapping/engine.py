@@ -298,6 +298,9 @@ class _Builder:
             self._add("a mapping file must be a YAML mapping (key: value)", document, (), None)
             return None
         kind = schema.kind_of(document.data)
+        if kind == "loyalty":
+            self.errors += _loyalty_rules_errors(path)
+            return None
         indexes, broken = None, False
         try:
             data = schema.SCHEMAS[kind]().load(document.data)
@@ -539,6 +542,15 @@ class _Builder:
                                 rule.label,
                             )
                         )
+
+
+def _loyalty_rules_errors(path: str) -> list[MappingError]:
+    """The loyalty rules file shares the folder and the validate run; its own module checks it."""
+    try:
+        from connector.loyalty.rules import validate_rules_file
+    except ImportError:  # pragma: no cover - the loyalty package is optional here
+        return []
+    return validate_rules_file(path)
 
 
 def _salvage(raw: dict[str, Any]) -> tuple[dict[str, Any], list[int]] | None:

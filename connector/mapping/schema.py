@@ -144,10 +144,12 @@ class DefaultsFileSchema(Schema):
 
 
 def kind_of(data: Any) -> str:
-    """Which schema a file's top-level keys call for: `mapping`, `value_map` or `defaults`."""
+    """Which kind of file the top-level keys say: `mapping`, `value_map`, `defaults`, `loyalty`."""
     if isinstance(data, dict):
         if "value_map" in data:
             return "value_map"
+        if "loyalty" in data and "fields" not in data:
+            return "loyalty"  # mappings/loyalty.yaml, checked by connector.loyalty.rules
         if "defaults" in data and "fields" not in data:
             return "defaults"
     return "mapping"

@@ -298,3 +298,17 @@ def test_unknown_system_or_entity_suggests_names(shipped) -> None:
         shipped.get("bitrix", "contact")
     with pytest.raises(MappingError, match=r"did you mean 'deal_stage'"):
         shipped.value_map("bitrix24", "stage")
+
+
+def test_the_loyalty_rules_file_is_checked_in_the_same_run(write_mappings) -> None:
+    folder = write_mappings(
+        {
+            "loyalty.yaml": "loyalty:\n  accrual:\n    percnt: 5\n",
+            "shop/customer.yaml": "system: shop\nentity: customer\nfields: []\n",
+        }
+    )
+    found = problems(folder)
+    assert any("loyalty.yaml:3" in p and "percnt" in p for p in found), found
+    assert any("customer.yaml" in p for p in found)
+    valid = write_mappings({"loyalty.yaml": "loyalty:\n  accrual:\n    percent: 5\n"})
+    assert not any("loyalty.yaml" in p for p in problems(valid))
