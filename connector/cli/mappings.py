@@ -18,12 +18,17 @@ from connector.model import ENTITIES
 
 
 def _default_dir() -> str:
+    """CONNECTOR_MAPPINGS_DIR (default `mappings`); a relative one missing here: the bundled set."""
     try:
         from connector.config import load_settings
 
-        return str(getattr(load_settings(), "mappings_dir", None) or "mappings")
+        configured = Path(str(getattr(load_settings(), "mappings_dir", None) or "mappings"))
     except (ConnectorError, ImportError):
-        return "mappings"
+        configured = Path("mappings")
+    if configured.is_dir() or configured.is_absolute():
+        return str(configured)
+    bundled = Path(__file__).resolve().parents[2] / configured
+    return str(bundled if bundled.is_dir() else configured)
 
 
 def _load(directory: str | None) -> MappingSet:

@@ -1,7 +1,8 @@
 """Applies mapping files: one system record <-> one canonical dict, and the set of all mappings.
 
 `MappingSet.load(dir)` reads every file, reports all problems of all files at once
-(`MappingErrors`), and compiles each mapping into rules (`rules.py`). Flows then call:
+(`MappingErrors`, built by `builder.py`), and compiles each mapping into rules (`rules.py`).
+Flows then call:
 
     mapping = mappings.get("woocommerce", "order")
     order = mapping.to_canonical(payload)                  # system -> canonical dict
