@@ -134,6 +134,23 @@ class Mapping:
         return MappingError(f"{arrow}: {reason}", file=self.file, line=line, field=label)
 
 
+def changed_on_both_sides(
+    last_synced: dict[str, Any], hub_now: dict[str, Any], system_now: dict[str, Any]
+) -> set[str]:
+    """Canonical fields both sides changed since the last sync, to pass as `conflicts`.
+
+    `last_synced` is the canonical view written or read at the last sync (what the fingerprint
+    stands for); a field counts when present in both current views and different in each.
+    """
+    return {
+        name
+        for name in hub_now.keys() & system_now.keys()
+        if hub_now[name] != last_synced.get(name)
+        and system_now[name] != last_synced.get(name)
+        and hub_now[name] != system_now[name]
+    }
+
+
 class MappingSet:
     """Every mapping, value map and custom field of a `mappings/` directory, validated together."""
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.mapping import MappingSet
+from connector.mapping import MappingSet, changed_on_both_sides
 from connector.model import Customer, Order
 from tests.mapping.conftest import spec
 
@@ -136,3 +136,11 @@ def test_custom_fields_api(shipped) -> None:
 def test_get_by_canonical_name(shipped) -> None:
     assert shipped.get("bitrix24", "customer").entity == "contact"
     assert shipped.get("cdek", "shipment").canonical == "shipment"
+
+
+def test_conflicts_are_fields_changed_on_both_sides() -> None:
+    last = {"first_name": "Ann", "phone": "+1", "email": "a@b.co"}
+    hub = {"first_name": "Anna", "phone": "+2", "email": "a@b.co"}
+    crm = {"first_name": "Annie", "phone": "+2", "email": "new@b.co"}
+    # first_name: both changed, differently; phone: both changed to the same; email: one side
+    assert changed_on_both_sides(last, hub, crm) == {"first_name"}
