@@ -138,3 +138,62 @@ credentials = Table(
     Column("data", JSON, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# Loyalty -----------------------------------------------------------------------------------------
+# Owned by connector/loyalty/ (migration 0002). Points are integers of hundredths, never floats.
+
+# One bonus account per canonical customer; the card number is issued or taken from the shop/POS.
+loyalty_accounts = Table(
+    "loyalty_accounts",
+    metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("card_number", String(40), unique=True),
+    Column("tier", String(40)),
+    Column("created_at", Float, nullable=False),
+)
+
+# Entries are never edited: a balance is the sum of its column. `reverses` says what a reversal
+# undoes (accrual | spend); `shortfall` is what a capped movement could not take (never negative).
+loyalty_entries = Table(
+    "loyalty_entries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("customer_id", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("available", BigInteger, nullable=False, default=0),
+    Column("pending", BigInteger, nullable=False, default=0),
+    Column("held", BigInteger, nullable=False, default=0),
+    Column("shortfall", BigInteger, nullable=False, default=0),
+    Column("reverses", String(20)),
+    Column("order_id", String(200)),
+    Column("idempotency_key", String(300), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),
+    Column("detail", JSON),
+)
+Index("ix_loyalty_entries_customer", loyalty_entries.c.customer_id, loyalty_entries.c.id)
+Index("ix_loyalty_entries_order", loyalty_entries.c.order_id)
+
+# What is known of each order (facts merged from events in any order); entries derive from it.
+loyalty_orders = Table(
+    "loyalty_orders",
+    metadata,
+    Column("order_id", String(200), primary_key=True),
+    Column("customer_id", String(100), nullable=False, index=True),
+    Column("total", BigInteger, nullable=False, default=0),
+    Column("bonus_spent", BigInteger, nullable=False, default=0),
+    Column("paid_version", String(64)),
+    Column("paid_at", Float),
+    Column("delivered_at", Float),
+    Column("closed", String(20)),
+    Column("closed_at", Float),
+    Column("refunds", JSON, nullable=False),
+    Column("confirmed_spend", BigInteger, nullable=False, default=0),
+    Column("accrual", BigInteger),
+    Column("release_due_at", Float),
+    Column("released", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_loyalty_orders_release", loyalty_orders.c.released, loyalty_orders.c.release_due_at)

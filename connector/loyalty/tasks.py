@@ -1,0 +1,101 @@
+"""The loyalty task kinds: publish a balance, apply an order event, and the scheduled runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from connector.loyalty.orders import OrderEvent
+from connector.loyalty.publish import (
+    PUBLISH_BALANCE,
+    REMIND,
+    BalancePublisher,
+    LoggingPublisher,
+    expiring_event,
+)
+
+ORDER_EVENT = "loyalty.order_event"
+RELEASE = "loyalty.release"
+EXPIRE = "loyalty.expire"
+EXPIRY_REMINDERS = "loyalty.expiry_reminders"
+
+PublisherSource = BalancePublisher | Callable[[Any], BalancePublisher] | None
+
+
+def provider_for(services: Any) -> Any:
+    """The provider the settings name, built on the services' store and queue."""
+    from connector.loyalty.provider import LedgerProvider
+    from connector.loyalty.rules import rules_for
+
+    rules = rules_for(services.settings)
+    ledger = LedgerProvider(services.engine, rules, services.queue)
+    if services.settings.loyalty_provider == "openloyalty":
+        from connector.loyalty.openloyalty import OpenLoyaltyProvider
+
+        return OpenLoyaltyProvider.from_settings(services.settings, ledger)
+    return ledger
+
+
+def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., None]]:
+    """Handlers bound to a publisher (an instance, or a factory taking the services)."""
+
+    def publisher_for(services: Any) -> BalancePublisher:
+        found = getattr(services, "balance_publisher", None) or publisher
+        if found is None:
+            return LoggingPublisher()
+        if isinstance(found, BalancePublisher):
+            return found
+        return found(services)
+
+    def publish_balance(ctx: Any, payload: dict[str, Any]) -> None:
+        """Reads the balance now (not when enqueued) and writes it out once."""
+        provider = provider_for(ctx.services)
+        balance = provider.balance(str(payload["customer_id"]))
+        if balance is not None:
+            publisher_for(ctx.services).publish(balance.customer_id, balance)
+
+    def order_event(ctx: Any, payload: dict[str, Any]) -> None:
+        """`{customer_id, order_id, event: {kind, total, ...}, card?}` from the order flows."""
+        provider = provider_for(ctx.services)
+        provider.apply_order_event(
+            str(payload["customer_id"]),
+            str(payload["order_id"]),
+            OrderEvent.from_dict(payload["event"]),
+            card=payload.get("card"),
+        )
+
+    def release(ctx: Any, payload: dict[str, Any]) -> None:
+        """Pending bonuses whose return window passed become available; stale holds go back."""
+        provider = provider_for(ctx.services)
+        provider.release_due()
+        provider.void_stale_holds()
+
+    def expire(ctx: Any, payload: dict[str, Any]) -> None:
+        provider_for(ctx.services).expire_due()
+
+    def expiry_reminders(ctx: Any, payload: dict[str, Any]) -> None:
+        """One reminder task per customer, keyed by expiry date so none is sent twice."""
+        provider = provider_for(ctx.services)
+        window_days = float(payload.get("bucket_seconds", 86400)) / 86400
+        for customer_id, amount, first in provider.expiring_soon(window_days=window_days):
+            event = expiring_event(amount, first)
+            ctx.services.queue.enqueue(
+                REMIND,
+                {"customer_id": customer_id, **event},
+                dedupe_key=f"bonus_expiring:{customer_id}:{event['date']}",
+            )
+
+    def remind(ctx: Any, payload: dict[str, Any]) -> None:
+        properties = {"amount": payload["amount"], "date": payload["date"]}
+        publisher_for(ctx.services).send_event(
+            str(payload["customer_id"]), "bonus_expiring", properties
+        )
+
+    return {
+        PUBLISH_BALANCE: publish_balance,
+        ORDER_EVENT: order_event,
+        RELEASE: release,
+        EXPIRE: expire,
+        EXPIRY_REMINDERS: expiry_reminders,
+        REMIND: remind,
+    }
