@@ -86,7 +86,7 @@ def _as_list(value: str | list[str] | None) -> list[str]:
 
 
 def compile_rule(spec: dict[str, Any], entity: str, context: Context, line: int) -> FieldRule:
-    """Builds a FieldRule from a validated field dict; raises RuleError for the first problem."""
+    """Builds a FieldRule from a validated field dict; a RuleError carries all problems (`.all`)."""
     direction = spec["direction"]
     canonical_texts = _as_list(spec.get("canonical"))
     system_texts = _as_list(spec.get("system"))
@@ -228,12 +228,8 @@ def _check_directions(
             )
 
 
-def _entity_fields(entity: str) -> dict[str, Any]:
-    return field_types(entity)
-
-
 def _check_canonical(path: Path, entity: str) -> None:
-    known = _entity_fields(entity)
+    known = field_types(entity)
     keys = path.keys
     root = keys[0]
     if root not in known:
@@ -262,7 +258,7 @@ def _check_canonical(path: Path, entity: str) -> None:
 
 
 def _is_list_field(path: Path, entity: str) -> bool:
-    hint = _entity_fields(entity).get(path.root)
+    hint = field_types(entity).get(path.root)
     return len(path.steps) == 1 and scalar_type(hint) is list
 
 
