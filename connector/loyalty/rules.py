@@ -8,6 +8,7 @@ bonuses, hold time-out, expiry after N days (FEFO lots, §5.3), reminders and ca
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -205,5 +206,16 @@ def load_rules(path: str | None = None, mappings_dir: str | None = None) -> Loya
 
 
 def rules_for(settings: Any) -> LoyaltyRules:
-    """The rules of the running connector (`CONNECTOR_MAPPINGS_DIR/loyalty.yaml`)."""
-    return load_rules(mappings_dir=getattr(settings, "mappings_dir", None) or "mappings")
+    """The rules of the running connector (`CONNECTOR_MAPPINGS_DIR/loyalty.yaml`), re-read
+    when the file changes."""
+    path = rules_path(getattr(settings, "mappings_dir", None) or "mappings")
+    try:
+        changed = os.stat(path).st_mtime_ns
+    except OSError:
+        changed = 0
+    return _cached_rules(path, changed)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_rules(path: str, changed: int) -> LoyaltyRules:
+    return load_rules(path)

@@ -1,0 +1,184 @@
+"""The checkout API the shop and POS call to see and spend bonuses (docs/loyalty-openapi.yaml).
+
+Small and synchronous: look a balance up by card or phone, hold bonuses for an order, then
+confirm (spend) or release the hold. Bearer `CONNECTOR_ADMIN_TOKEN`, compared in constant time;
+401 without it, 400 naming the field for a bad body, 409 when the balance is too low.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import os
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from connector.loyalty.ledger import Balance, InsufficientBalance, LoyaltyRefused
+from connector.loyalty.tasks import provider_for
+
+blueprint = Blueprint("loyalty", __name__, url_prefix="/api/loyalty")
+
+
+class BadRequest(Exception):
+    """A request body or query the API cannot use; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _services() -> Any:
+    return current_app.extensions["connector"]
+
+
+def _provider() -> Any:
+    return provider_for(_services())
+
+
+def _error(status: int, error: str, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify(error=error, message=message, **extra), status
+
+
+@blueprint.before_request
+def authenticate() -> tuple[Response, int] | None:
+    expected = _services().settings.admin_token
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if (
+        not expected
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(given.strip().encode(), str(expected).encode())
+    ):
+        return _error(401, "unauthorized", "a valid Bearer token is required")
+    return None
+
+
+@blueprint.errorhandler(BadRequest)
+def bad_request(error: BadRequest) -> tuple[Response, int]:
+    return _error(400, "invalid", f"{error.field}: {error.message}", field=error.field)
+
+
+@blueprint.errorhandler(InsufficientBalance)
+def insufficient(error: InsufficientBalance) -> tuple[Response, int]:
+    return _error(409, "insufficient_balance", str(error), available=_points(error.available))
+
+
+@blueprint.errorhandler(LoyaltyRefused)
+def refused(error: LoyaltyRefused) -> tuple[Response, int]:
+    status = error.status or 409
+    return _error(status, error.code or "refused", error.args[0])
+
+
+def _points(cents: int) -> str:
+    return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("body", "expected a JSON object")
+    return data
+
+
+def _amount(data: dict[str, Any], field: str, required: bool = True) -> Decimal | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise BadRequest(field, "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadRequest(field, "must be a number")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise BadRequest(field, "must be a number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise BadRequest(field, "must be greater than zero")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise BadRequest(field, "at most two decimals")
+    return amount
+
+
+def _text(data: dict[str, Any], field: str, required: bool = True) -> str | None:
+    value = data.get(field)
+    if value is None or value == "":
+        if required:
+            raise BadRequest(field, "is required")
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 200:
+        raise BadRequest(field, "must be a string of at most 200 characters")
+    return str(value)
+
+
+@functools.lru_cache(maxsize=8)
+def _phone_normaliser(mappings_dir: str) -> Callable[[str], str]:
+    from connector.mapping.phones import normaliser
+
+    region = "US"
+    try:
+        with open(os.path.join(mappings_dir, "defaults.yaml"), encoding="utf-8") as handle:
+            region = (yaml.safe_load(handle) or {}).get("defaults", {}).get("phone_region", region)
+    except (OSError, yaml.YAMLError, AttributeError):
+        pass
+    return normaliser(str(region))
+
+
+def _customer(data: dict[str, Any]) -> str:
+    """The customer a request names by `customer_id`, `card`, `phone` or `email`."""
+    given = {k: _text(data, k, required=False) for k in ("customer_id", "card", "phone", "email")}
+    if not any(given.values()):
+        raise BadRequest("card", "one of card, phone, email or customer_id is required")
+    if given["customer_id"]:
+        return str(given["customer_id"])
+    provider = _provider()
+    phone = given["phone"]
+    found = provider.find_customer(card=given["card"], phone=phone, email=given["email"])
+    if found is None and phone:
+        normalise = _phone_normaliser(_services().settings.mappings_dir or "mappings")
+        try:
+            found = provider.find_customer(phone=normalise(phone))
+        except ValueError:
+            raise BadRequest("phone", "not a phone number") from None
+    if found is None:
+        raise LoyaltyRefused("no bonus account for this customer", "not_found", 404)
+    return found
+
+
+def _answer(balance: Balance | None, status: int = 200, **extra: Any) -> tuple[Response, int]:
+    if balance is None:
+        return _error(404, "not_found", "no bonus account for this customer")
+    return jsonify({**balance.as_dict(), **extra}), status
+
+
+@blueprint.get("/balance")
+def balance() -> tuple[Response, int]:
+    customer_id = _customer(request.args.to_dict())
+    return _answer(_provider().balance(customer_id))
+
+
+@blueprint.post("/holds")
+def hold() -> tuple[Response, int]:
+    data = _body()
+    order_id = _text(data, "order_id")
+    amount = _amount(data, "amount")
+    order_total = _amount(data, "order_total", required=False)
+    customer_id = _customer(data)
+    if _provider().balance(customer_id) is None:
+        raise LoyaltyRefused("no bonus account for this customer", "not_found", 404)
+    result = _provider().hold(customer_id, str(order_id), amount, order_total)
+    return _answer(result, 201, order_id=order_id, hold=str(amount))
+
+
+@blueprint.post("/holds/<order_id>/confirm")
+def confirm(order_id: str) -> tuple[Response, int]:
+    data = _body() if request.get_data() else {}
+    amount = _amount(data, "amount", required=False)
+    return _answer(_provider().confirm(order_id, amount), order_id=order_id)
+
+
+@blueprint.post("/holds/<order_id>/release")
+def release(order_id: str) -> tuple[Response, int]:
+    return _answer(_provider().release(order_id), order_id=order_id)
