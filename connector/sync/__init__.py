@@ -1,0 +1,16 @@
+"""Getting changes in without webhooks: polling with cursors, full syncs, POS imports, trace.
+
+Registers the task kind `sync.poll` {system, stream}: read one stream from its cursor and
+enqueue one per-record task per change (`woocommerce.order`, `bitrix24.event` ...), advancing
+the cursor in the same transaction. The per-record kinds themselves belong to connector.flows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(registry: Any) -> None:
+    from connector.sync.polling import poll
+
+    registry.register("sync.poll", poll)
