@@ -7,17 +7,14 @@ confirm (spend) or release the hold. Bearer `CONNECTOR_ADMIN_TOKEN`, compared in
 
 from __future__ import annotations
 
-import functools
 import hmac
-import os
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import yaml
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from connector.loyalty.ledger import Balance, InsufficientBalance, LoyaltyRefused
+from connector.loyalty.lookup import resolve_customer
 from connector.loyalty.tasks import provider_for
 
 blueprint = Blueprint("loyalty", __name__, url_prefix="/api/loyalty")
@@ -113,35 +110,15 @@ def _text(data: dict[str, Any], field: str, required: bool = True) -> str | None
     return str(value)
 
 
-@functools.lru_cache(maxsize=8)
-def _phone_normaliser(mappings_dir: str) -> Callable[[str], str]:
-    from connector.mapping.phones import normaliser
-
-    region = "US"
-    try:
-        with open(os.path.join(mappings_dir, "defaults.yaml"), encoding="utf-8") as handle:
-            region = (yaml.safe_load(handle) or {}).get("defaults", {}).get("phone_region", region)
-    except (OSError, yaml.YAMLError, AttributeError):
-        pass
-    return normaliser(str(region))
-
-
 def _customer(data: dict[str, Any]) -> str:
     """The customer a request names by `customer_id`, `card`, `phone` or `email`."""
     given = {k: _text(data, k, required=False) for k in ("customer_id", "card", "phone", "email")}
     if not any(given.values()):
         raise BadRequest("card", "one of card, phone, email or customer_id is required")
-    if given["customer_id"]:
-        return str(given["customer_id"])
-    provider = _provider()
-    phone = given["phone"]
-    found = provider.find_customer(card=given["card"], phone=phone, email=given["email"])
-    if found is None and phone:
-        normalise = _phone_normaliser(_services().settings.mappings_dir or "mappings")
-        try:
-            found = provider.find_customer(phone=normalise(phone))
-        except ValueError:
-            raise BadRequest("phone", "not a phone number") from None
+    try:
+        found = resolve_customer(_provider(), _services().settings.mappings_dir, **given)
+    except ValueError:
+        raise BadRequest("phone", "not a phone number") from None
     if found is None:
         raise LoyaltyRefused("no bonus account for this customer", "not_found", 404)
     return found

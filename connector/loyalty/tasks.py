@@ -28,7 +28,7 @@ def provider_for(services: Any) -> Any:
     from connector.loyalty.rules import rules_for
 
     rules = rules_for(services.settings)
-    ledger = LedgerProvider(services.engine, rules, services.queue)
+    ledger = LedgerProvider(services.engine, rules, services.queue, services.queue.clock)
     if services.settings.loyalty_provider == "openloyalty":
         from connector.loyalty.openloyalty import OpenLoyaltyProvider
 
