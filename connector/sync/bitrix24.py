@@ -75,6 +75,7 @@ class ModifiedScan:
         self.first_window = timedelta(seconds=first_window)
         self.since = since
         self.everything = everything
+        self.fixed_window = everything or since is not None
 
     def _window(self, bookmark: dict[str, Any]) -> tuple[datetime | None, datetime | None, int]:
         """(window start, newest change seen so far, last ID read)."""
@@ -111,11 +112,13 @@ class ModifiedScan:
             last = len(rows) < PAGE_SIZE
             if rows:
                 after = int(rows[-1]["ID"])
-            if last:
+            if last and not self.fixed_window:
                 mark = {"since": iso(high or started)}
-            else:
+            else:  # a full sync keeps its place even at the end: a re-run finds nothing more
                 mark = {"from": start and iso(start), "high": high and iso(high), "after": after}
-            yield Page(tasks=[reconcile_task(self.entity, r) for r in rows], bookmark=mark)
+            yield Page(
+                tasks=[reconcile_task(self.entity, r) for r in rows], bookmark=mark, last=last
+            )
             if last:
                 return
 

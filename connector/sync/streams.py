@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from connector.queue import Queue
+from connector.errors import ConnectorError
+from connector.queue import Queue, describe
 from connector.store import reading
 from connector.sync.cursors import load_cursor, save_cursor
 
@@ -48,6 +49,7 @@ class Page:
     bookmark: dict[str, Any] | None
     skipped: int = 0
     total: int | None = None  # records the whole read will see, when the system says
+    last: bool = False  # the stream knows this is its last page
     on_commit: Callable[[], None] | None = None
     on_abort: Callable[[], None] | None = None
     filter_tasks: Callable[[Connection, list[TaskItem]], list[TaskItem]] | None = None
@@ -126,17 +128,49 @@ def run_stream(
     on_page: Callable[[Outcome, Page], None] | None = None,
     bookmark: dict[str, Any] | None = None,
     use_saved: bool = True,
+    capture_errors: bool = False,
 ) -> Outcome:
     """Reads `stream` from its saved bookmark to the end, committing page by page.
 
-    Errors of the system propagate (the queue retries the poll task); everything committed
-    before stays committed, so the next run continues from the last page's bookmark.
+    Errors of the system propagate (the queue retries the poll task) unless `capture_errors`
+    records them in the outcome as a failed page; either way everything committed before
+    stays committed, so the next run continues from the last page's bookmark.
     """
     cursor_stream = cursor_stream or stream.name
     if use_saved:
         with reading(queue.engine) as connection:
             bookmark = load_cursor(connection, stream.system, cursor_stream)
     outcome = Outcome(stream.system, stream.name)
+    try:
+        _run_pages(queue, stream, cursor_stream, bookmark, outcome, keep_ids, on_page)
+    except ConnectorError as error:
+        if not capture_errors:
+            raise
+        outcome.failed_pages += 1
+        outcome.error = describe(error)
+        log.warning("sync %s/%s stopped: %s", stream.system, cursor_stream, outcome.error)
+        return outcome
+    log.info(
+        "sync %s/%s: %d read, %d enqueued, %d already queued, %d skipped",
+        stream.system,
+        cursor_stream,
+        outcome.read,
+        outcome.enqueued,
+        outcome.deduplicated,
+        outcome.skipped,
+    )
+    return outcome
+
+
+def _run_pages(
+    queue: Queue,
+    stream: Stream,
+    cursor_stream: str,
+    bookmark: dict[str, Any] | None,
+    outcome: Outcome,
+    keep_ids: bool,
+    on_page: Callable[[Outcome, Page], None] | None,
+) -> None:
     for page in stream.pages(bookmark):
         new_ids, filtered = commit_page(queue, stream.system, cursor_stream, page)
         outcome.pages += 1
@@ -148,13 +182,3 @@ def run_stream(
             outcome.task_ids.extend(new_ids)
         if on_page is not None:
             on_page(outcome, page)
-    log.info(
-        "sync %s/%s: %d read, %d enqueued, %d already queued, %d skipped",
-        stream.system,
-        cursor_stream,
-        outcome.read,
-        outcome.enqueued,
-        outcome.deduplicated,
-        outcome.skipped,
-    )
-    return outcome

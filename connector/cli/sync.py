@@ -1,0 +1,172 @@
+"""`connector sync`, `connector import`, `connector trace`: getting data in, and finding it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connector.cli._common import build_services, env_file_option
+from connector.sync.times import utc
+
+
+@click.command()
+@env_file_option
+@click.option("--full", is_flag=True, help="Import everything (the initial sync), resumable.")
+@click.option("--system", "system", default=None, help="Only this system (woocommerce, bitrix24).")
+@click.option("--stream", default=None, help="Without --full: poll only this stream.")
+@click.option("--since", default=None, help="Only records changed since DATE (ISO 8601).")
+@click.option("--restart", is_flag=True, help="Forget the checkpoint and start over.")
+@click.option("--wait", is_flag=True, help="Wait for the worker to finish the enqueued tasks.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds --wait waits.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sync(
+    env_file: str | None,
+    full: bool,
+    system: str | None,
+    stream: str | None,
+    since: str | None,
+    restart: bool,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Enqueue what changed: a poll now, or with --full the initial import of every record.
+
+    A full sync reads page by page and saves a checkpoint with each page; run it again after an
+    interruption and it continues after the last saved page.
+    """
+    moment = utc(since, "--since") if since else None
+    services = build_services(env_file)
+    if not full:
+        _poll_now(services, system, stream, moment, as_json)
+        return
+    from connector.sync.full import FullSync, wait_for_outcomes
+
+    console = Console(stderr=True)
+    runner = FullSync(services, since=moment, restart=restart, keep_ids=wait)
+    systems = runner.systems(system)
+    with _progress(console, as_json) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_stream(system_name: str, name: str) -> None:
+            bars[name] = progress.add_task(f"{system_name}/{name}", total=None)
+
+        def on_page(outcome: Any, page: Any) -> None:
+            bar = bars[outcome.stream]
+            if page.total is not None:
+                progress.update(bar, total=page.total)
+            progress.update(bar, completed=outcome.read)
+
+        runner.on_stream, runner.on_page = on_stream, on_page
+        for name in systems:
+            runner.run(name)
+        if wait and any(r.outcome.task_ids for r in runner.reports):
+            waiting = progress.add_task(
+                "worker", total=sum(len(r.outcome.task_ids) for r in runner.reports)
+            )
+            wait_for_outcomes(
+                services,
+                runner.reports,
+                timeout,
+                on_tick=lambda finished, _left: progress.update(waiting, completed=finished),
+            )
+    _print_full_summary(runner.reports, wait, as_json)
+    if any(r.status == "failed" for r in runner.reports):
+        sys.exit(1)
+
+
+def _progress(console: Console, quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _print_full_summary(reports: list[Any], waited: bool, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports]))
+        return
+    columns = ["stream", "status", "read", "enqueued", "already queued", "skipped", "failed pages"]
+    table = Table(*columns + (["done", "dead", "unfinished"] if waited else []))
+    for report in reports:
+        out = report.outcome
+        row = [
+            f"{out.system}/{out.stream}",
+            report.status,
+            str(out.read),
+            str(out.enqueued),
+            str(out.deduplicated),
+            str(out.skipped),
+            str(out.failed_pages),
+        ]
+        if waited:
+            row += [str(report.done), str(report.dead), str(report.unfinished)]
+        table.add_row(*row)
+    console = _wide_console()
+    console.print(table)
+    for report in reports:
+        if report.outcome.error:
+            console.print(
+                f"{report.outcome.system}/{report.outcome.stream}: {report.outcome.error} "
+                "(run again to continue after the last saved page)",
+                markup=False,
+            )
+
+
+def _wide_console() -> Console:
+    """A console that does not squeeze tables when the output goes to a file or a pipe."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _poll_now(
+    services: Any, system: str | None, stream: str | None, since: Any, as_json: bool
+) -> None:
+    from connector.sync.full import UnknownSystem
+    from connector.sync.polling import POLLED, poll_once
+
+    if since is not None:
+        raise UnknownSystem("--since: only with --full (polling starts from its cursor)")
+    wanted = [
+        (s, n)
+        for s, n in POLLED
+        if (system is None or s == system) and (stream is None or n == stream)
+    ]
+    if not wanted:
+        known = ", ".join(f"{s}/{n}" for s, n in POLLED)
+        where = "--stream" if system in {s for s, _ in POLLED} else "--system"
+        raise UnknownSystem(
+            f"{where}: nothing to poll for {system or '*'}/{stream or '*'} (known: {known})"
+        )
+    results = []
+    for system_name, name in wanted:
+        if not services.enabled(system_name):
+            continue
+        if name == "offline_events" and not services.settings.bitrix24_client_id:
+            continue
+        outcome = poll_once(services, system_name, name)
+        if outcome is not None:
+            results.append(outcome.as_dict())
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    for row in results:
+        click.echo(
+            f"{row['system']}/{row['stream']}: {row['read']} read, {row['enqueued']} enqueued, "
+            f"{row['deduplicated']} already queued, {row['skipped']} skipped"
+        )
+    if not results:
+        click.echo("nothing polled: no configured system matches")
+
+
+commands = [sync]

@@ -1,0 +1,293 @@
+"""`connector sync --full`: the initial import, streamed page by page and resumable.
+
+Every page is enqueued with `enqueue_many` in the transaction that saves the stream's
+checkpoint (cursor `(system, "full:<stream>")`), and the next page is fetched only after that
+commit: memory holds one page whatever the shop's size, and an interrupted run continues after
+its last committed page (`restart=True` starts over). Per-record tasks share their dedupe keys
+with polling (`sync:<system>:<entity>:<id>:<modified>`), so a record the full sync already
+queued is not queued again by a poll, and vice versa. When a stream completes, its checkpoint is
+marked done and, if the stream has no polling cursor yet, polling starts from the moment the
+full sync started: nothing changed meanwhile is missed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from connector.errors import ConnectorError
+from connector.queue import DEAD, DONE, UNFINISHED
+from connector.store import reading
+from connector.store.tables import tasks
+from connector.sync import bitrix24, woocommerce
+from connector.sync.cursors import (
+    drop_cursor,
+    full_stream,
+    load_cursor,
+    read_cursor,
+    save_cursor,
+)
+from connector.sync.streams import Outcome, Page, Stream, run_stream
+from connector.sync.times import iso, utc, wc_gmt
+
+if TYPE_CHECKING:
+    from connector.services import Services
+
+# The order matters: customers before the orders that refer to them.
+FULL_STREAMS: dict[str, tuple[str, ...]] = {
+    "woocommerce": ("customers", "products", "orders"),
+    "bitrix24": ("contacts", "deals"),
+}
+
+
+class UnknownSystem(ConnectorError):
+    """`--system` names a system the full sync cannot read."""
+
+
+class CheckpointMismatch(ConnectorError):
+    """A checkpoint was made with other options than the run that wants to continue it."""
+
+
+class FullWooStream:
+    """Every order, product or customer in id order (changed since `since`, when given).
+
+    Checkpoint `{"page": n, "last_id": id, "since": ...}`. A resumed run reads page n again and
+    keeps only ids after `last_id`: records deleted meanwhile shift later pages back, and this
+    catches up to a page of such shift.
+    """
+
+    system = "woocommerce"
+
+    def __init__(
+        self, client: Any, name: str, since: datetime | None = None, per_page: int = 100
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.resource = woocommerce.RESOURCES[name]
+        self.since = since
+        self.per_page = per_page
+
+    def pages(self, bookmark: dict[str, Any] | None) -> Iterator[Page]:
+        page = int((bookmark or {}).get("page") or 1)
+        last_id = int((bookmark or {}).get("last_id") or 0)
+        params: dict[str, Any] = {"orderby": "id", "order": "asc", "per_page": self.per_page}
+        if self.name == "customers":
+            params["role"] = "all"
+        elif self.since is not None:
+            params |= {"modified_after": wc_gmt(self.since), "dates_are_gmt": "true"}
+        while True:
+            rows, headers = self.client.request_full(
+                "GET", f"/{self.name}", params={**params, "page": page}
+            )
+            rows = list(rows or [])
+            fresh = [r for r in rows if int(r["id"]) > last_id]
+            wanted = [r for r in fresh if self._changed(r)]
+            if rows:
+                last_id = max(last_id, max(int(r["id"]) for r in rows))
+            pages = int(headers.get("X-WP-TotalPages") or 1)
+            total = headers.get("X-WP-Total")
+            last = page >= pages or len(rows) < self.per_page
+            mark: dict[str, Any] = {"page": page, "last_id": last_id}
+            if self.since is not None:
+                mark["since"] = wc_gmt(self.since)
+            yield Page(
+                tasks=[woocommerce.record_task(self.resource, r, "full") for r in wanted],
+                bookmark=mark,
+                skipped=len(fresh) - len(wanted),
+                total=int(total) if total is not None else None,
+                last=last,
+            )
+            if last:
+                return
+            page += 1
+
+    def _changed(self, row: dict[str, Any]) -> bool:
+        if self.since is None or self.name != "customers":
+            return True  # the API filtered already
+        stamp = row.get("date_modified_gmt") or row.get("date_created_gmt")
+        return not stamp or utc(stamp) >= self.since
+
+
+def full_stream_of(services: Services, system: str, name: str, since: datetime | None) -> Stream:
+    if system == "woocommerce":
+        return FullWooStream(services.woocommerce, name, since)
+    return bitrix24.ModifiedScan(services.bitrix24, name, since=since, everything=since is None)
+
+
+def checkpoint_since(bookmark: dict[str, Any]) -> str | None:
+    """The `--since` a checkpoint was made with, as UTC ISO text (None: everything)."""
+    value = bookmark.get("since") if "page" in bookmark else bookmark.get("from")
+    return iso(utc(value)) if value else None
+
+
+def polling_start(system: str, name: str, started: float) -> dict[str, Any]:
+    """The polling cursor that starts where a full sync that began at `started` left off."""
+    moment = datetime.fromtimestamp(started, UTC)
+    if system == "woocommerce":
+        return {"modified": wc_gmt(moment)}
+    return {"since": iso(moment)}
+
+
+@dataclass
+class StreamReport:
+    """One stream of a full sync: what it did, and (with `--wait`) how the tasks ended."""
+
+    outcome: Outcome
+    status: str = "complete"  # complete | already complete | failed
+    done: int = 0
+    dead: int = 0
+    unfinished: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.outcome.as_dict(),
+            "status": self.status,
+            "done": self.done,
+            "dead": self.dead,
+            "unfinished": self.unfinished,
+        }
+
+
+@dataclass
+class FullSync:
+    """Runs the full sync of some systems; `on_page(outcome, page)` follows progress."""
+
+    services: Services
+    since: datetime | None = None
+    restart: bool = False
+    keep_ids: bool = False
+    on_stream: Callable[[str, str], None] | None = None
+    on_page: Callable[[Outcome, Page], None] | None = None
+    reports: list[StreamReport] = field(default_factory=list)
+
+    def systems(self, only: str | None) -> list[str]:
+        if only is not None:
+            if only not in FULL_STREAMS:
+                known = ", ".join(FULL_STREAMS)
+                raise UnknownSystem(f"--system: unknown system {only!r} (known: {known})")
+            if not self.services.enabled(only):
+                raise UnknownSystem(
+                    f"--system: {only} is not configured (see CONNECTOR_{only.upper()}_*)"
+                )
+            return [only]
+        found = [s for s in FULL_STREAMS if self.services.enabled(s)]
+        if not found:
+            raise UnknownSystem("no system to sync: configure WooCommerce or Bitrix24 first")
+        return found
+
+    def run(self, only: str | None = None) -> list[StreamReport]:
+        for system in self.systems(only):
+            for name in FULL_STREAMS[system]:
+                self.reports.append(self.run_stream(system, name))
+        return self.reports
+
+    def run_stream(self, system: str, name: str) -> StreamReport:
+        engine, cursor = self.services.engine, full_stream(name)
+        if self.restart:
+            with engine.begin() as connection:
+                drop_cursor(connection, system, cursor)
+        bookmark = read_cursor(engine, system, cursor)
+        if bookmark and bookmark.get("done"):
+            return StreamReport(Outcome(system, name), status="already complete")
+        since = self._since_for(system, name, bookmark)
+        started = float((bookmark or {}).get("t") or time.time())
+        if self.on_stream is not None:
+            self.on_stream(system, name)
+        stream = _Stamped(full_stream_of(self.services, system, name, since), started)
+        outcome = run_stream(
+            self.services.queue,
+            stream,
+            cursor,
+            keep_ids=self.keep_ids,
+            on_page=self.on_page,
+            bookmark=bookmark,
+            use_saved=False,
+            capture_errors=True,
+        )
+        if outcome.failed_pages:
+            return StreamReport(outcome, status="failed")
+        self._finish(system, name, started)
+        return StreamReport(outcome)
+
+    def _since_for(
+        self, system: str, name: str, bookmark: dict[str, Any] | None
+    ) -> datetime | None:
+        """The requested `--since`; a resumed run keeps its checkpoint's (and must agree)."""
+        if not bookmark:
+            return self.since
+        saved = checkpoint_since(bookmark)
+        wanted = iso(self.since) if self.since is not None else None
+        if self.since is not None and saved != wanted:
+            raise CheckpointMismatch(
+                f"--since: the interrupted full sync of {system}/{name} was started with "
+                f"--since {saved or '(none)'}; run with --restart to start over"
+            )
+        return utc(saved) if saved else None
+
+    def _finish(self, system: str, name: str, started: float) -> None:
+        """Marks the checkpoint done; starts polling where the full sync began, if unset."""
+        with self.services.engine.begin() as connection:
+            save_cursor(connection, system, full_stream(name), {"done": True, "t": int(started)})
+            if load_cursor(connection, system, name) is None:
+                save_cursor(connection, system, name, polling_start(system, name, started))
+
+
+class _Stamped:
+    """Adds the full sync's start time (`t`) to every checkpoint, so a resumed run knows it."""
+
+    def __init__(self, stream: Stream, started: float) -> None:
+        self.inner, self.started = stream, started
+        self.system, self.name = stream.system, stream.name
+
+    def pages(self, bookmark: dict[str, Any] | None) -> Iterator[Page]:
+        for page in self.inner.pages(bookmark):
+            if page.bookmark is not None:
+                page.bookmark = {**page.bookmark, "t": int(self.started)}
+            yield page
+
+
+def task_outcomes(services: Services, ids: list[int]) -> dict[str, int]:
+    """How many of the tasks `ids` are done, dead, or not finished yet."""
+    counts = {DONE: 0, DEAD: 0, "unfinished": 0}
+    with reading(services.engine) as connection:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = connection.execute(
+                select(tasks.c.state, func.count())
+                .where(tasks.c.id.in_(chunk))
+                .group_by(tasks.c.state)
+            ).all()
+            for state, count in rows:
+                if state in UNFINISHED:
+                    counts["unfinished"] += count
+                elif state in counts:
+                    counts[state] += count
+    return counts
+
+
+def wait_for_outcomes(
+    services: Services,
+    reports: list[StreamReport],
+    timeout: float,
+    poll_seconds: float = 1.0,
+    on_tick: Callable[[int, int], None] | None = None,
+) -> None:
+    """Waits until the worker finished every task the full sync enqueued (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = 0
+        for report in reports:
+            counts = task_outcomes(services, report.outcome.task_ids)
+            report.done, report.dead = counts[DONE], counts[DEAD]
+            report.unfinished = counts["unfinished"]
+            pending += report.unfinished
+        if on_tick is not None:
+            on_tick(sum(len(r.outcome.task_ids) for r in reports) - pending, pending)
+        if not pending or time.monotonic() >= deadline:
+            return
+        time.sleep(poll_seconds)
