@@ -210,4 +210,4 @@ def test_a_guest_orders_then_cancels_and_another_is_refunded(
     full = shop.post(f"/_sandbox/shopper/orders/{paid['id']}/refund", json={}).get_json()
     assert full["kind"] == "full" and full["order"]["status"] == "refunded"
     assert len(full["order"]["refunds"]) == 2
-    assert topics(webhook_sink).count("order.updated") == 5
+    assert topics(webhook_sink) == ["order.created", "order.updated"] * 2 + ["order.updated"] * 2

@@ -55,7 +55,7 @@ def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Bl
                 member["merge_fields"].update(data.get("merge_fields") or {})
                 member.pop("unsubscribe_reason", None)
                 state.notify(list_id, "subscribe", state.member_pairs("subscribe", member), "user")
-            return answer(member)
+        return answer(member)
 
     @bp.post("/lists/<list_id>/members/<key>/unsubscribe")
     def unsubscribe(list_id: str, key: str) -> Any:
@@ -72,7 +72,7 @@ def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Bl
                 campaign_id=data.get("campaign_id", ""),
             )
             state.notify(list_id, "unsubscribe", pairs, "user")
-            return answer(member)
+        return answer(member)
 
     @bp.post("/lists/<list_id>/members/<key>/profile")
     def profile(list_id: str, key: str) -> Any:
@@ -89,7 +89,7 @@ def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Bl
             member["full_name"] = " ".join(str(n) for n in names if n)
             member["last_changed"] = timestamp()
             state.notify(list_id, "profile", state.member_pairs("profile", member), "user")
-            return answer(member)
+        return answer(member)
 
     @bp.post("/lists/<list_id>/members/<key>/email")
     def change_email(list_id: str, key: str) -> Any:
@@ -107,7 +107,7 @@ def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Bl
             state.members[list_id][member["id"]] = member
             pairs = state.upemail_pairs(list_id, member, old_email)
             state.notify(list_id, "upemail", pairs, "user")
-            return answer(member)
+        return answer(member)
 
     @bp.post("/lists/<list_id>/members/<key>/clean")
     def clean(list_id: str, key: str) -> Any:
@@ -120,7 +120,7 @@ def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Bl
                 list_id, member, data.get("reason", "hard"), data.get("campaign_id", "")
             )
             state.notify(list_id, "cleaned", pairs, "admin")
-            return answer(member)
+        return answer(member)
 
     @bp.post("/batches/wait")
     def batches_wait() -> Any:

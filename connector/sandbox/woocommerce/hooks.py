@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ class Webhooks:
         self, state: ShopState, outbox: Outbox, view: Callable[[str, dict[str, Any]], dict]
     ) -> None:
         self.state, self.outbox, self.view = state, outbox, view
+        self._count_lock = threading.Lock()
 
     def create(self, body: dict[str, Any], source_url: str) -> dict[str, Any]:
         topic = body.get("topic", "")
@@ -174,7 +176,8 @@ class Webhooks:
             )
 
     def _count(self, hook_id: int, result: dict[str, Any]) -> None:
-        with self.state.lock:
+        # own lock, not the shop's: a control route may hold the shop lock while it waits for us
+        with self._count_lock:
             hook = self.state.webhooks.get(hook_id)
             if hook is None:
                 return

@@ -56,7 +56,11 @@ def blueprint(state: ShopState, webhooks: Webhooks, outbox: Outbox, view: View) 
             billing.setdefault("phone", body["phone"])
         with state.lock:
             customer = state.create_customer(body | {"billing": billing})
-            return done({"customer": view("customer", customer)}, 201)
+            answer = (
+                {"customer": view("customer", customer)},
+                201,
+            )
+        return done(*answer)
 
     @bp.post("/shopper/carts")
     def cart_create() -> Response:
@@ -147,7 +151,11 @@ def blueprint(state: ShopState, webhooks: Webhooks, outbox: Outbox, view: View) 
             del state.carts[cart_id]
             if body.get("pay"):
                 order = state.pay_order(order["id"], body.get("transaction_id", ""))
-            return done({"order": view("order", order)}, 201)
+            answer = (
+                {"order": view("order", order)},
+                201,
+            )
+        return done(*answer)
 
     @bp.post("/shopper/orders/<int:order_id>/pay")
     def pay(order_id: int) -> Response:
@@ -155,20 +163,23 @@ def blueprint(state: ShopState, webhooks: Webhooks, outbox: Outbox, view: View) 
         with state.lock:
             transaction = body.get("transaction_id") or f"sandbox-{secrets.token_hex(6)}"
             order = state.pay_order(order_id, transaction)
-            return done({"order": view("order", order)})
+            answer = ({"order": view("order", order)},)
+        return done(*answer)
 
     @bp.post("/shopper/orders/<int:order_id>/cancel")
     def cancel(order_id: int) -> Response:
         with state.lock:
             order = state.set_order_status(order_id, "cancelled", "Order cancelled by customer.")
-            return done({"order": view("order", order)})
+            answer = ({"order": view("order", order)},)
+        return done(*answer)
 
     @bp.post("/admin/orders/<int:order_id>/status")
     def set_status(order_id: int) -> Response:
         body = data()
         with state.lock:
             order = state.set_order_status(order_id, body["status"], body.get("note", ""))
-            return done({"order": view("order", order)})
+            answer = ({"order": view("order", order)},)
+        return done(*answer)
 
     @bp.post("/admin/orders/<int:order_id>/refund")
     @bp.post("/shopper/orders/<int:order_id>/refund")
@@ -181,7 +192,11 @@ def blueprint(state: ShopState, webhooks: Webhooks, outbox: Outbox, view: View) 
             refund = state.add_refund(order_id, body)
             order = state.order(order_id)
             kind = "full" if order["status"] == "refunded" else "partial"
-            return done({"refund": refund, "kind": kind, "order": view("order", order)}, 201)
+            answer = (
+                {"refund": refund, "kind": kind, "order": view("order", order)},
+                201,
+            )
+        return done(*answer)
 
     @bp.post("/admin/webhooks")
     def admin_webhooks() -> Response:
