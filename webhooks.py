@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from connector.errors import PermanentError
-from connector.inbound import TaskSpec, content_key, record_inbound
+from connector.inbound import Inbound, TaskSpec, content_key
 from connector.services import Services
 from connector.systems import shop
 from connector.systems.bitrix24 import events as bitrix24_events
@@ -75,26 +75,12 @@ def _store(
     source: str, delivery_id: str, topic: str | None, body: bytes, task: TaskSpec | None
 ) -> tuple[Response, int]:
     headers = {k: v for k, v in request.headers.items() if not _is_secret_header(k)}
-    recorded = record_inbound(
-        _services().queue,
-        source=source,
-        delivery_id=delivery_id,
-        topic=topic,
-        body=body,
-        headers=headers,
-        task=task,
-    )
+    recorded = _services().inbound.record(Inbound(source, delivery_id, topic, body, headers, task))
     if recorded.duplicate:
-        return _answer(200, source, "duplicate", event_id=recorded.event_id)
-    if task is None:
-        return _answer(
-            202,
-            source,
-            "ignored",
-            event_id=recorded.event_id,
-            message=f"topic {topic!r} is recorded but not synced",
-        )
-    return _answer(200, source, "accepted", event_id=recorded.event_id, task_id=recorded.task_id)
+        return _answer(200, source, "duplicate")
+    if not recorded.queued:
+        return _answer(202, source, "ignored", message=f"topic {topic!r} is recorded, not synced")
+    return _answer(200, source, "accepted")
 
 
 def _is_secret_header(name: str) -> bool:

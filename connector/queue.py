@@ -188,9 +188,9 @@ class Queue:
                     continue
                 ids.append(connection.execute(insert(tasks).values(row)).inserted_primary_key[0])
             return ids
-        statement = self._insert(tasks).values(rows)
-        statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
-        return [int(i) for i in connection.scalars(statement.returning(tasks.c.id))]
+        # executemany (not a multi-row VALUES) keeps the compiled statement cached.
+        statement = self._insert(tasks).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        return [int(i) for i in connection.scalars(statement.returning(tasks.c.id), rows)]
 
     def _promote(self, connection: Connection, keys: set[str | None]) -> int:
         """Makes the oldest waiting task of each given key queued, if none of it runs or waits."""

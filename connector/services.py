@@ -35,6 +35,13 @@ class Services:
         return Queue(self.engine, RetryPolicy.from_settings(self.settings))
 
     @cached_property
+    def inbound(self) -> Any:
+        """The group-commit writer webhook routes record deliveries through."""
+        from connector.inbound import InboundWriter
+
+        return InboundWriter(self.queue)
+
+    @cached_property
     def metrics(self) -> Metrics:
         return Metrics(self.queue)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command as alembic_command
@@ -40,10 +41,13 @@ def create_store_engine(settings: Settings) -> Engine:
 
 
 def _tune_sqlite(engine: Engine, synchronous: str) -> None:
+    # Writers of one process take turns on a lock instead of sleeping in SQLite's busy handler
+    # (which backs off in steps of up to 100 ms); other processes still wait on busy_timeout.
+    write_turn = threading.RLock()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        # Let SQLAlchemy's `begin` issue BEGIN IMMEDIATE so writers queue on the busy timeout
-        # instead of failing with "database is locked" on lock upgrade.
+        # SQLAlchemy's "begin" event issues the BEGIN itself (see below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -54,8 +58,25 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        read_only = connection.get_execution_options().get("read_only")
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("read_only"):
+            connection.exec_driver_sql("BEGIN")
+            return
+        # IMMEDIATE takes the write lock up front, so a transaction that reads and then
+        # writes can never fail on lock upgrade.
+        write_turn.acquire()
+        connection.info["write_turn"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end_turn(connection)
+            raise
+
+    def _end_turn(connection):  # type: ignore[no-untyped-def]
+        if connection.info.pop("write_turn", False):
+            write_turn.release()
+
+    event.listen(engine, "commit", _end_turn)
+    event.listen(engine, "rollback", _end_turn)
 
 
 def reading(engine: Engine) -> Connection:

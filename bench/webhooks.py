@@ -1,0 +1,200 @@
+"""Webhook intake: signed WooCommerce order webhooks at increasing rates into `connector serve`.
+
+The same load goes, in the same run, to a bare Flask route that only answers 200 under the same
+WSGI server (waitress), so `vs_bare` compares what storing durably costs. The load generator is
+open-loop (asyncio, keep-alive connections, each request sent at its scheduled time) and latency
+is measured from the scheduled time, so a slow server cannot hide its queueing. A rate counts as
+sustained when every request got its 2xx and the achieved rate is within 5% of the target.
+Ends with `BENCH webhooks per_s=... p50_ms=... p99_ms=... vs_bare=...` for the highest
+sustained rate. Target: 1,000 webhooks/s durable with p99 under 50 ms on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# bench/queue.py shares its name with the standard library's queue: keep bench/ off the path.
+sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from connector.systems.woocommerce.webhooks import signature
+
+SECRET = "bench-secret"
+BARE_APP = textwrap.dedent(
+    """
+    import sys
+    from flask import Flask
+    from waitress import serve
+    app = Flask("bare")
+
+    @app.post("/webhooks/woocommerce")
+    def ok():
+        return {"status": "accepted"}, 200
+
+    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]),
+          connection_limit=1000, backlog=2048)
+    """
+)
+
+
+@dataclass
+class Round:
+    target: float
+    achieved: float
+    p50: float
+    p99: float
+    errors: int
+
+    @property
+    def sustained(self) -> bool:
+        return self.errors == 0 and self.achieved >= self.target * 0.95
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def build_requests(count: int, first_id: int) -> list[bytes]:
+    """Distinct signed deliveries (new id and modified time each, so none is a duplicate)."""
+    requests = []
+    for n in range(count):
+        order = {"id": first_id + n, "status": "processing", "currency": "EUR", "total": "49.90",
+                 "date_modified_gmt": f"2026-11-25T10:{n // 3600 % 60:02d}:{n % 60:02d}",
+                 "billing": {"email": f"shopper{n}@example.com", "phone": "+4915112345678"},
+                 "line_items": [{"sku": "SKU-1", "quantity": 1, "total": "49.90"}]}
+        body = json.dumps(order).encode()
+        head = (
+            "POST /webhooks/woocommerce HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nX-WC-Webhook-Topic: order.updated\r\n"
+            "X-WC-Webhook-Resource: order\r\nX-WC-Webhook-Event: updated\r\n"
+            f"X-WC-Webhook-Delivery-ID: {first_id + n}\r\n"
+            f"X-WC-Webhook-Signature: {signature(body, SECRET)}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        requests.append(head + body)
+    return requests
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def drive(port: int, payloads: list[bytes], rate: float, connections: int) -> Round:
+    """Sends `payloads` at `rate`/s spread over keep-alive connections; open loop."""
+    start = time.perf_counter() + 0.2
+    latencies: list[float] = []
+    errors = 0
+
+    async def connection(index: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n in range(index, len(payloads), connections):
+            scheduled = start + n / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(payloads[n])
+            status = await read_response(reader)
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+            errors += not 200 <= status < 300
+        writer.close()
+
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return Round(
+        target=rate,
+        achieved=len(payloads) / elapsed,
+        p50=latencies[len(latencies) // 2],
+        p99=latencies[max(0, int(len(latencies) * 0.99) - 1)],
+        errors=errors,
+    )
+
+
+def run_rounds(port: int, rates: list[float], seconds: float, connections: int) -> list[Round]:
+    rounds, next_id = [], 1
+    for rate in rates:
+        count = int(rate * seconds)
+        payloads = build_requests(count, next_id)
+        next_id += count
+        result = asyncio.run(drive(port, payloads, rate, connections))
+        rounds.append(result)
+        print(f"  {rate:6.0f}/s -> {result.achieved:6.0f}/s  p50 {result.p50:6.1f} ms  "
+              f"p99 {result.p99:7.1f} ms  errors {result.errors}")
+        time.sleep(0.5)
+    return rounds
+
+
+def best(rounds: list[Round]) -> Round:
+    sustained = [r for r in rounds if r.sustained]
+    return max(sustained, key=lambda r: r.target) if sustained else rounds[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="250,500,1000,1500")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    ours_port, bare_port = free_port(), free_port()
+    env = {**os.environ, "CONNECTOR_DATABASE_URL": f"sqlite:///{folder / 'connector.db'}",
+           "CONNECTOR_HTTP_PORT": str(ours_port), "CONNECTOR_HTTP_THREADS": str(args.threads),
+           "CONNECTOR_WOOCOMMERCE_WEBHOOK_SECRET": SECRET, "CONNECTOR_LOG_LEVEL": "error",
+           "CONNECTOR_ENV_FILE": "/nonexistent"}
+    connector = Path(sys.executable).with_name("connector")
+    ours = subprocess.Popen([str(connector), "serve"], env=env)
+    bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port), str(args.threads)])
+    try:
+        wait_listening(ours_port)
+        wait_listening(bare_port)
+        print("connector serve (store + enqueue per webhook):")
+        ours_rounds = run_rounds(ours_port, rates, args.seconds, args.connections)
+        print("bare Flask route (answers 200, stores nothing):")
+        bare_rounds = run_rounds(bare_port, rates, args.seconds, args.connections)
+    finally:
+        for process in (ours, bare):
+            process.terminate()
+            process.wait(timeout=20)
+    top, bare_top = best(ours_rounds), best(bare_rounds)
+    print(f"highest sustained rate: ours {top.target:.0f}/s, bare {bare_top.target:.0f}/s")
+    print(f"BENCH webhooks per_s={top.achieved:.0f} p50_ms={top.p50:.1f} p99_ms={top.p99:.1f} "
+          f"vs_bare={top.achieved / bare_top.achieved:.2f}")
+
+
+if __name__ == "__main__":
+    main()
