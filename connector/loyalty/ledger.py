@@ -14,6 +14,7 @@ the entry's `shortfall` (a reversal of points the customer already spent).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from connector.errors import ConnectorError, PermanentError
 from connector.store import reading
 from connector.store.tables import identity_keys, loyalty_accounts, loyalty_entries
+
+log = logging.getLogger(__name__)
 
 KINDS = ("accrual", "pending", "release", "spend", "hold", "void", "reversal", "expiry")
 CENT = Decimal("0.01")
@@ -300,29 +303,46 @@ def lock_account(
         query = query.with_for_update()
     account = connection.execute(query).first()
     if account is not None:
+        if card and card != account.card_number:
+            _add_card_key(connection, card, customer_id)  # a second card (POS) finds them too
         return account
     number = card
+    if card and _card_owner(connection, card) not in (None, customer_id):
+        log.warning("card %s belongs to another customer; issuing a new one", card)
+        number = None
     while number is None:
         candidate = issue_card_number(card_prefix, card_length)
-        taken = connection.scalar(
-            select(loyalty_accounts.c.customer_id).where(
-                loyalty_accounts.c.card_number == candidate
-            )
-        )
-        number = None if taken else candidate
+        number = None if _card_owner(connection, candidate) else candidate
     connection.execute(
         insert(loyalty_accounts).values(customer_id=customer_id, card_number=number, created_at=now)
     )
+    _add_card_key(connection, number, customer_id)
+    return connection.execute(query).first()
+
+
+def _card_owner(connection: Connection, card: str) -> str | None:
+    owner = connection.scalar(
+        select(loyalty_accounts.c.customer_id).where(loyalty_accounts.c.card_number == card)
+    )
+    if owner is None:
+        owner = connection.scalar(
+            select(identity_keys.c.canonical_id).where(
+                identity_keys.c.kind == "card", identity_keys.c.value == card
+            )
+        )
+    return None if owner is None else str(owner)
+
+
+def _add_card_key(connection: Connection, card: str, customer_id: str) -> None:
     known = connection.scalar(
         select(identity_keys.c.canonical_id).where(
-            identity_keys.c.kind == "card", identity_keys.c.value == number
+            identity_keys.c.kind == "card", identity_keys.c.value == card
         )
     )
     if known is None:
         connection.execute(
-            insert(identity_keys).values(kind="card", value=number, canonical_id=customer_id)
+            insert(identity_keys).values(kind="card", value=card, canonical_id=customer_id)
         )
-    return connection.execute(query).first()
 
 
 @contextmanager

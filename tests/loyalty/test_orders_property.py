@@ -126,7 +126,7 @@ def run(ledger: LedgerProvider, plan, events, prefix: str, opening: dict[str, in
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -151,7 +151,7 @@ def test_final_balances_match_the_model_whatever_the_order_of_events(ledger, clo
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
