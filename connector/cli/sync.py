@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import click
@@ -208,4 +209,75 @@ def import_file(
         sys.exit(1)
 
 
-commands = [sync, import_file]
+@click.command()
+@env_file_option
+@click.option("--phone", default=None, help="The customer's phone, in any spelling.")
+@click.option("--email", default=None, help="The customer's email.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def trace(env_file: str | None, phone: str | None, email: str | None, as_json: bool) -> None:
+    """One customer across all systems: ids, orders, consent, events and dead letters."""
+    from connector.sync.trace import BadQuery, default_region, trace_customer
+
+    if bool(phone) == bool(email):
+        raise BadQuery("trace: give exactly one of --phone or --email")
+    services = build_services(env_file)
+    region = default_region(services.mappings.current) if phone else "US"
+    found = trace_customer(services.engine, phone=phone, email=email, region=region)
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), default=str))
+        return
+    _print_trace(found)
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp)) if timestamp else "-"
+
+
+def _print_trace(found: Any) -> None:
+    console = _wide_console()
+    what = ", ".join(f"{k} {v}" for k, v in found.query.items())
+    if not found.customers:
+        console.print(f"no customer with {what}", markup=False)
+    for customer in found.customers:
+        header = ", ".join(filter(None, [customer["name"], customer["email"], customer["phone"]]))
+        console.print(f"customer {customer['id']}: {header or '-'}", markup=False)
+        keys = ", ".join(f"{k['kind']} {k['value']}" for k in customer["keys"]) or "-"
+        console.print(f"  identity keys: {keys}", markup=False)
+        links = ", ".join(f"{link['system']} {link['id']}" for link in customer["links"]) or "-"
+        console.print(f"  linked records: {links}", markup=False)
+        consent = ", ".join(f"{k} {v}" for k, v in customer["consent"].items()) or "-"
+        console.print(f"  consent: {consent}", markup=False)
+    if found.orders:
+        table = Table("order", "status", "total", "created", "in the systems", title="orders")
+        for order in found.orders:
+            records = ", ".join(
+                f"{r['system']} {r['id']}" + (f" ({r['status']})" if r["status"] else "")
+                for r in order["links"]
+            )
+            total = f"{order['total'] or ''} {order['currency'] or ''}".strip()
+            table.add_row(
+                order["id"], str(order["status"] or "-"), total or "-",
+                str(order["created_at"] or "-"), records or "-",
+            )  # fmt: skip
+        console.print(table)
+    if found.events:
+        table = Table("event", "received", "source", "topic", "task", title="last inbound events")
+        for event in found.events:
+            table.add_row(
+                str(event["id"]), _when(event["received_at"]), event["source"],
+                str(event["topic"] or "-"), str(event["task_id"] or "-"),
+            )  # fmt: skip
+        console.print(table)
+    if found.dead_letters:
+        table = Table("task", "kind", "attempts", "died", "last error", title="dead letters")
+        for dead in found.dead_letters:
+            table.add_row(
+                str(dead["id"]), dead["kind"], str(dead["attempts"]),
+                _when(dead["finished_at"]), (dead["last_error"] or "")[:80],
+            )  # fmt: skip
+        console.print(table)
+    elif found.customers:
+        console.print("no dead letters about this customer")
+
+
+commands = [sync, import_file, trace]
