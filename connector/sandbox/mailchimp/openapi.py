@@ -10,6 +10,7 @@ README, "Known gaps and quirks"): request bodies may be ``$ref``s to ``component
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -70,25 +71,8 @@ class RequestValidator:
                     ENV_VAR,
                 )
                 return
-            document = json.loads(path.read_text(encoding="utf-8"))
-            bodies = document.get("components", {}).get("requestBodies", {})
-            for template, item in document["paths"].items():
-                pattern = re.compile(
-                    "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "/?$"
-                )
-                for method, operation in item.items():
-                    body = operation.get("requestBody") if isinstance(operation, dict) else None
-                    if not body:
-                        continue
-                    if "$ref" in body:
-                        body = bodies.get(body["$ref"].rsplit("/", 1)[-1], {})
-                    schema = body.get("content", {}).get("application/json", {}).get("schema")
-                    if schema:
-                        self._operations.append((pattern, method.upper(), schema))
-            # literal segments first, so /lists/{id}/members/{hash} never shadows .../actions/...
-            self._operations.sort(key=lambda op: op[0].pattern.count("[^/]+"))
+            self._operations = _operations(str(path.resolve()))
             self.available = True
-            log.info("Mailchimp OpenAPI loaded from %s", path)
 
     def schema_for(self, method: str, api_path: str) -> dict[str, Any] | None:
         self._load()
@@ -151,3 +135,26 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+@functools.lru_cache(maxsize=2)
+def _operations(path: str) -> list[tuple[re.Pattern[str], str, dict[str, Any]]]:
+    """(path pattern, method, requestBody schema) of every operation; parsed once per file."""
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    bodies = document.get("components", {}).get("requestBodies", {})
+    operations = []
+    for template, item in document["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "/?$")
+        for method, operation in item.items():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if not body:
+                continue
+            if "$ref" in body:
+                body = bodies.get(body["$ref"].rsplit("/", 1)[-1], {})
+            schema = body.get("content", {}).get("application/json", {}).get("schema")
+            if schema:
+                operations.append((pattern, method.upper(), schema))
+    # literal segments first, so a parameter never shadows a fixed name at the same place
+    operations.sort(key=lambda op: op[0].pattern.count("[^/]+"))
+    log.info("Mailchimp OpenAPI loaded from %s", path)
+    return operations
