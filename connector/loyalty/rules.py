@@ -164,6 +164,8 @@ def check_rules_file(path: str) -> tuple[LoyaltyRules | None, list[MappingError]
     except ValidationError as error:
         problems = []
         for location, message in _flatten(error.messages):
+            if len(location) >= 3 and location[-3] == "tiers" and location[-1] in ("key", "value"):
+                location = location[:-1]  # marshmallow's Dict says which half of the pair
             name = ".".join(str(part) for part in location) or None
             if message == "Unknown field.":
                 message = f"unknown key {str(location[-1])!r}"
