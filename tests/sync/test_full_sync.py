@@ -11,6 +11,7 @@ from connector.cli import main
 from connector.errors import PermanentError, TransientError
 from connector.sync.cursors import read_cursor, save_cursor
 from connector.sync.full import CheckpointMismatch, FullSync, wait_for_outcomes
+from connector.systems.bitrix24.batch import Command
 from tests.sync.conftest import queued
 from tests.sync.test_woocommerce_polling import create_orders, minutes_ago
 
@@ -108,7 +109,8 @@ def test_wait_reports_what_the_worker_made_of_the_tasks(shop):
 
 def test_bitrix24_full_sync_reads_every_deal(shop_services):
     client = shop_services.bitrix24
-    deals = [client.add_deal({"TITLE": f"D{n}"}) for n in range(60)]
+    made = client.batch(Command("crm.deal.add", {"fields": {"TITLE": f"D{n}"}}) for n in range(60))
+    deals = sorted(int(result.unwrap()) for result in made)
     contacts, deal_report = FullSync(shop_services).run("bitrix24")
     assert deal_report.outcome.enqueued == 60 and deal_report.outcome.pages == 2
     ids = [t["payload"]["id"] for t in queued(shop_services, "bitrix24.event")]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
+from connector.mapping import MappingSet
 from connector.sync.pos import ImportFileError, UnknownSource, import_orders
 from tests.sync.conftest import queued
 
@@ -21,6 +23,11 @@ R-1003,2026-11-20 12:00:00,,,,MUG-2,Mug,one,9.00,9.00
 """
 
 
+@pytest.fixture(scope="module")
+def mapping_set():
+    return MappingSet.load(Path(__file__).resolve().parents[2] / "mappings")
+
+
 @pytest.fixture
 def sales(tmp_path):
     path = tmp_path / "sales.csv"
@@ -28,8 +35,8 @@ def sales(tmp_path):
     return str(path)
 
 
-def test_each_good_receipt_becomes_one_shop_order(services, sales):
-    summary = import_orders(services.queue, services.mappings.current, sales)
+def test_each_good_receipt_becomes_one_shop_order(services, mapping_set, sales):
+    summary = import_orders(services.queue, mapping_set, sales)
     assert (summary.rows, summary.receipts, summary.enqueued) == (5, 3, 2)
     assert summary.rejected_receipts == 1
     first, second = queued(services, "shop.order")
@@ -50,29 +57,29 @@ def test_each_good_receipt_becomes_one_shop_order(services, sales):
     assert second["payload"]["data"]["number"] == "R-1002"
 
 
-def test_bad_rows_are_named_by_file_line_and_column(services, sales):
-    summary = import_orders(services.queue, services.mappings.current, sales)
+def test_bad_rows_are_named_by_file_line_and_column(services, mapping_set, sales):
+    summary = import_orders(services.queue, mapping_set, sales)
     messages = [str(bad) for bad in summary.bad_rows]
     assert messages[0].startswith(f"{sales}:6: column Date: not a date/time")
     assert messages[0].endswith("(receipt R-1003 not imported)")
     assert messages[1].startswith(f"{sales}:7: column Qty: not a number: 'one'")
 
 
-def test_importing_the_same_file_twice_changes_nothing(services, sales):
-    import_orders(services.queue, services.mappings.current, sales)
+def test_importing_the_same_file_twice_changes_nothing(services, mapping_set, sales):
+    import_orders(services.queue, mapping_set, sales)
     before = queued(services)
-    again = import_orders(services.queue, services.mappings.current, sales)
+    again = import_orders(services.queue, mapping_set, sales)
     assert again.enqueued == 0 and again.already_imported == 2
     assert queued(services) == before
 
 
-def test_a_dry_run_checks_and_enqueues_nothing(services, sales):
-    summary = import_orders(services.queue, services.mappings.current, sales, dry_run=True)
+def test_a_dry_run_checks_and_enqueues_nothing(services, mapping_set, sales):
+    summary = import_orders(services.queue, mapping_set, sales, dry_run=True)
     assert summary.enqueued == 2 and queued(services) == []
 
 
-def test_files_that_cannot_be_imported_say_why(services, tmp_path):
-    mappings = services.mappings.current
+def test_files_that_cannot_be_imported_say_why(services, mapping_set, tmp_path):
+    mappings = mapping_set
     with pytest.raises(ImportFileError, match="cannot read"):
         import_orders(services.queue, mappings, str(tmp_path / "missing.csv"))
     headless = tmp_path / "headless.csv"
