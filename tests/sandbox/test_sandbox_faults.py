@@ -131,3 +131,35 @@ def test_timeout_sleeps_past_the_clients_patience() -> None:
             requests.get(server.url + "/thing", timeout=0.1)
     finally:
         server.stop()
+
+
+def test_every_kind_of_fault_keeps_its_share() -> None:
+    app = plain_app()
+    client = app.test_client()
+    setting = {"error_rate": 0.1, "timeout_rate": 0.1, "timeout_seconds": 0, "drop_rate": 0.1}
+    client.put("/_sandbox/faults", json=setting | {"seed": 7})
+    for _ in range(1000):
+        client.get("/thing")
+    counters = client.get("/_sandbox/faults").get_json()["counters"]
+    for kind in ("errors", "timeouts", "drops"):
+        assert 50 <= counters[kind] <= 150, (kind, counters)
+    assert (
+        counters["passed"] == 1000 - counters["errors"] - counters["drops"] - counters["timeouts"]
+    )
+
+
+def test_every_emulator_answers_faults_in_its_own_error_shape() -> None:
+    from connector.sandbox.cdek import create_app as cdek
+    from connector.sandbox.mailchimp import create_app as mailchimp
+    from connector.sandbox.woocommerce import create_app as woocommerce
+
+    shapes = {
+        "/3.0/ping": (mailchimp, "title"),
+        "/wp-json/wc/v3/orders": (woocommerce, "code"),
+        "/v2/orders/x": (cdek, "errors"),
+    }
+    for path, (factory, key) in shapes.items():
+        client = factory().test_client()
+        client.put("/_sandbox/faults", json={"error_rate": 1.0, "statuses": [503], "seed": 1})
+        answer = client.get(path)
+        assert answer.status_code == 503 and key in answer.get_json(), path
