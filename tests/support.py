@@ -16,7 +16,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(env=env, env_file=None)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
     """Polls until `predicate()` is true; fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -75,7 +75,7 @@ def test_worker_killed_mid_task_leads_to_exactly_one_more_run(tmp_path):
         victim.kill()
     survivor = start_worker_process(db, ("CONNECTOR_QUEUE_LEASE_SECONDS", "30"))
     try:
-        wait_for(lambda: services.queue.get(task_id)["state"] == "done", timeout=30)
+        wait_for(lambda: services.queue.get(task_id)["state"] == "done", timeout=60)
         time.sleep(0.5)
     finally:
         survivor.terminate()
