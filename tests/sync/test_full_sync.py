@@ -166,3 +166,20 @@ def test_bad_input_is_one_line_and_exit_code_2(cli_env, args, message):
         f"error: {result.output.split('error: ')[1].strip()}"
     ]
     assert message in result.output
+
+
+def test_sync_without_full_polls_every_configured_stream_now(cli_env, fresh_sandbox):
+    from connector.systems.woocommerce import WooCommerceClient
+
+    env = fresh_sandbox.settings_env()
+    shop = WooCommerceClient(
+        env["CONNECTOR_WOOCOMMERCE_URL"],
+        env["CONNECTOR_WOOCOMMERCE_KEY"],
+        env["CONNECTOR_WOOCOMMERCE_SECRET"],
+    )
+    create_orders(shop, 2, minutes_ago(2))
+    result = CliRunner().invoke(main, ["sync", "--json", "--env-file", cli_env])
+    assert result.exit_code == 0, result.output
+    polled = {(r["system"], r["stream"]): r for r in json.loads(result.stdout)}
+    assert polled[("woocommerce", "orders")]["enqueued"] == 2
+    assert ("bitrix24", "deals") in polled and ("bitrix24", "offline_events") not in polled
