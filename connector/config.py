@@ -312,6 +312,20 @@ def settings_markdown() -> str:
     return "\n".join(rows)
 
 
+def env_example() -> str:
+    """A commented `.env` with every variable at its default (the committed `.env.example`)."""
+    lines = [
+        "# Settings of the connector; every variable is optional. Secrets belong here or in",
+        "# the environment, never in mapping files. See README.md for each meaning.",
+        "",
+    ]
+    for s in SETTINGS:
+        lines.append(f"# {s.help}")
+        value = "" if s.default is None else str(s.default)
+        lines.append(f"{'' if s.default is not None and not s.secret else '# '}{s.env}={value}")
+    return "\n".join(lines) + "\n"
+
+
 def sqlite_path(database_url: str) -> Path | None:
     """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
     match = re.match(r"^sqlite(?:\+\w+)?:///(.+)$", database_url)

@@ -145,3 +145,15 @@ def test_probe_failures_are_typed(services):
     Worker(services).run_until_idle()
     [error] = services.queue.errors(1)
     assert error["error_type"] == TransientError.__name__
+
+
+def test_committed_env_example_lists_every_setting_with_its_default():
+    from pathlib import Path
+
+    from connector.config import env_example
+
+    committed = (Path(__file__).parents[2] / ".env.example").read_text()
+    assert committed == env_example(), "run: connector config --example > .env.example"
+    assert (
+        load_settings(env={}, env_file=Path(__file__).parents[2] / ".env.example").http_port == 8000
+    )
