@@ -1,0 +1,162 @@
+"""The hub's own state: canonical snapshots, the fan-out of push tasks, and the flow helpers
+every flow shares.
+
+A snapshot is the latest canonical entity (customer, order, cart) as the hub believes it; it lives
+in the `data` of the entity's `hub` link, so push tasks read the newest state when they run rather
+than the state when they were queued (DESIGN.md, "Fan-out"). Snapshots are changed inside one
+write transaction, together with the enqueue of the pushes, so nothing is half done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from connector.errors import RateLimited, TransientError
+from connector.identity import HUB, jsonable, link_of, save_link
+from connector.model import ENTITIES
+from connector.tasks import TaskContext
+
+log = logging.getLogger("connector.flows")
+
+# ordering keys of the push tasks: one per target system and entity (DESIGN.md, "Fan-out")
+PUSH_KEYS = {
+    "push.bitrix24.contact": "contact:bitrix24:{id}",
+    "push.bitrix24.deal": "deal:bitrix24:{id}",
+    "push.bitrix24.balance": "contact:bitrix24:{id}",
+    "push.mailchimp.member": "member:mailchimp:{id}",
+    "push.mailchimp.balance": "member:mailchimp:{id}",
+    "push.mailchimp.event": "member:mailchimp:{id}",
+    "push.mailchimp.order": "order:mailchimp:{id}",
+    "push.mailchimp.cart": "cart:mailchimp:{id}",
+    "push.woocommerce.order": "order:woocommerce:{id}",
+    "push.woocommerce.customer": "customer:woocommerce:{id}",
+}
+
+DEPENDENCY_WAIT_SECONDS = 0.2
+DEPENDENCY_PATIENCE_SECONDS = 600.0
+
+
+class DependencyPending(RateLimited):
+    """Another task is still writing what this one needs (a deal needs its contact first).
+
+    A RateLimited, so the queue runs the task again shortly without counting a failed attempt.
+    """
+
+
+def wait_for_dependency(ctx: TaskContext, what: str) -> None:
+    """Asks the queue to run the task again soon; after a long wait it becomes a real failure,
+    so a dead dependency shows up in the dead letters instead of looping for ever."""
+    if time.time() - ctx.task.enqueued_at > DEPENDENCY_PATIENCE_SECONDS:
+        raise TransientError(f"still waiting for {what}")
+    raise DependencyPending(f"waiting for {what}", wait=DEPENDENCY_WAIT_SECONDS)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def typed(entity: str, data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A stored (JSON) snapshot back as a canonical dict with Decimals and datetimes."""
+    if data is None:
+        return None
+    return ENTITIES[entity].coerce_json(dict(data))
+
+
+def load_snapshot(target: Engine | Connection, entity: str, canonical_id: str) -> dict | None:
+    link = link_of(target, entity, canonical_id, HUB)
+    return typed(entity, link.data) if link and link.data else None
+
+
+@dataclass
+class Change:
+    """A snapshot before and after one change."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    @property
+    def changed(self) -> set[str]:
+        before = jsonable(self.before or {})
+        after = jsonable(self.after)
+        return {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+
+
+def change_snapshot(
+    connection: Connection,
+    entity: str,
+    canonical_id: str,
+    change: Callable[[dict[str, Any] | None], dict[str, Any]],
+    version: str | None = None,
+) -> Change:
+    """Reads, changes and stores a snapshot inside the caller's write transaction."""
+    link = link_of(connection, entity, canonical_id, HUB, lock=True)
+    before = typed(entity, link.data) if link and link.data else None
+    after = change(None if before is None else dict(before))
+    kwargs: dict[str, Any] = {"data": after}
+    if version is not None:
+        kwargs["version"] = version
+    save_link(connection, entity, canonical_id, HUB, canonical_id, **kwargs)
+    return Change(before, after)
+
+
+def merge_values(
+    current: dict[str, Any] | None, incoming: Mapping[str, Any], *, fill_only: bool = False
+) -> dict[str, Any]:
+    """`current` with the non-empty values of `incoming`; `fill_only` fills only empty fields."""
+    merged = dict(current or {})
+    for name, value in incoming.items():
+        if value is None or value == [] or value == {}:
+            continue
+        if fill_only and merged.get(name) not in (None, "", [], {}):
+            continue
+        if name == "custom" and isinstance(value, Mapping):
+            merged["custom"] = {**(merged.get("custom") or {}), **value}
+            continue
+        merged[name] = value
+    return merged
+
+
+def changed_since(canonical: Mapping[str, Any], seen: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields of a record that differ from what we last saw of it in the same system.
+
+    Only these are applied to the hub: a field the system did not change never overwrites what
+    another system changed meanwhile (a CRM stage move survives an unrelated shop edit).
+    """
+    if seen is None:
+        return dict(canonical)
+    fresh, old = jsonable(dict(canonical)), jsonable(dict(seen))
+    return {k: canonical[k] for k in canonical if fresh.get(k) != old.get(k)}
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+def push(
+    connection: Connection,
+    ctx_or_services: Any,
+    kind: str,
+    target_id: str,
+    payload: Mapping[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> None:
+    """Enqueues one push task with its target's ordering key, inside the caller's transaction."""
+    services = getattr(ctx_or_services, "services", ctx_or_services)
+    key = PUSH_KEYS[kind].format(id=target_id)
+    body = {"id": target_id, **(payload or {})}
+    services.queue.enqueue(
+        kind, body, dedupe_key=dedupe_key, ordering_key=key, connection=connection
+    )
+
+
+def systems_enabled(services: Any, names: Iterable[str]) -> list[str]:
+    return [name for name in names if services.enabled(name)]
+
+
+def skip(what: str, reason: str, **detail: Any) -> None:
+    """Logs an event the flow drops on purpose (echo, stale, duplicate, unknown record)."""
+    log.info("%s dropped: %s %s", what, reason, detail or "")

@@ -1,0 +1,517 @@
+"""Orders: a shop order becomes a Bitrix24 deal and a Mailchimp e-commerce order, and stays one
+story as the shop, the manager and the customer change it.
+
+In: a WooCommerce webhook is only a trigger (research/shop_delivery_loyalty.md 0.1, 0.4): the
+order is read fresh; the generic contract's record is the order itself. The customer is resolved
+(guests by billing email and phone), only the fields the source changed since we last saw it are
+applied to the hub snapshot, and one push task per target system is queued. Status transitions
+also queue `loyalty.order_event` for the bonus ledger.
+
+Out: `push.bitrix24.deal` (deal with contact, stage from the status map, UTM fields, product rows,
+a timeline comment per status change; a stage the manager moved since our last write is kept, as
+`owner: bitrix24` in mappings/bitrix24/deal.yaml says), `push.mailchimp.order` (products first,
+then the order that fires post-purchase automations, then the customer's open carts are deleted so
+no abandoned-cart email follows a purchase), `push.woocommerce.order` (a CRM stage change sets the
+shop status through the reverse status map).
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connector.audit import record_write
+from connector.errors import PermanentError
+from connector.flows.customers import fan_out_customer
+from connector.flows.hub import (
+    Change,
+    change_snapshot,
+    changed_since,
+    load_snapshot,
+    merge_values,
+    push,
+    skip,
+    typed,
+    wait_for_dependency,
+)
+from connector.identity import (
+    find_link,
+    find_links_by_data,
+    fingerprint,
+    is_echo,
+    is_stale,
+    jsonable,
+    link_of,
+    order_id_for,
+    resolve_customer,
+    save_link,
+    version_text,
+)
+from connector.tasks import TaskContext
+
+DEAL_WATCH = ("status",)
+PAID = ("processing", "shipped", "delivered", "completed")
+DELIVERED = ("delivered", "completed")
+PERSON_FIELDS = ("email", "phone", "first_name", "last_name", "loyalty_card")
+LOYALTY_KIND = "loyalty.order_event"
+
+
+def order_fingerprint(canonical: dict[str, Any]) -> str:
+    """Hash of an order as a system holds it (its own id and modification time left out)."""
+    return fingerprint({k: v for k, v in canonical.items() if k not in ("id", "updated_at")})
+
+
+def mappings(ctx: TaskContext) -> Any:
+    return ctx.services.mappings.current
+
+
+# --------------------------------------------------------------------------- in
+
+
+def ingest_order(
+    ctx: TaskContext, system: str, external_id: str, canonical: dict[str, Any], version: Any
+) -> str | None:
+    """Applies a shop's order to the hub and fans it out; None when stale or unchanged."""
+    engine = ctx.services.engine
+    link = find_link(engine, "order", system, external_id)
+    if is_stale(link, version):
+        skip("order", "stale", system=system, id=external_id)
+        return None
+    fresh = order_fingerprint(canonical)
+    if is_echo(link, fresh):
+        skip("order", "unchanged or echo", system=system, id=external_id)
+        return None
+    oid = link.canonical_id if link else order_id_for(system, external_id)
+    seen = typed("order", (link.data or {}).get("seen")) if link else None
+    delta = {k: v for k, v in changed_since(canonical, seen).items() if k != "id"}
+    resolved = resolve_customer(
+        engine,
+        system,
+        canonical.get("customer_id"),
+        email=canonical.get("email"),
+        phone=canonical.get("phone"),
+        card=canonical.get("loyalty_card"),
+    )
+    cid = resolved.canonical_id
+    person = {name: canonical.get(name) for name in PERSON_FIELDS}
+    ordered_at = jsonable(canonical.get("created_at") or canonical.get("updated_at"))
+    with engine.begin() as connection:
+        buyer = change_snapshot(
+            connection, "customer", cid, lambda cur: _with_order(cur, cid, person, ordered_at)
+        )
+        if buyer.changed - {"custom"} or resolved.created:
+            fan_out_customer(connection, ctx, cid, exclude=system)
+        change = change_snapshot(
+            connection,
+            "order",
+            oid,
+            lambda cur: (
+                merge_values(cur, delta)
+                | {
+                    "id": oid,
+                    "customer_id": cid,
+                    "custom": {
+                        **((cur or {}).get("custom") or {}),
+                        **(delta.get("custom") or {}),
+                        "source": {"system": system, "id": external_id},
+                    },
+                }
+            ),
+        )
+        save_link(
+            connection,
+            "order",
+            oid,
+            system,
+            external_id,
+            fingerprint=fresh,
+            version=version_text(version),
+            data={"seen": {k: v for k, v in canonical.items() if k != "id"}},
+        )
+        if change.changed - {"updated_at"}:
+            fan_out_order(connection, ctx, oid, exclude=system)
+        report_to_loyalty(connection, ctx, change)
+    return oid
+
+
+def _with_order(
+    current: dict[str, Any] | None, cid: str, person: dict[str, Any], ordered_at: Any
+) -> dict[str, Any]:
+    """The buyer's snapshot: contact details the hub lacks, and the time of the last order."""
+    merged = merge_values(current, person, fill_only=True) | {"id": cid}
+    custom = dict(merged.get("custom") or {})
+    if ordered_at and (not custom.get("last_order_at") or custom["last_order_at"] < ordered_at):
+        custom["last_order_at"] = ordered_at
+    merged["custom"] = custom
+    return merged
+
+
+def fan_out_order(connection: Connection, ctx: Any, oid: str, exclude: str | None) -> None:
+    """One push task per target system that holds (or should hold) this order."""
+    services = getattr(ctx, "services", ctx)
+    if exclude != "bitrix24" and services.enabled("bitrix24"):
+        push(connection, services, "push.bitrix24.deal", oid)
+    if exclude != "mailchimp" and services.enabled("mailchimp"):
+        push(connection, services, "push.mailchimp.order", oid)
+    if exclude != "woocommerce" and services.enabled("woocommerce"):
+        shop = link_of(connection, "order", oid, "woocommerce")
+        if shop is not None:
+            push(connection, services, "push.woocommerce.order", shop.external_id, {"oid": oid})
+
+
+def woocommerce_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A WooCommerce order webhook: a trigger to GET the order fresh (never trust the body)."""
+    order_id = str(payload["id"])
+    if payload.get("event") == "deleted":
+        skip("order", "deleted in the shop", id=order_id)
+        return
+    link = find_link(ctx.services.engine, "order", "woocommerce", order_id)
+    if is_stale(link, payload.get("modified")):
+        skip("order", "stale webhook", id=order_id)
+        return
+    try:
+        record = ctx.services.woocommerce.get_order(int(order_id))
+    except PermanentError as error:
+        if error.status == 404:
+            skip("order", "gone from the shop", id=order_id)
+            return
+        raise
+    canonical = mappings(ctx).get("woocommerce", "order").to_canonical(record)
+    ingest_order(ctx, "woocommerce", order_id, canonical, record.get("date_modified_gmt"))
+
+
+def shop_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """The generic contract's order (custom sites, POS): the record is the event."""
+    data = payload["data"]
+    canonical = mappings(ctx).get("shop", "order").to_canonical(data)
+    version = data.get("updated_at") or payload.get("occurred_at")
+    ingest_order(ctx, "shop", str(data["id"]), canonical, version)
+
+
+# --------------------------------------------------------------------------- loyalty
+
+
+def order_events(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
+    """What happened to an order between two snapshots, as the bonus ledger wants to hear it."""
+    old = before or {}
+    was, now = old.get("status"), after.get("status")
+    total = Decimal(str(after.get("total") or 0))
+    events: list[dict[str, Any]] = []
+    if _paid(after) and not (before and _paid(old)):
+        events.append({"event": "paid"})
+    if now in DELIVERED and was not in DELIVERED:
+        events.append({"event": "delivered"})
+    if now == "cancelled" and was != "cancelled":
+        events.append({"event": "cancelled"})
+    refunded_before = abs(Decimal(str((old.get("custom") or {}).get("refunded_total") or 0)))
+    refunded_now = abs(Decimal(str((after.get("custom") or {}).get("refunded_total") or 0)))
+    amount = refunded_now - refunded_before
+    if now == "refunded" and was != "refunded" and amount <= 0:
+        amount = total - refunded_before  # a shop that reports only the status
+    if amount > 0:
+        events.append({"event": "refunded", "amount": str(amount)})
+    if now == "returned" and was != "returned":
+        events.append({"event": "returned"})
+    return events
+
+
+def _paid(order: dict[str, Any]) -> bool:
+    return order.get("status") in PAID or bool(order.get("paid_at"))
+
+
+def report_to_loyalty(connection: Connection, ctx: TaskContext, change: Change) -> None:
+    """Queues `loyalty.order_event` for each transition (when the loyalty feature is there)."""
+    services = ctx.services
+    if LOYALTY_KIND not in services.registry:
+        return
+    after = change.after
+    version = jsonable(after.get("updated_at")) or str(ctx.task.id)
+    card = None
+    if after.get("customer_id"):
+        buyer = load_snapshot(connection, "customer", after["customer_id"]) or {}
+        card = buyer.get("loyalty_card")
+    for event in order_events(change.before, after):
+        detail = {
+            "kind": event["event"],
+            "total": str(after.get("total") or 0),
+            "bonus_spent": str((after.get("custom") or {}).get("bonus_spent") or 0),
+            "amount": event.get("amount"),
+            "version": version,
+            "at": time.time(),
+        }
+        # `event` as the ledger's handler reads it (connector/loyalty/tasks.py), and flat too
+        payload = {
+            "customer_id": after.get("customer_id"),
+            "order_id": after["id"],
+            "event": detail,
+            "card": card,
+            **{k: v for k, v in detail.items() if k != "at"},
+        }
+        services.queue.enqueue(
+            LOYALTY_KIND,
+            payload,
+            dedupe_key=f"loyalty:{after['id']}:{event['event']}:{version}",
+            ordering_key=f"customer:loyalty:{after.get('customer_id')}",
+            connection=connection,
+        )
+
+
+# --------------------------------------------------------------------------- Bitrix24
+
+
+def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Creates or updates the order's deal; product rows replace the deal's rows."""
+    engine, oid = ctx.services.engine, payload["id"]
+    order = load_snapshot(engine, "order", oid)
+    if order is None:
+        return
+    client = ctx.services.bitrix24
+    cid = order.get("customer_id")
+    contact = link_of(engine, "customer", cid, "bitrix24") if cid else None
+    if cid and contact is None:
+        with engine.begin() as connection:  # in case the contact's own push was lost
+            push(
+                connection,
+                ctx,
+                "push.bitrix24.contact",
+                cid,
+                dedupe_key=f"contact-for-deal:{ctx.task.id}",
+            )
+        wait_for_dependency(ctx, f"the contact of order {oid}")
+    deal_map = mappings(ctx).get("bitrix24", "deal")
+    rows = mappings(ctx).get("bitrix24", "product_rows").to_system(order).get("rows", [])
+    rows_fp = fingerprint({"rows": rows})
+    link = link_of(engine, "order", oid, "bitrix24")
+    deal_id, current = _find_deal(client, link, oid)
+    wanted_fp = fingerprint(deal_map.to_canonical(deal_map.to_system(order)), DEAL_WATCH)
+    contact_id = int(contact.external_id) if contact else None
+    if current is None:
+        fields = {
+            k: v for k, v in deal_map.to_system(order, creating=True).items() if v is not None
+        }
+        if contact_id:
+            fields["CONTACT_ID"] = contact_id
+        deal_id = client.add_deal(fields)
+        save_link(
+            engine,
+            "order",
+            oid,
+            "bitrix24",
+            deal_id,
+            fingerprint=wanted_fp,
+            data={"status": order.get("status")},
+        )
+        _audit(ctx, "add", deal_id, oid)
+        client.set_product_rows(deal_id, rows)
+        save_link(engine, "order", oid, "bitrix24", deal_id, data={"rows": rows_fp})
+        return
+    conflicts: set[str] = set()
+    current_fp = fingerprint(deal_map.to_canonical(current), DEAL_WATCH)
+    if link is not None and link.fingerprint and current_fp != link.fingerprint:
+        conflicts = set(DEAL_WATCH)  # the manager moved the stage: the CRM keeps it
+    fields = _deal_changes(
+        deal_map.to_system(order, existing=current, conflicts=conflicts), current
+    )
+    if contact_id and str(current.get("CONTACT_ID") or "") != str(contact_id):
+        fields["CONTACT_ID"] = contact_id
+    last_status = (link.data or {}).get("status") if link else None
+    if fields:
+        save_link(
+            engine,
+            "order",
+            oid,
+            "bitrix24",
+            deal_id,
+            fingerprint=current_fp if conflicts else wanted_fp,
+        )  # before the echo can come
+        client.update_deal(deal_id, fields)
+        _audit(ctx, "update", deal_id, oid, sorted(fields))
+    if "STAGE_ID" in fields and last_status and last_status != order.get("status"):
+        text = f"Order status changed in the shop: {last_status} → {order.get('status')}"
+        client.add_timeline_comment("deal", deal_id, text)
+        _audit(ctx, "comment", deal_id, oid)
+    if not link or (link.data or {}).get("rows") != rows_fp:
+        client.set_product_rows(deal_id, rows)
+        _audit(ctx, "rows", deal_id, oid)
+    status = order.get("status") if not conflicts else last_status
+    save_link(engine, "order", oid, "bitrix24", deal_id, data={"status": status, "rows": rows_fp})
+
+
+def _find_deal(client: Any, link: Any, oid: str) -> tuple[Any, Any]:
+    """The linked deal, else one made for this order before a lost answer (ORIGIN_ID)."""
+    deal_id = int(link.external_id) if link else None
+    if deal_id is None:
+        found = client.call("crm.deal.list", {"filter": {"ORIGIN_ID": oid}, "select": ["ID"]})
+        deal_id = int(found[0]["ID"]) if found else None
+    if deal_id is None:
+        return None, None
+    try:
+        return deal_id, client.get_deal(deal_id)
+    except PermanentError:
+        return None, None
+
+
+def _deal_changes(wanted: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Fields whose value differs from the deal's (numbers compared as numbers)."""
+    changes = {}
+    for name, value in wanted.items():
+        if value is None:
+            continue
+        if _same_value(current.get(name), value):
+            continue
+        changes[name] = value
+    return changes
+
+
+def _same_value(held: Any, wanted: Any) -> bool:
+    if held is None:
+        return wanted in ("", None)
+    try:
+        return Decimal(str(held)) == Decimal(str(wanted))
+    except ArithmeticError:
+        return str(held) == str(wanted)
+
+
+def _audit(ctx: TaskContext, action: str, deal_id: Any, oid: str, fields: Any = None) -> None:
+    record_write(
+        ctx.services.engine,
+        system="bitrix24",
+        entity="deal",
+        action=action,
+        external_id=str(deal_id),
+        canonical_id=oid,
+        task_id=ctx.task.id,
+        detail={"fields": fields} if fields else None,
+    )
+
+
+# --------------------------------------------------------------------------- Mailchimp
+
+
+def push_mailchimp_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Upserts the e-commerce order, then deletes the buyer's open carts in Mailchimp."""
+    engine, oid = ctx.services.engine, payload["id"]
+    order = load_snapshot(engine, "order", oid)
+    if order is None:
+        return
+    cid = order.get("customer_id")
+    customer = load_snapshot(engine, "customer", cid) if cid else None
+    email = (customer or {}).get("email") or order.get("email")
+    if not email:
+        skip("mailchimp order", "no email to address it to", order=oid)
+        return
+    client, store = ctx.services.mailchimp, ctx.services.settings.mailchimp_store_id
+    ensure_products(ctx, order.get("lines") or [])
+    link = link_of(engine, "order", oid, "mailchimp")
+    person = {k: (customer or {}).get(k) or order.get(k) for k in ("first_name", "last_name")}
+    body = (
+        mappings(ctx)
+        .get("mailchimp", "order")
+        .to_system(
+            order | person | {"id": oid, "customer_id": cid, "email": email}, creating=link is None
+        )
+    )
+    written = fingerprint(body)
+    if link is None or link.fingerprint != written:
+        client.upsert_order(store, body)
+        record_write(
+            engine,
+            system="mailchimp",
+            entity="order",
+            action="upsert",
+            external_id=oid,
+            canonical_id=oid,
+            task_id=ctx.task.id,
+        )
+        save_link(engine, "order", oid, "mailchimp", oid, fingerprint=written)
+    if cid:
+        close_open_carts(ctx, cid)
+
+
+def close_open_carts(ctx: TaskContext, cid: str) -> None:
+    """Deletes the customer's open Mailchimp carts: a buyer gets no abandoned-cart email."""
+    engine, client = ctx.services.engine, ctx.services.mailchimp
+    store = ctx.services.settings.mailchimp_store_id
+    for cart in find_links_by_data(engine, "cart", "mailchimp", "customer_id", cid):
+        if not cart.data.get("open"):
+            continue
+        client.delete_cart(store, cart.external_id)
+        record_write(
+            engine,
+            system="mailchimp",
+            entity="cart",
+            action="delete",
+            external_id=cart.external_id,
+            canonical_id=cart.canonical_id,
+            task_id=ctx.task.id,
+        )
+        save_link(
+            engine, "cart", cart.canonical_id, "mailchimp", cart.external_id, data={"open": False}
+        )
+
+
+def ensure_products(ctx: TaskContext, lines: list[dict[str, Any]]) -> None:
+    """Mailchimp refuses lines whose product variant it does not know: create them first."""
+    engine, client = ctx.services.engine, ctx.services.mailchimp
+    store = ctx.services.settings.mailchimp_store_id
+    mapping = mappings(ctx).get("mailchimp", "product")
+    for line in lines:
+        product_id = line.get("product_id") or line.get("sku") or line.get("id")
+        if not product_id:
+            continue
+        variant_id = line.get("variant_id") or product_id
+        key = f"{product_id}:{variant_id}"
+        if link_of(engine, "product", key, "mailchimp") is not None:
+            continue
+        item = {
+            "name": line.get("name") or str(product_id),
+            "sku": line.get("sku"),
+            "price": line.get("price"),
+        }
+        body = mapping.to_system(item | {"id": product_id})
+        variant = mapping.to_system(item | {"id": variant_id})
+        body["variants"] = variant.get("variants") or body.get("variants")
+        client.upsert_product(store, body)
+        save_link(engine, "product", key, "mailchimp", f"{store}:{key}")
+
+
+# --------------------------------------------------------------------------- WooCommerce
+
+
+def push_woocommerce_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Sets the shop order's status from the hub's (a manager's stage move in Bitrix24)."""
+    engine, shop_id, oid = ctx.services.engine, str(payload["id"]), payload["oid"]
+    order = load_snapshot(engine, "order", oid)
+    if order is None or not order.get("status"):
+        return
+    client = ctx.services.woocommerce
+    mapping = mappings(ctx).get("woocommerce", "order")
+    status_map = mappings(ctx).value_map("woocommerce", "order_status")
+    current = mapping.to_canonical(client.get_order(int(shop_id)))
+    if status_map.to_system(current.get("status")) == status_map.to_system(order["status"]):
+        return
+    written = client.update_order(int(shop_id), **mapping.to_system({"status": order["status"]}))
+    record_write(
+        engine,
+        system="woocommerce",
+        entity="order",
+        action="update",
+        external_id=shop_id,
+        canonical_id=oid,
+        task_id=ctx.task.id,
+        detail={"status": order["status"]},
+    )
+    fresh = mapping.to_canonical(written)
+    save_link(
+        engine,
+        "order",
+        oid,
+        "woocommerce",
+        shop_id,
+        fingerprint=order_fingerprint(fresh),
+        version=version_text(written.get("date_modified_gmt")),
+        data={"seen": {k: v for k, v in fresh.items() if k != "id"}},
+    )

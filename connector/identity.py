@@ -1,0 +1,353 @@
+"""Identity: which records in which systems are one customer, order or cart, and how we know.
+
+A *link* ties a canonical id to a record in one system (`links` table). Besides the ids it keeps
+what makes echo and stale events recognisable (DESIGN.md, "Rules that keep data safe"):
+
+- `fingerprint`: a hash of the fields we wrote to (or last read from) that record, in canonical
+  form. An event whose freshly read record hashes the same changed nothing we care about: it is
+  our own write coming back (Bitrix24 ONCRMDEALUPDATE after our update, WooCommerce order.updated
+  after our status change), or a repeat.
+- `version`: the record's modification time when we last applied or wrote it. An event older than
+  that is stale and never overwrites newer data.
+- `data`: small state of the link (what we last saw from that system, what we last wrote).
+
+A person is found by links first, then by *identity keys*: E.164 phone, lower-cased email and
+loyalty card (research/bitrix24.md 5.6: CRM duplicate search compares whole strings, so keys are
+normalised before they are stored or looked up). Resolution runs in one write transaction, so two
+tasks meeting the same new person at once still make one canonical customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.store import reading
+from connector.store.tables import identity_keys, links
+
+HUB = "hub"
+"""The pseudo-system whose link row keeps the canonical snapshot of an entity in `data`."""
+
+KEY_KINDS = ("card", "email", "phone")
+"""Identity key kinds in the order they decide: a card is one person, an email nearly so."""
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One record of one system tied to a canonical entity."""
+
+    entity: str
+    canonical_id: str
+    system: str
+    external_id: str
+    fingerprint: str | None
+    version: str | None
+    data: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- values
+
+
+def jsonable(value: Any) -> Any:
+    """Canonical values as JSON: money and quantities as normalised decimal text, moments in UTC.
+
+    `Decimal("3.00")` and `Decimal("3")` give the same text, so fingerprints do not depend on how
+    a system prints its numbers.
+    """
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text in ("-0", "") else text
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return jsonable(Decimal(int(value)))
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return jsonable(Decimal(str(value)))
+    return value
+
+
+def fingerprint(values: Mapping[str, Any], fields: Iterable[str] | None = None) -> str:
+    """Hash of canonical values (only `fields` when given; a missing field counts as empty)."""
+    chosen = dict(values) if fields is None else {name: values.get(name) for name in fields}
+    for name in [k for k, v in chosen.items() if v in (None, "", [], {})]:
+        chosen[name] = None
+    text = json.dumps(jsonable(chosen), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def as_moment(value: Any) -> dt.datetime | None:
+    """A modification time from any source: datetime, unix seconds, ISO 8601 (naive = UTC) or
+    Mailchimp's `YYYY-MM-DD HH:MM:SS`."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        moment = dt.datetime.fromtimestamp(float(value), dt.UTC)
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def version_text(value: Any) -> str | None:
+    """A version as stored on a link: ISO 8601 in UTC."""
+    moment = as_moment(value)
+    return moment.isoformat() if moment else None
+
+
+def is_stale(link: Link | None, version: Any) -> bool:
+    """True when `version` is older than what was already applied through this link."""
+    if link is None or not link.version:
+        return False
+    given, applied = as_moment(version), as_moment(link.version)
+    return given is not None and applied is not None and given < applied
+
+
+def is_echo(link: Link | None, fresh_fingerprint: str) -> bool:
+    """True when the record, read fresh, hashes as what we last wrote or applied."""
+    return link is not None and link.fingerprint == fresh_fingerprint
+
+
+def new_customer_id() -> str:
+    return f"c{uuid.uuid4().hex[:16]}"
+
+
+def order_id_for(system: str, external_id: str) -> str:
+    """Canonical order ids name their source: an order is born in exactly one system."""
+    return f"{system}-{external_id}"
+
+
+# --------------------------------------------------------------------------- links
+
+
+def _row_to_link(row: Any) -> Link:
+    return Link(
+        entity=row.entity,
+        canonical_id=row.canonical_id,
+        system=row.system,
+        external_id=row.external_id,
+        fingerprint=row.fingerprint,
+        version=row.version,
+        data=dict(row.data or {}),
+    )
+
+
+def _read(target: Engine | Connection, query: Any) -> Any:
+    if isinstance(target, Connection):
+        return target.execute(query).first()
+    with reading(target) as connection:
+        return connection.execute(query).first()
+
+
+def find_link(
+    target: Engine | Connection, entity: str, system: str, external_id: Any
+) -> Link | None:
+    """The link of a system's record, by its id there."""
+    row = _read(
+        target,
+        select(links).where(
+            links.c.entity == entity,
+            links.c.system == system,
+            links.c.external_id == str(external_id),
+        ),
+    )
+    return _row_to_link(row) if row else None
+
+
+def link_of(
+    target: Engine | Connection, entity: str, canonical_id: str, system: str, lock: bool = False
+) -> Link | None:
+    """The record of a canonical entity in one system (`lock`: for update, inside a write)."""
+    query = select(links).where(
+        links.c.entity == entity, links.c.canonical_id == canonical_id, links.c.system == system
+    )
+    if lock:
+        query = query.with_for_update()
+    row = _read(target, query)
+    return _row_to_link(row) if row else None
+
+
+def links_of(target: Engine | Connection, entity: str, canonical_id: str) -> dict[str, Link]:
+    """Every system's record of a canonical entity, by system."""
+    query = select(links).where(links.c.entity == entity, links.c.canonical_id == canonical_id)
+    if isinstance(target, Connection):
+        rows = target.execute(query).all()
+    else:
+        with reading(target) as connection:
+            rows = connection.execute(query).all()
+    return {row.system: _row_to_link(row) for row in rows}
+
+
+def save_link(
+    target: Engine | Connection,
+    entity: str,
+    canonical_id: str,
+    system: str,
+    external_id: Any,
+    *,
+    fingerprint: str | None = _UNSET,
+    version: str | None = _UNSET,
+    data: dict[str, Any] | None = _UNSET,
+) -> None:
+    """Creates or updates the link of (entity, canonical id, system); the external id may change
+    (a member's new email). Arguments left out keep their stored value; `data` keys given
+    replace those keys, the others stay."""
+    if not isinstance(target, Connection):
+        with target.begin() as connection:
+            save_link(
+                connection,
+                entity,
+                canonical_id,
+                system,
+                external_id,
+                fingerprint=fingerprint,
+                version=version,
+                data=data,
+            )
+        return
+    values: dict[str, Any] = {"external_id": str(external_id), "updated_at": time.time()}
+    for name, value in (("fingerprint", fingerprint), ("version", version), ("data", data)):
+        if value is not _UNSET:
+            values[name] = jsonable(value) if name == "data" else value
+    existing = link_of(target, entity, canonical_id, system)
+    if existing is not None and "data" in values and values["data"] is not None:
+        values["data"] = {**existing.data, **values["data"]}  # keys given replace those keys
+    if existing is None:
+        target.execute(
+            insert(links).values(entity=entity, canonical_id=canonical_id, system=system, **values)
+        )
+        return
+    target.execute(
+        update(links)
+        .where(
+            links.c.entity == entity,
+            links.c.canonical_id == canonical_id,
+            links.c.system == system,
+        )
+        .values(**values)
+    )
+
+
+def find_links_by_data(
+    engine: Engine, entity: str, system: str, key: str, value: str
+) -> list[Link]:
+    """Links whose `data[key]` equals `value` (e.g. the open carts of one customer)."""
+    query = select(links).where(
+        links.c.entity == entity,
+        links.c.system == system,
+        links.c.data[key].as_string() == value,
+    )
+    with reading(engine) as connection:
+        return [_row_to_link(row) for row in connection.execute(query).all()]
+
+
+# --------------------------------------------------------------------------- identity keys
+
+
+def customer_keys(
+    email: str | None = None, phone: str | None = None, card: str | None = None
+) -> list[tuple[str, str]]:
+    """Normalised lookup keys, strongest first; canonical values are already normalised
+    (phones E.164 by the mapping's `phone` transform), so only spacing and case are fixed here."""
+    keys = []
+    if card and str(card).strip():
+        keys.append(("card", str(card).strip()))
+    if email and "@" in str(email):
+        keys.append(("email", str(email).strip().lower()))
+    if phone and str(phone).strip():
+        keys.append(("phone", "".join(str(phone).split())))
+    return keys
+
+
+def find_customer_by_keys(
+    target: Engine | Connection, keys: Iterable[tuple[str, str]]
+) -> str | None:
+    """The canonical customer the strongest matching key belongs to."""
+    for kind, value in keys:
+        row = _read(
+            target,
+            select(identity_keys.c.canonical_id).where(
+                identity_keys.c.kind == kind, identity_keys.c.value == value
+            ),
+        )
+        if row:
+            return str(row.canonical_id)
+    return None
+
+
+def add_keys(connection: Connection, canonical_id: str, keys: Iterable[tuple[str, str]]) -> None:
+    """Remembers keys for a customer; a key already taken by someone else stays theirs."""
+    rows = [{"kind": k, "value": v, "canonical_id": canonical_id} for k, v in keys]
+    if not rows:
+        return
+    dialect = connection.engine.dialect.name
+    maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    if maker is not None:
+        connection.execute(maker(identity_keys).values(rows).on_conflict_do_nothing())
+        return
+    for row in rows:
+        if find_customer_by_keys(connection, [(row["kind"], row["value"])]) is None:
+            connection.execute(insert(identity_keys).values(row))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The canonical customer a record belongs to; `created` when it is new to the hub."""
+
+    canonical_id: str
+    created: bool
+
+
+def resolve_customer(
+    engine: Engine,
+    system: str | None = None,
+    external_id: Any = None,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    card: str | None = None,
+) -> Resolved:
+    """Finds or makes the canonical customer: the system's link first, then card, email, phone.
+
+    Records the link (when `external_id` is given) and the keys, all in one transaction.
+    """
+    keys = customer_keys(email, phone, card)
+    with engine.begin() as connection:
+        canonical_id, created = None, False
+        if system and external_id not in (None, ""):
+            link = find_link(connection, "customer", system, external_id)
+            canonical_id = link.canonical_id if link else None
+        if canonical_id is None:
+            canonical_id = find_customer_by_keys(connection, keys)
+        if canonical_id is None:
+            canonical_id, created = new_customer_id(), True
+        add_keys(connection, canonical_id, keys)
+        if system and external_id not in (None, ""):
+            known = find_link(connection, "customer", system, external_id)
+            mine = link_of(connection, "customer", canonical_id, system)
+            if known is None and mine is None:
+                save_link(connection, "customer", canonical_id, system, external_id)
+        return Resolved(canonical_id, created)
