@@ -32,6 +32,15 @@ def start_worker_process(settings_db: str, *extra_env: tuple[str, str]) -> subpr
     )
 
 
+def wait_for_or_explain(predicate, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """`wait_for`, but a timeout shows what the worker process printed."""
+    try:
+        wait_for(predicate, timeout)
+    except AssertionError:
+        process.kill()
+        raise AssertionError(process.communicate(timeout=10)[1].decode()[-2000:]) from None
+
+
 def test_worker_runs_tasks_records_failures_and_dead_letters_unknown_kinds(services):
     queue = services.queue
     ok = queue.enqueue("diagnostic.probe", {"name": "ok"})
@@ -67,7 +76,7 @@ def test_worker_killed_mid_task_leads_to_exactly_one_more_run(tmp_path):
     lease = ("CONNECTOR_QUEUE_LEASE_SECONDS", "1")
     victim = start_worker_process(db, lease)
     try:
-        wait_for(lambda: len(probe_runs(services, "crash")) == 1)
+        wait_for_or_explain(lambda: len(probe_runs(services, "crash")) == 1, victim)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         assert services.queue.get(task_id)["state"] == "running"
