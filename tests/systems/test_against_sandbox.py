@@ -387,3 +387,17 @@ def test_bulk_export_reads_2500_rows_per_request(sandbox):
     assert [int(row["ID"]) for row in exported] == sorted(int(row["ID"]) for row in exported)
     assert len({row["ID"] for row in exported}) == 260
     assert sum(seen.values()) == 1
+
+
+def test_shop_and_carrier_calls_survive_faults(sandbox, spec):
+    config = settings(sandbox)
+    cdek = CdekClient.from_settings(config, retry=FAST_RETRY)
+    created = cdek.create_order(spec("delivery/cdek/order.create.request.json"))
+    nova = NovaPoshtaClient.from_settings(config, retry=FAST_RETRY)
+    shop = WooCommerceClient.from_settings(config, retry=FAST_RETRY)
+    for name in ("cdek", "novaposhta", "woocommerce"):
+        sandbox.faults(name, error_rate=0.3, drop_rate=0.1, statuses=[500, 502, 503], seed=9)
+    for _ in range(5):
+        assert cdek.get_order(created["entity"]["uuid"])["entity"]["uuid"]
+        assert nova.track(["20400048799000"])
+        assert isinstance(shop.list_webhooks(), list)
