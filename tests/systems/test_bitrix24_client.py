@@ -456,3 +456,26 @@ def test_bulk_export_chains_pages_inside_one_batch(clock):
     listed = list(make_client(clock).list_all("crm.contact.list", pages_per_call=5))
     assert [row["ID"] for row in listed] == [str(i) for i in range(1, 131)]
     assert len(responses.calls) == 1  # 3 pages in one request; the short one ends the chain
+
+
+@responses.activate
+def test_halt_stops_for_good_after_a_lasting_failure(clock):
+    sent = []
+
+    def answer(request):
+        cmd = json.loads(request.body)["cmd"]
+        sent.append(sorted(cmd))
+        bad = {"error": "", "error_description": "Deal not found"}
+        return (
+            200,
+            {},
+            json.dumps({"result": {"result": {"c0": True}, "result_error": {"c1": bad}}}),
+        )
+
+    responses.add_callback(responses.POST, HOOK + "batch", callback=answer)
+    results = make_client(clock).batch(
+        [("crm.deal.update", {"id": i}) for i in range(3)], halt=True
+    )
+    assert results[0].ok and isinstance(results[1].error, PermanentError)
+    assert "not run" in str(results[2].error)
+    assert sent == [["c0", "c1", "c2"]]

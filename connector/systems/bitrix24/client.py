@@ -236,6 +236,8 @@ class Bitrix24Client:
                 for index, answer in zip(group, answers, strict=True):
                     results[index] = answer
             pending = [i for i in pending if self._resend(results[i], attempt)]
+            if halt and any(self._stops(result) for result in results):
+                pending = []  # `halt`: after a failure that stays, the rest must not run
             if not pending:
                 break
         return [result for result in results if result is not None]
@@ -253,6 +255,10 @@ class Bitrix24Client:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers, "bitrix24-batch")
             return self._executor
+
+    def _stops(self, result: CommandResult | None) -> bool:
+        error = result.error if result else None
+        return error is not None and not self._resend(result, 0)
 
     def _resend(self, result: CommandResult | None, attempt: int) -> bool:
         error = result.error if result else None
