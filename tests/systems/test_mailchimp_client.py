@@ -225,7 +225,7 @@ class FakeMailchimp:
         not_found = (404, {}, json.dumps({"title": "Resource Not Found", "status": 404}))
         if request.method == "GET" and re.fullmatch(r"/ecommerce/stores/[^/]+", path):
             return not_found
-        if request.method == "PATCH" and re.search(r"/(carts|orders)/", path):
+        if request.method == "PATCH" and re.search(r"/(carts|orders|products/new-)", path):
             return not_found
         if request.method == "POST" and path.endswith("/members"):
             return 400, {}, json.dumps({"title": "Member Exists", "status": 400})
@@ -255,6 +255,11 @@ def walk_client_operations(client: MailchimpClient) -> None:
     client.upsert_customer("S", customer)
     product = {"id": "p1", "title": "Tea", "variants": [{"id": "p1", "title": "Tea", "price": 5}]}
     client.upsert_product("S", product)
+    client.upsert_product("S", {**product, "id": "new-p2"})
+    client.get_member("L1", "ann@example.com")
+    client.archive_member("L1", "gone@example.com")
+    client.delete_cart("S", "k0")
+    client.ping()
     cart = {
         "id": "k1",
         "customer": {"id": "c1"},
@@ -362,6 +367,11 @@ def test_every_request_the_client_sends_matches_the_official_openapi(openapi):
         "PUT /ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}",
         "POST /ecommerce/stores/{store_id}/carts",
         "POST /ecommerce/stores/{store_id}/orders",
+        "POST /ecommerce/stores/{store_id}/products",
+        "PATCH /ecommerce/stores/{store_id}/carts/{cart_id}",
+        "PATCH /ecommerce/stores/{store_id}/orders/{order_id}",
+        "DELETE /ecommerce/stores/{store_id}/carts/{cart_id}",
+        "DELETE /lists/{list_id}/members/{subscriber_hash}",
         "POST /lists/{list_id}/merge-fields",
         "POST /lists/{list_id}/webhooks",
         "POST /batches",
