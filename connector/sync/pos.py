@@ -226,4 +226,7 @@ def _generic(
     data = json.loads(json.dumps(shop.to_system(canonical, creating=True), default=str))
     data["id"] = f"{source}-{number}"
     data["number"] = number
+    for line in data.get("lines") or []:
+        if line.get("sku") and not line.get("product_id"):
+            line["product_id"] = line["sku"]  # a till knows an item by its SKU only
     return data
