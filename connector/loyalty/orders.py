@@ -35,8 +35,10 @@ CLOSING = ("cancelled", "returned")
 class OrderEvent:
     """One thing that happened to an order, as the order flows report it.
 
-    `total` is the order's value before bonuses; `bonus_spent` (on `paid`) the part paid with
-    bonuses; `amount` (on `refunded`) the money refunded, a share of `total - bonus_spent`.
+    `total` is the order's total as charged: what the customer pays in money, bonuses already
+    deducted (WooCommerce's `total` when bonuses are a negative fee or a coupon); `bonus_spent`
+    (on `paid`) the bonuses spent on it; `amount` (on `refunded`) the money refunded, a share of
+    `total`.
     `version` (an event version or timestamp) tells two events of a kind apart: two `refunded`
     events with different versions (or `refund_id`s) are two refunds, the same one twice is one.
     `at` (epoch seconds) is when it happened; `delivered` starts the return window from it.
@@ -169,7 +171,7 @@ def refunded_share(order: dict[str, Any]) -> Fraction:
     refunded = sum(int(v) for v in order["refunds"].values())
     if refunded <= 0:
         return Fraction(0)
-    money = order["total"] - order["bonus_spent"]
+    money = order["total"]
     return Fraction(1) if money <= 0 else min(Fraction(1), Fraction(refunded, money))
 
 
@@ -181,7 +183,7 @@ def round_step(value: Fraction, step: int) -> int:
 
 
 def accrual_for(order: dict[str, Any], rules: LoyaltyRules, tier: str | None) -> int:
-    base = order["total"] - (order["bonus_spent"] if rules.accrue_on == "paid_amount" else 0)
+    base = order["total"] + (order["bonus_spent"] if rules.accrue_on == "total" else 0)
     percent = Fraction(str(rules.percent_for(tier)))
     return round_step(Fraction(max(base, 0)) * percent / 100, rules.points_step_cents)
 

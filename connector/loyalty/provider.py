@@ -127,7 +127,7 @@ class LedgerProvider:
             )
 
     def accrue(self, customer_id: str, key: str, amount: Decimal, reason: str = "") -> bool:
-        """Adds available bonuses at once (offline accrual, goodwill); once per `key`."""
+        """Adds available bonuses at once (offline accrual, goodwill); once per customer + `key`."""
         cents = to_cents(amount)
         if cents <= 0:
             raise PermanentError("an accrual must be positive", "loyalty_amount")
@@ -135,7 +135,7 @@ class LedgerProvider:
             days = self.rules.expiry_days
             return postings.post(
                 "accrual",
-                f"accrual:{key}",
+                f"accrual:{customer_id}:{key}",
                 available=cents,
                 expires_at=postings.now + days * DAY if days > 0 else None,
                 detail={"reason": reason} if reason else None,

@@ -14,9 +14,10 @@ import math
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from connector.loyalty.ledger import Balance
+from connector.store.tables import tasks
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,13 @@ def enqueue_publish(
         run_at = (bucket + 1) * coalesce_seconds
     else:
         bucket, run_at = f"{now:.6f}", now
+    dedupe_key = f"balance:{customer_id}:{bucket}"
+    if connection.scalar(select(tasks.c.id).where(tasks.c.dedupe_key == dedupe_key)):
+        return None  # the usual case in a burst; cheaper than the queue's insert-or-ignore
     return queue.enqueue(
         PUBLISH_BALANCE,
         {"customer_id": customer_id},
-        dedupe_key=f"balance:{customer_id}:{bucket}",
+        dedupe_key=dedupe_key,
         run_at=run_at,
         ordering_key=f"balance:{customer_id}",
         connection=connection,

@@ -29,7 +29,7 @@ class LoyaltyRules:
 
     accrual_percent: Decimal = Decimal("5")
     tier_percents: dict[str, Decimal] = field(default_factory=dict)
-    accrue_on: str = "paid_amount"  # paid_amount (total minus bonuses) | total
+    accrue_on: str = "paid_amount"  # paid_amount (money paid) | total (money + bonuses spent)
     points_decimals: int = 0
     pending_until: str = "delivered"  # delivered | paid
     return_window_days: float = 14.0

@@ -52,8 +52,8 @@ def test_accrual_adds_points_under_our_transfer_id(provider, fresh_sandbox) -> N
     balance = provider.balance("c1")
     assert balance.available == Decimal("100.00")
     sent = transfers(fresh_sandbox)
-    assert list(sent) == [transfer_id("accrual:pos:receipt-1")]
-    assert sent[transfer_id("accrual:pos:receipt-1")]["type"] == "adding"
+    assert list(sent) == [transfer_id("accrual:c1:pos:receipt-1")]
+    assert sent[transfer_id("accrual:c1:pos:receipt-1")]["type"] == "adding"
 
 
 def test_the_member_is_registered_once_with_card_and_email(provider, fresh_sandbox) -> None:

@@ -86,7 +86,7 @@ def model(orders_of_customer: list[PlannedOrder], opening: int) -> tuple[Decimal
     """(available, pending, held) from the final facts of each order: the simple model."""
     available, pending, held = Decimal(opening), Decimal(0), Decimal(0)
     for order in orders_of_customer:
-        money = order.total - order.spent if order.paid else order.total
+        money = order.total
         if order.closing:
             undone = Decimal(1)
         elif not order.refunds:
@@ -101,7 +101,7 @@ def model(orders_of_customer: list[PlannedOrder], opening: int) -> tuple[Decimal
 
         if order.paid:
             available -= left(Decimal(order.spent))
-            accrued = left(whole_points(Decimal(order.total - order.spent) * PERCENT / 100))
+            accrued = left(whole_points(Decimal(order.total) * PERCENT / 100))
             if order.delivered_days_ago is not None:
                 available += accrued
             else:
