@@ -87,7 +87,7 @@ class MailchimpClient:
             raise ConfigError("CONNECTOR_MAILCHIMP_API_KEY is empty")
         self.base_url = (base_url or base_url_from_key(api_key)).rstrip("/")
         self.session = session or make_session(pool_size=max_connections)
-        self.session.auth = ("connector", api_key)
+        self._auth = ("connector", api_key)
         self.retry = retry
         self.timeouts = timeouts
         self.connections = ConcurrencyLimit(min(max_connections, MAX_CONNECTIONS))
@@ -129,6 +129,7 @@ class MailchimpClient:
                 url,
                 json=body,
                 params=params,
+                auth=self._auth,
                 timeout=self.timeouts.as_tuple(),
             )
         if response.status_code == 204 or (response.ok and not response.content):

@@ -59,8 +59,7 @@ class WooCommerceClient:
         self.retry = retry
         self.timeouts = timeouts
         self._auth_params = {"consumer_key": key, "consumer_secret": secret} if query_auth else {}
-        if not query_auth:
-            self.session.auth = (key, secret)
+        self._auth = None if query_auth else (key, secret)
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> WooCommerceClient:
@@ -110,6 +109,7 @@ class WooCommerceClient:
             url,
             json=body,
             params=params,
+            auth=self._auth,
             timeout=self.timeouts.as_tuple(),
         )
         try:
