@@ -32,6 +32,13 @@ JOBS = [
         needs=("woocommerce_url",),
     ),
     Job(
+        # WooCommerce disables a webhook after repeated failures: switch ours back on
+        name="woocommerce-webhook-health",
+        kind="sync.webhook_health",
+        every_seconds=900,
+        needs=("woocommerce_url", "public_url"),
+    ),
+    Job(
         # needs nothing: Bitrix24 is either an inbound webhook or an app; the task skips
         # when neither is configured.
         name="reconcile-bitrix24-deals",

@@ -1,8 +1,9 @@
 """Getting changes in without webhooks: polling with cursors, full syncs, POS imports, trace.
 
-Registers the task kind `sync.poll` {system, stream}: read one stream from its cursor and
+Registers the task kinds `sync.poll` {system, stream}: read one stream from its cursor and
 enqueue one per-record task per change (`woocommerce.order`, `bitrix24.event` ...), advancing
-the cursor in the same transaction. The per-record kinds themselves belong to connector.flows.
+the cursor in the same transaction; and `sync.webhook_health` {}: switch the WooCommerce
+webhooks the shop disabled back on. The per-record kinds themselves belong to connector.flows.
 """
 
 from __future__ import annotations
@@ -12,5 +13,7 @@ from typing import Any
 
 def register(registry: Any) -> None:
     from connector.sync.polling import poll
+    from connector.sync.webhook_health import webhook_health
 
     registry.register("sync.poll", poll)
+    registry.register("sync.webhook_health", webhook_health)
