@@ -197,3 +197,13 @@ def test_products_keep_skus_unique_and_track_stock(wc: FlaskClient) -> None:
     assert after["stock_quantity"] == 0 and after["stock_status"] == "outofstock"
     by_sku = wc.get(f"{API}/products?sku=MUG", headers=WC_AUTH).get_json()
     assert [p["id"] for p in by_sku] == [mug["id"]]
+
+
+def test_variations_of_a_variable_product(wc: FlaskClient) -> None:
+    product = wc.get(f"{API}/products/22", headers=WC_AUTH).get_json()
+    assert product["type"] == "variable" and product["variations"] == [23, 24]
+    listed = wc.get(f"{API}/products/22/variations", headers=WC_AUTH)
+    assert [v["sku"] for v in listed.get_json()] == ["Bar3", "Bar4"]
+    one = wc.get(f"{API}/products/22/variations/23", headers=WC_AUTH).get_json()
+    assert one["price"] == "12.00" and one["attributes"][0]["option"] == "Black"
+    assert wc.get(f"{API}/products/22/variations/99", headers=WC_AUTH).status_code == 404

@@ -213,6 +213,32 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 ]
         return respond(answer)
 
+    @app.get(f"{API}/products/<int:product_id>/variations")
+    def variations(product_id: int) -> Response:
+        with state.lock:
+            product = state.product(product_id)
+            found = [variation_view(state.variations[v]) for v in product["variations"]]
+        page, _, total, pages = _paginate(found, request.args)
+        return respond(page, headers={"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+
+    @app.get(f"{API}/products/<int:product_id>/variations/<int:variation_id>")
+    def variation(product_id: int, variation_id: int) -> Response:
+        with state.lock:
+            product = state.product(product_id)
+            if variation_id not in product["variations"]:
+                raise WooError(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+            return respond(variation_view(state.variations[variation_id]))
+
+    def variation_view(record: dict[str, Any]) -> dict[str, Any]:
+        root = f"{base_url(app)}{API}/products/{record['parent_id']}/variations"
+        return dict(record) | {
+            "_links": {
+                "self": [{"href": f"{root}/{record['id']}"}],
+                "collection": [{"href": root}],
+                "up": [{"href": f"{base_url(app)}{API}/products/{record['parent_id']}"}],
+            }
+        }
+
     # -- order refunds and notes -----------------------------------------------------------------
 
     @app.route(f"{API}/orders/<int:order_id>/<kind>", methods=["GET", "POST"])
