@@ -290,7 +290,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.route(f"{API}/webhooks", methods=["GET", "POST"])
     def webhooks_collection() -> Response:
         if request.method == "POST":
-            return respond(hook_view(webhooks.create(body(), base_url(app))), 201)
+            return respond(hook_view(webhooks.create(body())), 201)
         with state.lock:
             hooks = list(state.webhooks.values())
         status = request.args.get("status", "all")

@@ -77,7 +77,7 @@ class Webhooks:
         self.state, self.outbox, self.view = state, outbox, view
         self._count_lock = threading.Lock()
 
-    def create(self, body: dict[str, Any], source_url: str) -> dict[str, Any]:
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
         topic = body.get("topic", "")
         if topic not in TOPIC_HOOKS and not topic.startswith("action."):
             raise WooError(

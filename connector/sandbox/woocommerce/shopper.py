@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from connector.sandbox.common import Outbox, base_url, md5_hex
+from connector.sandbox.common import Outbox, md5_hex
 from connector.sandbox.woocommerce.hooks import TOPIC_HOOKS, Webhooks, webhook_view
 from connector.sandbox.woocommerce.store import ShopState, WooError
 
@@ -209,8 +209,7 @@ def blueprint(state: ShopState, webhooks: Webhooks, outbox: Outbox, view: View) 
             if topic not in TOPIC_HOOKS:
                 raise WooError(400, "woocommerce_rest_webhook_invalid_topic", f"Bad topic {topic}")
             hook = webhooks.create(
-                {"topic": topic, "delivery_url": body["delivery_url"], "secret": secret},
-                base_url(),
+                {"topic": topic, "delivery_url": body["delivery_url"], "secret": secret}
             )
             created.append(webhook_view(hook))
         return done({"webhooks": created}, 201)

@@ -488,7 +488,7 @@ class ShopState:
             self._totals(order)
             self.orders[order_id] = order
             if body.get("set_paid"):
-                self._pay(order, quiet=True)
+                self._pay(order)
             elif status in PAID_STATUSES:
                 self._mark_paid(order)
             if status == "completed":
@@ -516,7 +516,7 @@ class ShopState:
             self._apply_lines(order, body)
             self._totals(order)
             if body.get("set_paid"):
-                self._pay(order, quiet=True)
+                self._pay(order)
             if "status" in body and body["status"] != order["status"]:
                 self._set_status(order, body["status"])
             order.update(self.dates("date_modified"))
@@ -540,7 +540,7 @@ class ShopState:
             order = self.order(order_id)
             if transaction_id:
                 order["transaction_id"] = transaction_id
-            self._pay(order, quiet=False)
+            self._pay(order)
             order.update(self.dates("date_modified"))
             self.fire("order.updated", order)
             return order
@@ -553,9 +553,9 @@ class ShopState:
             self.fire("order.updated", order)
             return order
 
-    def _pay(self, order: dict[str, Any], quiet: bool) -> None:
+    def _pay(self, order: dict[str, Any]) -> None:
         if order["status"] in ("pending", "failed", "on-hold", "cancelled", "checkout-draft"):
-            self._set_status(order, "processing", "Payment complete.", fire=not quiet)
+            self._set_status(order, "processing", "Payment complete.")
         self._mark_paid(order)
 
     def _mark_paid(self, order: dict[str, Any]) -> None:
@@ -565,9 +565,7 @@ class ShopState:
             self.customers[order["customer_id"]]["is_paying_customer"] = True
         self._reduce_stock(order)
 
-    def _set_status(
-        self, order: dict[str, Any], status: str, note: str = "", fire: bool = False
-    ) -> None:
+    def _set_status(self, order: dict[str, Any], status: str, note: str = "") -> None:
         _check_status(status)
         old = order["status"]
         if old == status:
