@@ -42,16 +42,24 @@ def sync(
     A full sync reads page by page and saves a checkpoint with each page; run it again after an
     interruption and it continues after the last saved page.
     """
+    from connector.sync.full import FULL_STREAMS, FullSync, UnknownSystem, wait_for_outcomes
+
     moment = utc(since, "--since") if since else None
+    if not full and (restart or wait):
+        raise UnknownSystem(f"--{'restart' if restart else 'wait'}: only with --full")
     services = build_services(env_file)
     if not full:
         _poll_now(services, system, stream, moment, as_json)
         return
-    from connector.sync.full import FullSync, wait_for_outcomes
-
     console = Console(stderr=True)
     runner = FullSync(services, since=moment, restart=restart, keep_ids=wait)
     systems = runner.systems(system)
+    if stream is not None:
+        known = [n for s in systems for n in FULL_STREAMS[s]]
+        if stream not in known:
+            raise UnknownSystem(f"--stream: unknown stream {stream!r} (known: {', '.join(known)})")
+        runner.streams = (stream,)
+    interrupted = False
     with _progress(console, as_json) as progress:
         bars: dict[str, Any] = {}
 
@@ -65,9 +73,12 @@ def sync(
             progress.update(bar, completed=outcome.read)
 
         runner.on_stream, runner.on_page = on_stream, on_page
-        for name in systems:
-            runner.run(name)
-        if wait and any(r.outcome.task_ids for r in runner.reports):
+        try:
+            for name in systems:
+                runner.run(name)
+        except KeyboardInterrupt:  # every page enqueued so far is saved with its checkpoint
+            interrupted = True
+        if wait and not interrupted and any(r.outcome.task_ids for r in runner.reports):
             waiting = progress.add_task(
                 "worker", total=sum(len(r.outcome.task_ids) for r in runner.reports)
             )
@@ -78,6 +89,9 @@ def sync(
                 on_tick=lambda finished, _left: progress.update(waiting, completed=finished),
             )
     _print_full_summary(runner.reports, wait, as_json)
+    if interrupted:
+        click.echo("interrupted: run the same command again to continue", err=True)
+        sys.exit(130)
     if any(r.status == "failed" for r in runner.reports):
         sys.exit(1)
 

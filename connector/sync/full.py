@@ -163,6 +163,7 @@ class FullSync:
     keep_ids: bool = False
     on_stream: Callable[[str, str], None] | None = None
     on_page: Callable[[Outcome, Page], None] | None = None
+    streams: tuple[str, ...] | None = None  # only these streams (all when None)
     reports: list[StreamReport] = field(default_factory=list)
 
     def systems(self, only: str | None) -> list[str]:
@@ -183,7 +184,8 @@ class FullSync:
     def run(self, only: str | None = None) -> list[StreamReport]:
         for system in self.systems(only):
             for name in FULL_STREAMS[system]:
-                self.reports.append(self.run_stream(system, name))
+                if self.streams is None or name in self.streams:
+                    self.reports.append(self.run_stream(system, name))
         return self.reports
 
     def run_stream(self, system: str, name: str) -> StreamReport:

@@ -157,6 +157,8 @@ def test_the_command_prints_a_summary(cli_env, fresh_sandbox):
         (["--full", "--system", "shopify"], "--system: unknown system 'shopify'"),
         (["--full", "--since", "yesterday"], "--since: 'yesterday' is not a date"),
         (["--stream", "invoices"], "--system: nothing to poll for */invoices"),
+        (["--restart"], "--restart: only with --full"),
+        (["--full", "--system", "woocommerce", "--stream", "x"], "--stream: unknown stream 'x'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(cli_env, args, message):
@@ -183,3 +185,30 @@ def test_sync_without_full_polls_every_configured_stream_now(cli_env, fresh_sand
     polled = {(r["system"], r["stream"]): r for r in json.loads(result.stdout)}
     assert polled[("woocommerce", "orders")]["enqueued"] == 2
     assert ("bitrix24", "deals") in polled and ("bitrix24", "offline_events") not in polled
+
+
+def test_ctrl_c_keeps_what_was_saved_and_says_how_to_continue(cli_env, fresh_sandbox, monkeypatch):
+    from connector.systems.woocommerce import WooCommerceClient
+
+    env = fresh_sandbox.settings_env()
+    shop = WooCommerceClient(
+        env["CONNECTOR_WOOCOMMERCE_URL"],
+        env["CONNECTOR_WOOCOMMERCE_KEY"],
+        env["CONNECTOR_WOOCOMMERCE_SECRET"],
+    )
+    create_orders(shop, 150, minutes_ago(2))
+    real = WooCommerceClient.request_full
+
+    def interrupted_on_page_2(self, method, path, params=None, **kwargs):
+        if path == "/orders" and params and params.get("page") == 2:
+            raise KeyboardInterrupt
+        return real(self, method, path, params=params, **kwargs)
+
+    monkeypatch.setattr(WooCommerceClient, "request_full", interrupted_on_page_2)
+    args = ["sync", "--full", "--system", "woocommerce", "--stream", "orders"]
+    first = CliRunner().invoke(main, [*args, "--env-file", cli_env])
+    assert first.exit_code == 130 and "run the same command again" in first.stderr
+    monkeypatch.setattr(WooCommerceClient, "request_full", real)
+    second = CliRunner().invoke(main, [*args, "--json", "--env-file", cli_env])
+    [orders] = json.loads(second.stdout)
+    assert orders["status"] == "complete" and orders["enqueued"] == 50
