@@ -8,6 +8,7 @@ in ``connector.sandbox.testing`` (end-to-end tests and benchmarks). Port 0 picks
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -76,6 +77,16 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s %s", self.command, self.path, code)
+
+
+def _bitrix24_fault_body(status: int) -> tuple[str, bytes]:
+    """Bitrix24's own shape for server errors (the emulator itself installs no fault injector)."""
+    code = "INTERNAL_SERVER_ERROR" if status == 500 else "SERVICE_UNAVAILABLE"
+    body = {"error": code, "error_description": "Internal server error"}
+    return "application/json; charset=utf-8", json.dumps(body).encode()
+
+
+FAULT_BODIES = {"bitrix24": _bitrix24_fault_body}
 
 
 def _factory(name: str) -> Callable[..., Flask] | None:
@@ -157,7 +168,7 @@ class Sandbox:
             return
         settings = self.config.get(name)
         app = factory(settings) if settings is not None else factory()
-        ensure_faults(app)
+        ensure_faults(app, FAULT_BODIES.get(name))
         served = ServedApp(app, self.host, self.ports.get(name, 0))
         app.config["SANDBOX_BASE_URL"] = served.url
         self.apps[name], self.urls[name], self.ports[name] = app, served.url, served.port

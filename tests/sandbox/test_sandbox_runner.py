@@ -91,3 +91,20 @@ def test_fixed_ports_are_used() -> None:
     probe.stop()
     with Sandbox(ports={"mailchimp": port}, names=("mailchimp",)) as fixed:
         assert fixed.urls["mailchimp"] == f"http://127.0.0.1:{port}"
+
+
+def test_faults_reach_every_emulator_in_its_own_shape(fresh_sandbox: Sandbox) -> None:
+    for name, url in fresh_sandbox.urls.items():
+        fresh_sandbox.faults(name, error_rate=1.0, statuses=[500], seed=1)
+        answer = requests.get(f"{url}/anything", timeout=5)
+        assert answer.status_code == 500, name
+        if name == "novaposhta":  # its front server answers an HTML error page
+            assert answer.headers["Content-Type"].startswith("text/html")
+        else:
+            assert answer.json(), name
+    if "bitrix24" in fresh_sandbox.urls:
+        broken = requests.get(fresh_sandbox.bitrix24_webhook_url() + "profile", timeout=5)
+        assert broken.json()["error"] == "INTERNAL_SERVER_ERROR"
+    fresh_sandbox.reset()
+    for url in fresh_sandbox.urls.values():
+        assert requests.get(f"{url}/_sandbox/faults", timeout=5).json()["error_rate"] == 0
