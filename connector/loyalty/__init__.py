@@ -59,8 +59,9 @@ def register(registry: Any, publisher: PublisherSource = None) -> None:
     """Adds the loyalty task kinds to a `TaskRegistry`.
 
     `publisher` is a `BalancePublisher` or a factory `fn(services) -> BalancePublisher`; a
-    `services.balance_publisher` attribute, when present, wins. Without either, balances are
-    only logged.
+    `services.balance_publisher` attribute, when present, wins. Without either, the flows'
+    publisher (`FlowsPublisher`: Bitrix24 contact field, Mailchimp merge field and member
+    events) is used, or, without the flows, balances are only logged.
     """
     for kind, handler in make_handlers(publisher).items():
         registry.register(kind, handler)

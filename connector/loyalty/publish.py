@@ -46,6 +46,35 @@ class LoggingPublisher:
         log.info("loyalty event %s for %s: %s (no publisher)", name, customer_id, properties)
 
 
+class FlowsPublisher:
+    """The flows' publisher (connector/flows/balance.py): the available balance goes to the
+    Bitrix24 contact field and the Mailchimp merge field that map `bonus_balance`, events go to
+    Mailchimp as member events. Each call only queues push tasks, one per target system."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    def publish(self, customer_id: str, balance: Balance) -> None:
+        from connector.flows.balance import publish_balance
+
+        publish_balance(self.services, customer_id, balance.available)
+
+    def send_event(self, customer_id: str, name: str, properties: dict[str, Any]) -> None:
+        from connector.flows.balance import send_member_event
+
+        key = f"{name}:{customer_id}:{properties.get('date', '')}"
+        send_member_event(self.services, customer_id, name, properties, dedupe_key=key)
+
+
+def default_publisher(services: Any) -> BalancePublisher:
+    """The flows' publisher when the flows are installed, else one that only logs."""
+    import importlib.util
+
+    if importlib.util.find_spec("connector.flows.balance") is not None:
+        return FlowsPublisher(services)
+    return LoggingPublisher()
+
+
 class RecordingPublisher:
     """Keeps what it was asked to publish: for tests and the sandbox demo."""
 

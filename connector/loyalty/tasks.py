@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +11,11 @@ from connector.loyalty.publish import (
     PUBLISH_BALANCE,
     REMIND,
     BalancePublisher,
-    LoggingPublisher,
+    default_publisher,
     expiring_event,
 )
+
+log = logging.getLogger(__name__)
 
 ORDER_EVENT = "loyalty.order_event"
 RELEASE = "loyalty.release"
@@ -42,7 +45,7 @@ def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., 
     def publisher_for(services: Any) -> BalancePublisher:
         found = getattr(services, "balance_publisher", None) or publisher
         if found is None:
-            return LoggingPublisher()
+            return default_publisher(services)
         if isinstance(found, BalancePublisher):
             return found
         return found(services)
@@ -56,6 +59,9 @@ def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., 
 
     def order_event(ctx: Any, payload: dict[str, Any]) -> None:
         """`{customer_id, order_id, event: {kind, total, ...}, card?}` from the order flows."""
+        if not payload.get("customer_id"):
+            log.info("order %s has no customer: no bonuses", payload.get("order_id"))
+            return
         provider = provider_for(ctx.services)
         provider.apply_order_event(
             str(payload["customer_id"]),

@@ -169,3 +169,25 @@ def test_no_reminder_for_bonuses_already_spent(services, ledger, clock, drain, p
     clock.advance(days=357.5)
     _run_job(services, "loyalty-expiry-reminders", clock, drain)
     assert publisher.events == []
+
+
+def test_without_a_publisher_the_balance_reaches_the_flows(services, ledger, clock):
+    """The default publisher hands the available balance to connector/flows/balance.py."""
+    from connector.flows.hub import load_snapshot
+
+    built = TaskRegistry()
+    register(built)
+    ledger.accrue("c1", "receipt", Decimal(500))
+    clock.advance(seconds=10)
+    [task] = services.queue.claim("test")
+    built.handler(task.kind)(TaskContext(task, services), task.payload)
+    assert load_snapshot(services.engine, "customer", "c1")["bonus_balance"] == Decimal(500)
+
+
+def test_an_order_without_a_customer_earns_nothing(services, drain):
+    event = {"kind": "paid", "total": "10", "version": 1}
+    services.queue.enqueue(
+        "loyalty.order_event", {"customer_id": None, "order_id": "o", "event": event}
+    )
+    assert drain() == ["loyalty.order_event"]
+    assert services.queue.stats().queued == 0
