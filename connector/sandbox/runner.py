@@ -73,7 +73,12 @@ def default_config() -> dict[str, dict[str, Any]]:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Keeps werkzeug from printing one line per request; errors still reach the log."""
+    """Keeps werkzeug from printing one line per request; errors still reach the log.
+
+    HTTP/1.1 keeps connections alive, as the real APIs do, so clients reuse their pooled sockets.
+    """
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s %s", self.command, self.path, code)
