@@ -168,6 +168,10 @@ def import_orders(
         raise UnknownSource(
             f"--source: no mapping for {source!r} (expected mappings/{source}/order.yaml)"
         ) from None
+    if not any(str(rule.system or "").startswith("rows") for rule in mapping.rules):
+        raise UnknownSource(
+            f"--source: {mapping.file} does not read CSV rows (fields like rows[0].date)"
+        )
     shop = mappings.get("shop", "order")
     text = read_text(path)
     written, rows = read_rows(path, text)

@@ -92,6 +92,8 @@ def test_files_that_cannot_be_imported_say_why(services, mapping_set, tmp_path):
         import_orders(services.queue, mappings, str(latin))
     with pytest.raises(UnknownSource, match="--source: no mapping for 'till'"):
         import_orders(services.queue, mappings, str(latin), source="till")
+    with pytest.raises(UnknownSource, match="does not read CSV rows"):
+        import_orders(services.queue, mappings, str(latin), source="woocommerce")
 
 
 @pytest.fixture
