@@ -116,3 +116,20 @@ def test_transactions_earn_return_and_simulate(ol: FlaskClient) -> None:
     simulate = spec_text("loyalty/openloyalty/transaction.simulate.request.form.txt")
     simulated = post(ol, "/api/transaction/simulate", simulate).get_json()
     assert simulated == spec_json("loyalty/openloyalty/transaction.simulate.response.json")
+
+
+def test_locked_points_unlock_and_expire_when_the_clock_moves() -> None:
+    ol = create_app({"points_days_locked": 14, "expire_days": 30}).test_client()
+    customer_id = register(ol)
+    form = spec_text("loyalty/openloyalty/transaction.register.request.form.txt")
+    post(ol, "/api/transaction", form.replace("documentType]=return", "documentType]=sell"))
+    status = ol.get(f"/api/customer/{customer_id}/status", headers=AUTH).get_json()
+    assert status["points"] == 0 and status["lockedPoints"] == 3450
+    pending = ol.get("/api/points/transfer?state=pending", headers=AUTH).get_json()
+    assert pending["total"] == 1 and "lockedUntil" in pending["transfers"][0]
+    assert ol.post("/_sandbox/clock/advance", json={"days": 15}).get_json()["unlocked"] == 1
+    status = ol.get(f"/api/customer/{customer_id}/status", headers=AUTH).get_json()
+    assert status["points"] == 3450 and status["lockedPoints"] == 0
+    assert ol.post("/_sandbox/clock/advance", json={"days": 30}).get_json()["expired"] == 1
+    status = ol.get(f"/api/customer/{customer_id}/status", headers=AUTH).get_json()
+    assert status["points"] == 0 and status["expiredPoints"] == 3450

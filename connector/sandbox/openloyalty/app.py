@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "api_token": "sandbox-openloyalty-api-token",
     "earning_rate": 2.3,
     "expire_days": 30,
+    # days earned points stay "pending" (locked) before they can be spent; 0 = at once
+    "points_days_locked": 0,
     "currency": "eur",
 }
 
@@ -70,8 +72,30 @@ class LoyaltyState:
         self.lock = threading.RLock()
         self.reset()
 
+    def now(self) -> datetime:
+        """The emulator's clock: real time moved forward by ``advance`` (for expiry and locks)."""
+        return datetime.now(UTC) + self.clock_offset
+
+    def advance(self, days: float) -> dict[str, int]:
+        """Moves the clock: locked points whose time passed unlock, expired lots expire."""
+        self.clock_offset += timedelta(days=days)
+        moment, changed = self.now(), {"unlocked": 0, "expired": 0}
+        for record in self.transfers.values():
+            if record["state"] == "pending" and record.get("_unlocks_at", moment) <= moment:
+                record["state"] = "active"
+                changed["unlocked"] += 1
+            elif (
+                record["state"] == "active"
+                and record["type"] == "adding"
+                and record["_expires_at"] <= moment
+            ):
+                record["state"] = "expired"
+                changed["expired"] += 1
+        return changed
+
     def reset(self) -> None:
         with self.lock:
+            self.clock_offset = timedelta(0)
             self.tokens: set[str] = {self.config["api_token"]}
             self.customers: dict[str, dict[str, Any]] = {}
             self.transfers: dict[str, dict[str, Any]] = {}
@@ -82,8 +106,9 @@ class LoyaltyState:
             return deepcopy(
                 {
                     "customers": self.customers,
-                    "transfers": self.transfers,
+                    "transfers": {k: _public(t) for k, t in self.transfers.items()},
                     "transactions": self.transactions,
+                    "clock": ol_time(self.now()),
                 }
             )
 
@@ -227,7 +252,8 @@ class LoyaltyState:
             available = Decimal(str(self.status(customer_id)["points"]))
             if amount > available:
                 raise OlError(400, "points", "Not enough points.")
-        now = datetime.now(UTC)
+        now = self.now()
+        locked_days = int(self.config["points_days_locked"])
         record: dict[str, Any] = {
             "pointsTransferId": transfer_id or new_uuid(),
             "accountId": customer_id[::-1][:8] + customer_id[8:],
@@ -239,13 +265,18 @@ class LoyaltyState:
             "customerPhone": customer["phone"],
             "createdAt": ol_time(now),
             "value": points(amount),
-            "state": "active",
+            "state": "pending" if kind == "adding" and transaction and locked_days else "active",
             "type": kind,
             "comment": comment,
             "issuer": "admin" if transaction is None else "system",
         }
         if kind == "adding":
-            record["expiresAt"] = ol_time(now + timedelta(days=int(self.config["expire_days"])))
+            expires = now + timedelta(days=int(self.config["expire_days"]) + locked_days)
+            record["expiresAt"] = ol_time(expires)
+            record["_expires_at"] = expires
+            if record["state"] == "pending":
+                record["lockedUntil"] = ol_time(now + timedelta(days=locked_days))
+                record["_unlocks_at"] = now + timedelta(days=locked_days)
         if transaction is not None:
             record["transactionId"] = {"transactionId": transaction["transactionId"]}
             record["transactionDocumentNumber"] = transaction["documentNumber"]
@@ -485,7 +516,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 if args.get(name):
                     found = [t for t in found if t[name] == args[name]]
             found.sort(key=lambda t: t["createdAt"], reverse=True)
-            return answer({"transfers": _page(found), "total": len(found)})
+            return answer({"transfers": [_public(t) for t in _page(found)], "total": len(found)})
 
     @app.post("/api/transaction")
     def transaction_register() -> Response:
@@ -514,6 +545,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 raise OlError(404, "transaction", "Transaction not found")
             return answer(record)
 
+    @app.post("/_sandbox/clock/advance")
+    def advance() -> Response:
+        """``{"days": 30}``: locked points unlock and old points expire, as the cron jobs would."""
+        days = float((request.get_json(silent=True) or {}).get("days", 1))
+        with state.lock:
+            changed = state.advance(days)
+            return answer(changed | {"now": ol_time(state.now())})
+
     app.register_blueprint(control_blueprint(state), name="sandbox_base")
 
     @app.errorhandler(OlError)
@@ -526,6 +565,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     FaultInjector(app, _fault_body)
     return app
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
 def _page(items: list[Any]) -> list[Any]:
