@@ -191,3 +191,17 @@ def test_an_order_without_a_customer_earns_nothing(services, drain):
     )
     assert drain() == ["loyalty.order_event"]
     assert services.queue.stats().queued == 0
+
+
+def test_the_order_flows_payload_spends_the_checkout_hold(services, ledger, drain):
+    """The shape connector/flows/orders.py enqueues: `event` nested, the same keys flat too."""
+    ledger.accrue("c1", "opening", Decimal(100))
+    ledger.hold("c1", "woocommerce-727", Decimal(40))
+    detail = {"kind": "paid", "total": "360.00", "bonus_spent": "40", "amount": None,
+              "version": "2026-11-25T09:00:00", "at": 1_800_000_000.0}  # fmt: skip
+    payload = {"customer_id": "c1", "order_id": "woocommerce-727", "event": detail, "card": None}
+    payload |= {k: v for k, v in detail.items() if k != "at"}
+    services.queue.enqueue("loyalty.order_event", payload)
+    drain()
+    assert (ledger.balance("c1").available, ledger.balance("c1").held) == (60, 0)
+    assert ledger.balance("c1").pending == 18  # 5 % of the 360 paid in money
