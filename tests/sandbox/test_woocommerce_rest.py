@@ -207,3 +207,12 @@ def test_variations_of_a_variable_product(wc: FlaskClient) -> None:
     one = wc.get(f"{API}/products/22/variations/23", headers=WC_AUTH).get_json()
     assert one["price"] == "12.00" and one["attributes"][0]["option"] == "Black"
     assert wc.get(f"{API}/products/22/variations/99", headers=WC_AUTH).status_code == 404
+
+
+def test_orders_for_unknown_customers_or_products_are_refused(wc: FlaskClient) -> None:
+    stranger = wc.post(f"{API}/orders", json={"customer_id": 999999}, headers=WC_AUTH)
+    assert stranger.status_code == 400
+    assert stranger.get_json()["code"] == "woocommerce_rest_invalid_customer_id"
+    ghost = wc.post(f"{API}/orders", json={"line_items": [{"product_id": 4242}]}, headers=WC_AUTH)
+    assert ghost.status_code == 400
+    assert ghost.get_json()["code"] == "woocommerce_rest_invalid_product_id"

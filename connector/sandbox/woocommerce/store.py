@@ -437,8 +437,10 @@ class ShopState:
             status = body.get("status", "pending")
             _check_status(status)
             customer_id = int(body.get("customer_id") or 0)
-            if customer_id:
-                self.customer(customer_id)
+            if customer_id and customer_id not in self.customers:
+                raise WooError(
+                    400, "woocommerce_rest_invalid_customer_id", "Customer ID is invalid."
+                )
             order_id = self.new_id(body.get("id"))
             created = self._given_dates(body, "date_created")
             order: dict[str, Any] = {
@@ -499,9 +501,13 @@ class ShopState:
     def update_order(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             order = self.order(order_id)
-            if "customer_id" in body and int(body["customer_id"] or 0):
-                self.customer(int(body["customer_id"]))
-                order["customer_id"] = int(body["customer_id"])
+            if "customer_id" in body:
+                customer_id = int(body["customer_id"] or 0)
+                if customer_id and customer_id not in self.customers:
+                    raise WooError(
+                        400, "woocommerce_rest_invalid_customer_id", "Customer ID is invalid."
+                    )
+                order["customer_id"] = customer_id
             simple = (
                 "currency", "customer_note", "payment_method", "payment_method_title",
                 "transaction_id", "parent_id",
