@@ -106,6 +106,28 @@ def history(card: str | None, phone: str | None, email: str | None, customer: st
     Console(width=160).print(table)
 
 
+@loyalty.command()
+@_selectors
+@click.argument("tier_name", metavar="TIER", required=False)
+@env_file_option
+def tier(card: str | None, phone: str | None, email: str | None, customer: str | None,
+         tier_name: str | None, env_file: str | None) -> None:  # fmt: skip
+    """Set a customer's tier (its accrual percent comes from the rules); no TIER clears it."""
+    from connector.loyalty.rules import rules_for
+    from connector.loyalty.tasks import provider_for
+
+    services = build_services(env_file)
+    provider = provider_for(services)
+    customer_id = _who(provider, services.settings, card, phone, email, customer)
+    known = rules_for(services.settings).tier_percents
+    if tier_name and tier_name not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise click.BadParameter(f"not a tier of the rules (tiers: {names})", param_hint="TIER")
+    ledger = getattr(provider, "ledger", provider)
+    ledger.set_tier(customer_id, tier_name)
+    click.echo(f"customer {customer_id}: tier {tier_name or '-'}")
+
+
 def _signed(value: Decimal) -> str:
     return "" if value == 0 else f"{value:+}"
 

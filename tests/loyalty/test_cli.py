@@ -88,3 +88,13 @@ def test_rules_accepts_the_shipped_file(cli) -> None:
     result = cli.invoke(main, ["loyalty", "rules"])
     assert result.exit_code == 0, result.output
     assert "accrual 5%" in result.output
+
+
+def test_tier_is_set_from_the_rules_tiers_only(cli, customer, ledger) -> None:
+    result = cli.invoke(main, ["loyalty", "tier", "--card", "7700555", "gold"])
+    assert result.exit_code == 0, result.output
+    assert ledger.balance(customer).tier == "gold"
+    refused = cli.invoke(main, ["loyalty", "tier", "--card", "7700555", "platinum"])
+    assert refused.exit_code == 2 and "tiers: gold, silver" in refused.output
+    assert cli.invoke(main, ["loyalty", "tier", "--customer", customer]).exit_code == 0
+    assert ledger.balance(customer).tier is None
