@@ -281,8 +281,8 @@ def push_mailchimp_member(ctx: TaskContext, payload: dict[str, Any]) -> None:
     client.upsert_customer(settings.mailchimp_store_id, store_customer)
     member = mappings(ctx).get("mailchimp", "member").to_system(customer)
     last_consent = (link.data or {}).get("consent") if link else None
-    status = None
-    if consent is not None and consent != last_consent:
+    status = None  # only a change of consent changes the status; "no" on a form is not a change
+    if consent is True and last_consent is not True or consent is False and last_consent is True:
         status = member.get("status")
     status_if_new = "subscribed" if consent is True else "transactional"
     extra = {k: member[k] for k in ("language",) if member.get(k)}
