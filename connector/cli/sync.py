@@ -20,8 +20,8 @@ from connector.sync.times import utc
 @env_file_option
 @click.option("--full", is_flag=True, help="Import everything (the initial sync), resumable.")
 @click.option("--system", "system", default=None, help="Only this system (woocommerce, bitrix24).")
-@click.option("--stream", default=None, help="Without --full: poll only this stream.")
-@click.option("--since", default=None, help="Only records changed since DATE (ISO 8601).")
+@click.option("--stream", default=None, help="Only this stream (orders, deals, ...).")
+@click.option("--since", default=None, help="With --full: only records changed since DATE.")
 @click.option("--restart", is_flag=True, help="Forget the checkpoint and start over.")
 @click.option("--wait", is_flag=True, help="Wait for the worker to finish the enqueued tasks.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds --wait waits.")
@@ -68,8 +68,8 @@ def sync(
 
         def on_page(outcome: Any, page: Any) -> None:
             bar = bars[outcome.stream]
-            if page.total is not None:
-                progress.update(bar, total=page.total)
+            if page.total is not None or page.last:
+                progress.update(bar, total=page.total if page.total is not None else outcome.read)
             progress.update(bar, completed=outcome.read)
 
         runner.on_stream, runner.on_page = on_stream, on_page
