@@ -15,8 +15,13 @@ log = logging.getLogger("connector.scheduler")
 
 def active_jobs(services: Services) -> list[Job]:
     """Jobs whose systems are configured; the others would only fail."""
-    settings = services.settings
-    return [job for job in all_jobs() if all(getattr(settings, need) for need in job.needs)]
+
+    def configured(need: str) -> bool:
+        if hasattr(services.settings, need):
+            return bool(getattr(services.settings, need))
+        return services.enabled(need)
+
+    return [job for job in all_jobs() if all(configured(need) for need in job.needs)]
 
 
 def fire(services: Services, job: Job) -> None:

@@ -18,7 +18,9 @@ class Job:
     kind: str
     every_seconds: float
     payload: dict[str, Any] = field(default_factory=dict)
-    needs: tuple[str, ...] = ()  # settings that must be set for the job to make sense
+    # What must be configured for the job to make sense: a system name (`bitrix24`: connected
+    # by inbound webhook or app) or a setting name (`bitrix24_client_id`).
+    needs: tuple[str, ...] = ()
 
     def bucket(self, now: float) -> int:
         return math.floor(now / self.every_seconds)

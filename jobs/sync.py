@@ -39,18 +39,18 @@ JOBS = [
         needs=("woocommerce_url", "public_url"),
     ),
     Job(
-        # needs nothing: Bitrix24 is either an inbound webhook or an app; the task skips
-        # when neither is configured.
         name="reconcile-bitrix24-deals",
         kind="sync.poll",
         every_seconds=600,
         payload={"system": "bitrix24", "stream": "deals", "lookback": 900},
+        needs=("bitrix24",),
     ),
     Job(
         name="reconcile-bitrix24-contacts",
         kind="sync.poll",
         every_seconds=600,
         payload={"system": "bitrix24", "stream": "contacts", "lookback": 900},
+        needs=("bitrix24",),
     ),
     Job(
         # offline events exist only for an app connection (event.bind needs an admin app)

@@ -157,3 +157,14 @@ def test_committed_env_example_lists_every_setting_with_its_default():
     assert (
         load_settings(env={}, env_file=Path(__file__).parents[2] / ".env.example").http_port == 8000
     )
+
+
+def test_only_jobs_of_configured_systems_are_scheduled(tmp_path):
+    from connector.scheduler import active_jobs
+    from connector.services import Services
+    from tests.support import make_settings
+
+    bare = {job.name for job in active_jobs(Services(make_settings(tmp_path / "a")))}
+    assert "purge-done-tasks" in bare and "reconcile-bitrix24-deals" not in bare
+    with_crm = Services(make_settings(tmp_path / "b", bitrix24_webhook_url="http://b24/rest/1/x/"))
+    assert "reconcile-bitrix24-deals" in {job.name for job in active_jobs(with_crm)}
