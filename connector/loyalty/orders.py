@@ -147,8 +147,11 @@ def merge(order: dict[str, Any], event: OrderEvent, now: float) -> None:
     at = now if event.at is None else float(event.at)
     if event.kind == "paid":
         if _newer(event.version, order["paid_version"]) or order["paid_version"] is None:
+            if order["paid_version"] is not None and to_cents(event.total) != order["total"]:
+                order["accrual"] = None  # the order was edited after payment: accrue anew
             order["total"] = to_cents(event.total)
-            order["bonus_spent"] = to_cents(event.bonus_spent)
+            # 0 means "not said": a known spend (a posted hold) is not forgotten by a later version
+            order["bonus_spent"] = to_cents(event.bonus_spent) or order["bonus_spent"]
             order["paid_version"] = str(event.version if event.version is not None else "0")
             order["paid_at"] = at if order["paid_at"] is None else min(order["paid_at"], at)
     else:
@@ -270,9 +273,13 @@ class Settlement:
 
     def settle_spending(self, share: Fraction) -> None:
         order = self.order
-        spent = (
-            order["bonus_spent"] if order["paid_version"] is not None else order["confirmed_spend"]
-        )
+        spent = order["confirmed_spend"]
+        if order["paid_version"] is not None:
+            if not order["bonus_spent"] and self.sums.held:
+                # a payment that does not say what bonuses it used takes the checkout's hold
+                # (two-phase: post the hold when paid, research §5.3); frozen as the order's fact
+                order["bonus_spent"] = self.sums.held + order["confirmed_spend"]
+            spent = max(order["bonus_spent"], spent)
         target = self.remaining(spent, share)
         gap = target - self.sums.spent
         if gap > 0:

@@ -180,3 +180,27 @@ def test_the_module_function_for_the_order_flows(services, clock) -> None:
 def test_unknown_event_kinds_are_refused() -> None:
     with pytest.raises(Exception, match="unknown order event"):
         OrderEvent("shipped")
+
+
+def test_a_payment_that_does_not_say_what_it_spent_takes_the_checkout_hold(ledger) -> None:
+    ledger.accrue("c1", "opening", Decimal(100))
+    ledger.hold("c1", "woocommerce-5", Decimal(40))
+    ledger.apply_order_event("c1", "woocommerce-5", paid(360))  # bonus_spent not reported
+    assert balances(ledger) == (60, 18, 0)
+    ledger.apply_order_event("c1", "woocommerce-5", paid(360, version=2))
+    assert balances(ledger) == (60, 18, 0)
+
+
+def test_bonuses_confirmed_at_checkout_are_not_given_back_by_the_payment(ledger) -> None:
+    ledger.accrue("c1", "opening", Decimal(100))
+    ledger.hold("c1", "woocommerce-6", Decimal(40))
+    ledger.confirm("woocommerce-6")
+    ledger.apply_order_event("c1", "woocommerce-6", paid(360))
+    assert balances(ledger) == (60, 18, 0)
+
+
+def test_an_order_edited_after_payment_accrues_on_its_new_total(ledger) -> None:
+    ledger.apply_order_event("c1", "o1", paid(1000, version=1))
+    ledger.apply_order_event("c1", "o1", paid(600, version=2))
+    ledger.apply_order_event("c1", "o1", paid(1000, version=1))  # late, older: ignored
+    assert balances(ledger) == (0, 30, 0)

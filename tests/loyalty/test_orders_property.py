@@ -27,6 +27,7 @@ class PlannedOrder:
     total: int
     spent: int
     held_at_checkout: bool
+    reports_spent: bool
     paid: bool
     delivered_days_ago: float | None
     refunds: list[int]
@@ -42,6 +43,7 @@ def orders(draw: st.DrawFn) -> PlannedOrder:
         total=total,
         spent=spent,
         held_at_checkout=spent > 0 and draw(st.booleans()),
+        reports_spent=draw(st.booleans()),
         paid=draw(st.booleans() | st.just(True)),
         delivered_days_ago=draw(st.sampled_from([None, 0.0, 30.0])),
         refunds=draw(st.lists(st.integers(min_value=1, max_value=total), max_size=3)),
@@ -61,7 +63,8 @@ def lifecycles(
         for index, order in enumerate(planned):
             total = Decimal(order.total)
             if order.paid:
-                paid = OrderEvent("paid", total=total, bonus_spent=Decimal(order.spent), version=1)
+                spent = Decimal(order.spent if order.reports_spent else 0)
+                paid = OrderEvent("paid", total=total, bonus_spent=spent, version=1)
                 events.append((customer, index, paid))
             if order.delivered_days_ago is not None:
                 at = 1_800_000_000.0 - order.delivered_days_ago * DAY
@@ -100,7 +103,9 @@ def model(orders_of_customer: list[PlannedOrder], opening: int) -> tuple[Decimal
             return amount if undone == 0 else whole_points(amount * (1 - undone))
 
         if order.paid:
-            available -= left(Decimal(order.spent))
+            # a payment that does not say what it spent takes the checkout hold, if any
+            spent = order.spent if order.reports_spent or order.held_at_checkout else 0
+            available -= left(Decimal(spent))
             accrued = left(whole_points(Decimal(order.total) * PERCENT / 100))
             if order.delivered_days_ago is not None:
                 available += accrued
