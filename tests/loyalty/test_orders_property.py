@@ -131,7 +131,7 @@ def run(ledger: LedgerProvider, plan, events, prefix: str, opening: dict[str, in
 
 
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -156,7 +156,7 @@ def test_final_balances_match_the_model_whatever_the_order_of_events(ledger, clo
 
 
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
