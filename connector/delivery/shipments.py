@@ -189,6 +189,8 @@ def _announce_tracking(
 ) -> None:
     """The tracking number goes to the hub order (the deal's tracking field comes from there
     through mappings/bitrix24/deal.yaml) and to the WooCommerce order's meta."""
+    if load_snapshot(connection, "order", order_id) is None:
+        return
     change = change_snapshot(
         connection,
         "order",
@@ -218,7 +220,10 @@ def _announce_state(
     moment: str | None,
 ) -> None:
     state, number = shipment["state"], shipment.get("tracking_number")
-    order = load_snapshot(connection, "order", order_id) or {"id": order_id}
+    order = load_snapshot(connection, "order", order_id)
+    if order is None:  # a parcel of an order the hub never saw: its state is kept, no more
+        log.info("shipment of order %s is %s; the order is unknown to the hub", order_id, state)
+        return
     _move_order(connection, services, rules, order_id, order, state)
     if services.enabled("bitrix24"):
         services.queue.enqueue(
