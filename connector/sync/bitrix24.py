@@ -20,6 +20,7 @@ from typing import Any
 
 from connector.sync.streams import Page, TaskItem
 from connector.sync.times import iso, now, utc
+from connector.systems.bitrix24.events import confirm_offline, fail_offline, read_offline
 
 PAGE_SIZE = 50
 ENTITIES = {"deals": "deal", "contacts": "contact"}
@@ -147,37 +148,10 @@ class OfflineEvents:
         self.limit = limit
         self.max_batches = max_batches
 
-    def _reserve(self, set_aside: bool) -> Any:
-        """Reserves a batch (`clear=0`); `set_aside` reads the ones a failed run marked."""
-        from connector.systems.bitrix24.client import AUTH_CONNECTOR
-        from connector.systems.bitrix24.events import OfflineBatch, read_offline
-
-        if not set_aside:
-            return read_offline(self.client, limit=self.limit)
-        params = {"limit": self.limit, "clear": 0, "error": 1, "auth_connector": AUTH_CONNECTOR}
-        result = self.client.call("event.offline.get", params) or {}
-        process_id = result.get("process_id") if isinstance(result, dict) else None
-        events = (result.get("events") or []) if isinstance(result, dict) else []
-        return OfflineBatch(str(process_id) if process_id else None, list(events))
-
-    def _settle(self, method: str, batch: Any, message_ids: list[str] | None = None) -> None:
-        """`event.offline.clear` (confirm) or `.error` (set aside) for a reserved batch.
-
-        Sent with the queue's `auth_connector`: the portal keeps one queue per connector.
-        """
-        from connector.systems.bitrix24.client import AUTH_CONNECTOR
-
-        if not batch.process_id or not batch.events:
-            return
-        params: dict[str, Any] = {"process_id": batch.process_id, "auth_connector": AUTH_CONNECTOR}
-        if message_ids is not None:
-            params["message_id"] = message_ids
-        self.client.call(method, params)
-
     def pages(self, bookmark: dict[str, Any] | None) -> Iterator[Page]:
         for set_aside in (True, False):  # first what a failed run set aside, then the news
             for _ in range(self.max_batches):
-                batch = self._reserve(set_aside)
+                batch = read_offline(self.client, limit=self.limit, set_aside=set_aside)
                 if not batch.events:
                     break
                 tasks = [task for task in map(offline_task, batch.events) if task is not None]
@@ -186,8 +160,8 @@ class OfflineEvents:
                     tasks=tasks,
                     bookmark=None,
                     skipped=len(batch.events) - len(tasks),
-                    on_commit=lambda b=batch: self._settle("event.offline.clear", b),
-                    on_abort=lambda b=batch, ids=ids: self._settle("event.offline.error", b, ids),
+                    on_commit=lambda b=batch: confirm_offline(self.client, b),
+                    on_abort=lambda b=batch, ids=ids: fail_offline(self.client, b, ids),
                 )
                 if len(batch.events) < self.limit:
                     break

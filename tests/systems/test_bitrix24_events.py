@@ -113,6 +113,7 @@ def test_offline_events_are_reserved_then_confirmed(spec):
     assert json.loads(responses.calls[1].request.body) == {
         "process_id": "p1",
         "message_id": ["1"],
+        "auth_connector": "omnichannel_connector",  # the queue the events were read from
         "auth": "a",
     }
 

@@ -165,39 +165,54 @@ def _is_offline(row: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class OfflineBatch:
-    """Reserved offline events: confirm them with `confirm_offline` once they are stored."""
+    """Reserved offline events: confirm them with `confirm_offline` once they are stored.
+
+    `auth_connector` names the portal's queue they came from; confirming or setting them
+    aside must name it too, or the portal looks in another queue.
+    """
 
     process_id: str | None
     events: list[dict[str, Any]]
+    auth_connector: str | None = AUTH_CONNECTOR
 
 
 def read_offline(
-    client: Bitrix24Client, limit: int = 50, auth_connector: str | None = AUTH_CONNECTOR
+    client: Bitrix24Client,
+    limit: int = 50,
+    auth_connector: str | None = AUTH_CONNECTOR,
+    set_aside: bool = False,
 ) -> OfflineBatch:
-    """Reserves up to `limit` events without clearing them (`clear=0`)."""
+    """Reserves up to `limit` events without clearing them (`clear=0`); `set_aside` reads the
+    ones an earlier run marked with `fail_offline` (`error=1`)."""
     params: dict[str, Any] = {"limit": limit, "clear": 0}
+    if set_aside:
+        params["error"] = 1
     if auth_connector:
         params["auth_connector"] = auth_connector
     result = client.call("event.offline.get", params) or {}
     events = result.get("events") or [] if isinstance(result, Mapping) else []
     process_id = result.get("process_id") if isinstance(result, Mapping) else None
-    return OfflineBatch(str(process_id) if process_id else None, list(events))
+    return OfflineBatch(str(process_id) if process_id else None, list(events), auth_connector)
+
+
+def _settle_params(batch: OfflineBatch, message_ids: Iterable[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"process_id": batch.process_id}
+    if message_ids is not None:
+        params["message_id"] = list(message_ids)
+    if batch.auth_connector:
+        params["auth_connector"] = batch.auth_connector
+    return params
 
 
 def confirm_offline(
     client: Bitrix24Client, batch: OfflineBatch, message_ids: Iterable[str] | None = None
 ) -> None:
     """Deletes the reserved events (all of them, or only `message_ids`) from the queue."""
-    if not batch.process_id or not batch.events:
-        return
-    params: dict[str, Any] = {"process_id": batch.process_id}
-    if message_ids is not None:
-        params["message_id"] = list(message_ids)
-    client.call("event.offline.clear", params)
+    if batch.process_id and batch.events:
+        client.call("event.offline.clear", _settle_params(batch, message_ids))
 
 
 def fail_offline(client: Bitrix24Client, batch: OfflineBatch, message_ids: Iterable[str]) -> None:
     """Marks events we could not process, so they are kept aside instead of re-delivered."""
-    if batch.process_id:
-        params = {"process_id": batch.process_id, "message_id": list(message_ids)}
-        client.call("event.offline.error", params)
+    if batch.process_id and batch.events:
+        client.call("event.offline.error", _settle_params(batch, message_ids))
