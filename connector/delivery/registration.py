@@ -5,8 +5,9 @@ stage in `ready_to_ship`, no shipment yet, a carrier chosen and configured) and 
 `delivery.register`. The task re-reads the hub's order, checks the shipment link first and uses the
 carrier's own idempotency where it has one (CDEK refuses a second order with our number, so a
 retry finds the first by `im_number`). Nova Poshta has none: a marker link is written before the
-call, and a retry that finds the marker without a waybill stops in the dead letters instead of
-creating a second parcel (an admin checks Nova Poshta for the order's client barcode).
+call; a refusal or a request that never left (`RequestNotSent`) clears it for the retry, while a
+retry after an unanswered call stops in the dead letters instead of creating a second parcel (an
+admin checks Nova Poshta for the order's client barcode).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from connector.delivery.rules import NO_CARRIER, DeliveryRules, rules_for
 from connector.delivery.shipments import SHIPMENT, Observation, apply_observation, shipment_of
 from connector.errors import PermanentError
 from connector.flows.hub import load_snapshot, skip
+from connector.http import RequestNotSent
 from connector.identity import save_link
 from connector.tasks import TaskContext
 
@@ -159,7 +161,7 @@ def _register_novaposhta(
     )
     try:
         waybill = services.novaposhta.create_waybill(novaposhta_waybill(order, rules))
-    except PermanentError:  # refused in the envelope: nothing was created, a replay may retry
+    except (PermanentError, RequestNotSent):  # refused, or never sent: nothing was created
         save_link(
             services.engine, SHIPMENT, order_id, "novaposhta", f"pending:{order_id}",
             data={"registering": "refused"},
