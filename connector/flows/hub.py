@@ -160,3 +160,43 @@ def systems_enabled(services: Any, names: Iterable[str]) -> list[str]:
 def skip(what: str, reason: str, **detail: Any) -> None:
     """Logs an event the flow drops on purpose (echo, stale, duplicate, unknown record)."""
     log.info("%s dropped: %s %s", what, reason, detail or "")
+
+
+def conflicting_fields(
+    mapping_set: Any,
+    source: Any,
+    delta: Mapping[str, Any],
+    seen: Mapping[str, Any] | None,
+    hub: Mapping[str, Any] | None,
+) -> set[str]:
+    """Fields a system changed while another system, which owns them, changed them too.
+
+    "Both changed since the last sync" means: the hub's value, as the source system would hold
+    it (through its own mapping, so lossy value maps compare fairly), differs from what we last
+    saw there. The owner is named by `owner:` in any mapping file of the same canonical entity
+    (e.g. `status` is owned by bitrix24 in mappings/bitrix24/deal.yaml); the owner's value stays.
+    """
+    if not seen or not hub:
+        return set()
+    found = set()
+    for name in delta:
+        owner = _owner(mapping_set, source.canonical, name, source.system)
+        if owner is None:
+            continue
+        try:
+            as_source = source.to_canonical(source.to_system({name: hub.get(name)})).get(name)
+        except Exception:  # noqa: BLE001 - a field the source cannot hold cannot conflict
+            continue
+        if as_source is not None and jsonable(as_source) != jsonable(seen.get(name)):
+            found.add(name)
+    return found
+
+
+def _owner(mapping_set: Any, canonical: str, name: str, system: str) -> str | None:
+    for mapping in mapping_set.mappings():
+        if mapping.canonical != canonical or mapping.system == system:
+            continue
+        owner = mapping.owner_of(name)
+        if owner and owner not in (system, "hub"):
+            return owner
+    return None

@@ -30,6 +30,7 @@ from connector.flows.hub import (
     Change,
     change_snapshot,
     changed_since,
+    conflicting_fields,
     load_snapshot,
     merge_values,
     push,
@@ -87,6 +88,10 @@ def ingest_order(
     oid = link.canonical_id if link else order_id_for(system, external_id)
     seen = typed("order", (link.data or {}).get("seen")) if link else None
     delta = {k: v for k, v in changed_since(canonical, seen).items() if k != "id"}
+    hub = load_snapshot(engine, "order", oid)
+    source = mappings(ctx).get(system, "order")
+    kept = conflicting_fields(mappings(ctx), source, delta, seen, hub)
+    delta = {k: v for k, v in delta.items() if k not in kept}
     resolved = resolve_customer(
         engine,
         system,
@@ -131,8 +136,9 @@ def ingest_order(
             version=version_text(version),
             data={"seen": {k: v for k, v in canonical.items() if k != "id"}},
         )
-        if change.changed - {"updated_at"}:
-            fan_out_order(connection, ctx, oid, exclude=system)
+        if change.changed - {"updated_at"} or kept:
+            # a kept conflict is written back to the source too: the owner's value wins there
+            fan_out_order(connection, ctx, oid, exclude=None if kept else system)
         report_to_loyalty(connection, ctx, change)
     return oid
 
@@ -318,15 +324,19 @@ def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if contact_id and str(current.get("CONTACT_ID") or "") != str(contact_id):
         fields["CONTACT_ID"] = contact_id
     last_status = (link.data or {}).get("status") if link else None
-    if fields:
-        save_link(
-            engine,
-            "order",
-            oid,
-            "bitrix24",
-            deal_id,
-            fingerprint=current_fp if conflicts else wanted_fp,
-        )  # before the echo can come
+    if conflicts:
+        # The manager's move is news the hub has not applied yet (its event may be queued, or
+        # lost: Bitrix24 never re-sends). Apply it through the CRM flow, in the deal's order.
+        with engine.begin() as connection:
+            ctx.services.queue.enqueue(
+                "bitrix24.event",
+                {"event": "ONCRMDEALUPDATE", "entity": "deal", "id": str(deal_id), "ts": None},
+                ordering_key=f"deal:bitrix24:{deal_id}",
+                connection=connection,
+            )
+    elif fields:
+        save_link(engine, "order", oid, "bitrix24", deal_id, fingerprint=wanted_fp)
+    if fields:  # the fingerprint is saved before the write, so its echo is always recognised
         client.update_deal(deal_id, fields)
         _audit(ctx, "update", deal_id, oid, sorted(fields))
     if "STAGE_ID" in fields and last_status and last_status != order.get("status"):

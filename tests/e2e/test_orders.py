@@ -3,6 +3,8 @@ Mailchimp, it stays one consistent story in every system."""
 
 from __future__ import annotations
 
+import pytest
+
 UTM = [
     {"key": "_wc_order_attribution_utm_source", "value": "newsletter"},
     {"key": "_wc_order_attribution_utm_campaign", "value": "autumn"},
@@ -132,3 +134,22 @@ def test_loyalty_hears_each_transition_once(world):
         for t in world.tasks_of("loyalty.order_event")
     ]
     assert events == [("paid", None), ("refunded", "4.00"), ("delivered", None)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # the two events handled in either order
+def test_a_managers_stage_move_wins_over_a_shop_change_made_meanwhile(world, seed):
+    order = world.guest_order("race@example.com", pay=True)
+    world.settle()
+    [deal] = world.deals()
+
+    world.next_second()
+    world.hold_webhooks()  # both changes happen before the connector hears of either
+    world.crm("/act/deal", id=int(deal["ID"]), stage_id="WON")
+    world.shop(f"/admin/orders/{order['id']}/status", status="on-hold")
+    world.wait_deliveries()
+    world.replay(times=1, seed=seed)
+    world.settle()
+
+    assert world.deals()[0]["STAGE_ID"] == "WON"  # `owner: bitrix24` in the deal mapping
+    assert shop_status(world, order["id"]) == "completed"
+    assert world.dead_letters() == []
