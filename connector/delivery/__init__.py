@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.delivery import pushes, registration, tracking
-from connector.delivery.registration import on_order_status
+from connector.delivery.registration import on_order_status, order_changed
 from connector.delivery.rules import DeliveryRules, load_rules, rules_for, validate_rules_file
 from connector.delivery.shipments import Observation, apply_observation, shipment_of
 
@@ -39,6 +39,7 @@ __all__ = [
     "apply_observation",
     "load_rules",
     "on_order_status",
+    "order_changed",
     "register",
     "rules_for",
     "shipment_of",

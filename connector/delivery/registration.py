@@ -79,6 +79,17 @@ def on_order_status(
     return task_id is not None
 
 
+def order_changed(services: Any, change: Any, *, connection: Connection | None = None) -> bool:
+    """`on_order_status` for a hub snapshot change (`connector.flows.hub.Change`): the order flow
+    calls it inside its write transaction after each change; only a new status counts."""
+    before, after = change.before or {}, change.after
+    if not after.get("id") or after.get("status") == before.get("status"):
+        return False
+    return on_order_status(
+        services, str(after["id"]), after.get("status"), after, connection=connection
+    )
+
+
 def register(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """`delivery.register` {order_id}: registers the order's parcel with the chosen carrier."""
     services, order_id = ctx.services, str(payload["order_id"])

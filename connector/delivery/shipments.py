@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from connector.delivery.rules import DeliveryRules, rules_for
 from connector.flows.hub import change_snapshot, load_snapshot, push
@@ -80,9 +80,14 @@ def shipment_of(target: Any, order_id: str) -> Link | None:
 
 def open_shipments(engine: Any, carrier: str, finals: frozenset[str]) -> Iterator[Link]:
     """Registered parcels of a carrier not yet in a final state: what the polls look at."""
+    state = links.c.data["state"].as_string()
     query = (
         select(links)
-        .where(links.c.entity == SHIPMENT, links.c.system == carrier)
+        .where(
+            links.c.entity == SHIPMENT,
+            links.c.system == carrier,
+            or_(state.is_(None), state.not_in(sorted(finals))),
+        )
         .order_by(links.c.id)
     )
     with reading(engine) as connection:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from connector.delivery import on_order_status, shipment_of
 from connector.delivery.carriers import cdek_order
 from connector.delivery.rules import rules_for
+from connector.identity import order_id_for
 from connector.store.tables import loyalty_orders
 
 KZ = {
@@ -78,16 +79,18 @@ def test_a_paid_order_is_registered_once_and_its_tracking_number_reaches_shop_an
 
 def test_a_registration_whose_answer_was_lost_finds_the_first_parcel_by_its_number(world):
     shop = world.guest_order(EMAIL, "+77011234567", KZ)
+    oid = order_id_for("woocommerce", shop["id"])
+    # an earlier attempt reached CDEK, but its answer never came back
+    lost = {"id": oid, "phone": "+77011234567", "delivery_city": "Almaty", "lines": []}
+    world.services.cdek.create_order(cdek_order(lost, rules_for(world.services)))
     world.settle()
-    oid = world.order_id(shop["id"])
-    # the first attempt reached CDEK, but its answer never came back
-    world.services.cdek.create_order(cdek_order(world.snapshot(oid), rules_for(world.services)))
 
     on_order_status(world.services, oid, "processing", world.snapshot(oid))
     world.settle()
 
     [parcel] = cdek_orders(world)
     assert shipment_of(world.services.engine, oid).external_id == parcel["uuid"]
+    assert world.deal()["UF_CRM_TRACKING_NUMBER"] == parcel["cdek_number"]
     assert world.dead_letters() == []
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from connector.delivery import on_order_status, shipment_of
+from connector.delivery import on_order_status, order_changed, shipment_of
 from connector.delivery.registration import ready_to_ship, register
 from connector.delivery.rules import DeliveryRules
 from connector.errors import PermanentError, TransientError
+from connector.flows.hub import Change
 from connector.http import RequestNotSent
 from connector.identity import HUB, save_link
 from connector.queue import Task
@@ -102,3 +103,10 @@ def test_a_bitrix24_stage_counts_as_the_status_it_maps_to(services):
     assert ready_to_ship(services, rules, "shipped")  # FINAL_INVOICE <-> shipped
     assert not ready_to_ship(services, rules, "processing")
     assert not ready_to_ship(services, DeliveryRules(), None)
+
+
+def test_the_order_flow_reports_only_status_changes(np_services):
+    before, after = dict(ORDER, status="pending"), dict(ORDER)
+    assert order_changed(np_services, Change(after, after)) is False  # no new status
+    assert order_changed(np_services, Change(before, after)) is True
+    assert np_services.queue.stats().queued == 1
