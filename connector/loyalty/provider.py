@@ -288,6 +288,8 @@ class LedgerProvider:
                     .order_by(e.customer_id)
                 )
             )
+            # most of them have long spent or expired those lots: look before taking a write lock
+            customers = [c for c in customers if lots.expired_by(connection, c, now) > 0]
         touched = 0
         for customer_id in customers:
             with self._transaction(customer_id) as postings:
