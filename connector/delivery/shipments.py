@@ -145,7 +145,9 @@ def apply_observation(
             "city": seen.city or data.get("city"),
             "history": history,
         }
-        announce = bool(number) and seen.state != data.get("announced")
+        # without a waybill number there is nothing to tell the customer yet, unless it is over
+        known = bool(number) or seen.state in rules.final_states
+        announce = known and seen.state != data.get("announced")
         if announce:
             updates["announced"] = seen.state
         save_link(

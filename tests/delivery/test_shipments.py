@@ -169,3 +169,8 @@ def test_carrier_requests_carry_our_order_id_for_idempotency():
     assert (waybill["Weight"], waybill["Cost"], waybill["DateTime"]) == ("2.5", "90", "20.11.2026")
     assert waybill["RecipientsPhone"] == "380671234567"
     assert waybill["RecipientName"] == "Olena Koval"
+
+
+def test_a_parcel_cancelled_before_it_got_a_number_is_still_announced(services, order):
+    assert not see(services, order, "created", "ACCEPTED", 0, number=None).announced
+    assert see(services, order, "cancelled", "INVALID", 1, number=None).announced
