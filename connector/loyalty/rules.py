@@ -20,7 +20,8 @@ from connector.errors import MappingError
 from connector.mapping import loader
 
 RULES_FILE = "loyalty.yaml"
-SHIPPED_RULES = os.path.join(os.path.dirname(__file__), "rules.yaml")
+# The bundled mappings folder (as `Services.mappings_path` falls back to it).
+SHIPPED_RULES = os.path.join(os.path.dirname(__file__), "..", "..", "mappings", "loyalty.yaml")
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def validate_rules_file(path: str) -> list[MappingError]:
 
 
 def rules_path(mappings_dir: str | None = None) -> str:
-    """`<mappings_dir>/loyalty.yaml` when the admin has one, else the shipped `rules.yaml`."""
+    """`<mappings_dir>/loyalty.yaml` when the admin has one, else the bundled one."""
     admin = os.path.join(mappings_dir or "mappings", RULES_FILE)
     return admin if os.path.exists(admin) else SHIPPED_RULES
 
