@@ -20,6 +20,7 @@ from connector.errors import PermanentError
 from connector.flows.hub import (
     change_snapshot,
     changed_since,
+    conflicting_fields,
     load_snapshot,
     merge_values,
     push,
@@ -41,7 +42,7 @@ from connector.tasks import TaskContext
 
 VOLATILE = ("id", "updated_at", "created_at", "orders_count", "total_spent", "custom")
 MEMBER_FIELDS = ("email", "marketing_consent", "first_name", "last_name", "phone")
-COMPLIANCE = "Member In Compliance State"
+SHOP_SYSTEMS = ("woocommerce", "shop")
 
 
 def record_fingerprint(canonical: dict[str, Any], fields: Any = None) -> str:
@@ -97,6 +98,12 @@ def ingest_customer(
     if only_fields is not None and not resolved.created:
         delta = {k: v for k, v in delta.items() if k in only_fields}
     cid = resolved.canonical_id
+    kept: set[str] = set()
+    if system in SHOP_SYSTEMS:  # names are owned by the CRM, consent by Mailchimp
+        source = mappings(ctx).get(system, "customer")
+        hub = load_snapshot(engine, "customer", cid)
+        kept = conflicting_fields(mappings(ctx), source, delta, seen, hub)
+        delta = {k: v for k, v in delta.items() if k not in kept}
     with engine.begin() as connection:
         change = change_snapshot(
             connection,
@@ -114,8 +121,8 @@ def ingest_customer(
             version=version_text(version),
             data={"seen": {k: v for k, v in canonical.items() if k != "id"}},
         )
-        if change.changed - {"updated_at"} or resolved.created:
-            fan_out_customer(connection, ctx, cid, exclude=system)
+        if change.changed - {"updated_at"} or resolved.created or kept:
+            fan_out_customer(connection, ctx, cid, exclude=None if kept else system)
     return cid
 
 
@@ -191,6 +198,7 @@ def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
         conflicts = set()
         if link and link.fingerprint and _contact_fp(mapping, existing, owned) != link.fingerprint:
             conflicts = owned  # a manager edited them since our last write: the CRM keeps them
+            apply_crm_change(ctx, "contact", contact_id)
         fields = _contact_changes(mapping, customer, existing, conflicts)
         if fields:
             client.update_contact(contact_id, fields)
@@ -204,6 +212,9 @@ def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
                 task_id=ctx.task.id,
                 detail={"fields": sorted(fields)},
             )
+        if conflicts:  # the manager's edit stays unseen until the CRM flow applies it
+            save_link(engine, "customer", cid, "bitrix24", contact_id)
+            return
         after = {**existing, **fields}
     save_link(
         engine,
@@ -213,6 +224,23 @@ def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
         contact_id,
         fingerprint=_contact_fp(mapping, after, owned),
     )
+
+
+def apply_crm_change(ctx: TaskContext, entity: str, record_id: Any) -> None:
+    """Queues the CRM flow for a record a manager changed (its event may be queued, or lost:
+    Bitrix24 never re-sends), in that record's order."""
+    with ctx.services.engine.begin() as connection:
+        ctx.services.queue.enqueue(
+            "bitrix24.event",
+            {
+                "event": f"ONCRM{entity.upper()}UPDATE",
+                "entity": entity,
+                "id": str(record_id),
+                "ts": None,
+            },
+            ordering_key=f"{entity}:bitrix24:{record_id}",
+            connection=connection,
+        )
 
 
 def _find_contact(client: Any, link: Any, customer: dict[str, Any]) -> tuple[Any, Any]:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from connector.audit import record_write
 from connector.errors import PermanentError
-from connector.flows.customers import fan_out_customer
+from connector.flows.customers import apply_crm_change, fan_out_customer
 from connector.flows.hub import (
     Change,
     change_snapshot,
@@ -327,13 +327,7 @@ def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if conflicts:
         # The manager's move is news the hub has not applied yet (its event may be queued, or
         # lost: Bitrix24 never re-sends). Apply it through the CRM flow, in the deal's order.
-        with engine.begin() as connection:
-            ctx.services.queue.enqueue(
-                "bitrix24.event",
-                {"event": "ONCRMDEALUPDATE", "entity": "deal", "id": str(deal_id), "ts": None},
-                ordering_key=f"deal:bitrix24:{deal_id}",
-                connection=connection,
-            )
+        apply_crm_change(ctx, "deal", deal_id)
     elif fields:
         save_link(engine, "order", oid, "bitrix24", deal_id, fingerprint=wanted_fp)
     if fields:  # the fingerprint is saved before the write, so its echo is always recognised

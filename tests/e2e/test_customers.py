@@ -3,6 +3,10 @@ the other systems; the person stays one contact and one member throughout."""
 
 from __future__ import annotations
 
+import pytest
+
+from tests.e2e.conftest import ARRIVALS
+
 CONSENT_KEY = "mailchimp_woocommerce_is_subscribed"
 
 
@@ -114,4 +118,23 @@ def test_a_contact_edited_in_the_crm_updates_shop_and_mailchimp_for_fields_it_ow
     assert member["merge_fields"]["FNAME"] == "Mariia"
     # the CRM is not written back: its own change is not bounced
     assert len(world.writes(system="bitrix24", entity="contact")) == writes_before
+    assert world.dead_letters() == []
+
+
+@pytest.mark.parametrize("arrival", ARRIVALS)
+def test_a_name_the_crm_changed_wins_over_the_shops_change_meanwhile(world, arrival):
+    customer = register(world, "both@example.com", consent=False)
+    world.settle()
+    [contact] = world.contacts()
+
+    world.next_second()
+    world.hold_webhooks()
+    world.crm("/act/contact", id=int(contact["ID"]), fields={"NAME": "Mariia"})
+    # the shop admin edits the customer through the REST API (the sandbox fires customer.updated)
+    world.services.woocommerce.update_customer(customer["id"], {"first_name": "Masha"})
+    world.wait_deliveries()
+    world.deliver_in_turn(*ARRIVALS[arrival])
+
+    assert world.contacts()[0]["NAME"] == "Mariia"  # `owner: bitrix24` in the contact mapping
+    assert shop_customer(world, customer["id"])["first_name"] == "Mariia"
     assert world.dead_letters() == []
