@@ -148,7 +148,7 @@ def _register_cdek(ctx: TaskContext, order: dict[str, Any], rules: DeliveryRules
     state_map = services.mappings.current.value_map("cdek", "shipment_state")
     seen = cdek_observation(client.get_order(uuid), state_map)
     if seen is not None:
-        apply_observation(services, order["id"], "cdek", seen, ctx.task.id)
+        apply_observation(services, order["id"], "cdek", seen)
 
 
 def _register_novaposhta(
@@ -182,7 +182,7 @@ def _register_novaposhta(
     _start_link(services, order, "novaposhta", ref)
     _audit(ctx, "novaposhta", ref, order_id)
     seen = Observation(state="created", carrier_status="1", status_at=None, tracking_number=number)
-    apply_observation(services, order_id, "novaposhta", seen, ctx.task.id)
+    apply_observation(services, order_id, "novaposhta", seen)
 
 
 def _audit(ctx: TaskContext, carrier: str, external_id: str, order_id: str) -> None:

@@ -110,9 +110,7 @@ def open_shipments(engine: Any, carrier: str, finals: frozenset[str]) -> Iterato
 # --------------------------------------------------------------------------- applying
 
 
-def apply_observation(
-    services: Any, order_id: str, carrier: str, seen: Observation, task_id: int | None = None
-) -> Outcome:
+def apply_observation(services: Any, order_id: str, carrier: str, seen: Observation) -> Outcome:
     """Applies a carrier's status to the shipment and fans out what changed (see module doc)."""
     if seen.state not in SHIPMENT_STATES:
         raise ValueError(f"not a canonical shipment state: {seen.state!r}")
@@ -129,11 +127,7 @@ def apply_observation(
         verdict = _verdict(rules, link, data, seen)
         if verdict:
             if new_number:  # a stale status may still be the first to carry the waybill number
-                save_link(
-                    connection, SHIPMENT, order_id, carrier, link.external_id,
-                    data={"tracking_number": number},
-                )  # fmt: skip
-                _announce_tracking(connection, services, order_id, carrier, number, task_id)
+                _late_number(connection, services, rules, link, number)
             return Outcome(False, False, verdict)
         moment = seen.status_at.isoformat() if seen.status_at else link.version
         history = list(data.get("history") or [])[-(HISTORY_KEEP - 1) :]
@@ -155,11 +149,30 @@ def apply_observation(
             version=moment, data=updates,
         )  # fmt: skip
         if new_number:
-            _announce_tracking(connection, services, order_id, carrier, number, task_id)
+            _announce_tracking(connection, services, order_id, carrier, number)
         if announce:
             fresh = dict(data) | updates
             _announce_state(connection, services, rules, order_id, carrier, fresh, moment)
     return Outcome(True, announce)
+
+
+def _late_number(
+    connection: Connection, services: Any, rules: DeliveryRules, link: Link, number: str
+) -> None:
+    """The waybill number came with a status that changes nothing: the number still goes out,
+    and the current state with it if it waited for the number."""
+    data, state = link.data, link.data.get("state")
+    updates: dict[str, Any] = {"tracking_number": number}
+    late = state in SHIPMENT_STATES and data.get("announced") != state
+    if late:
+        updates["announced"] = state
+    save_link(connection, SHIPMENT, link.canonical_id, link.system, link.external_id, data=updates)
+    _announce_tracking(connection, services, link.canonical_id, link.system, number)
+    if late:
+        shipment = dict(data) | updates
+        _announce_state(
+            connection, services, rules, link.canonical_id, link.system, shipment, link.version
+        )
 
 
 def _verdict(rules: DeliveryRules, link: Link, data: dict[str, Any], seen: Observation) -> str:
@@ -187,12 +200,7 @@ def _verdict(rules: DeliveryRules, link: Link, data: dict[str, Any], seen: Obser
 
 
 def _announce_tracking(
-    connection: Connection,
-    services: Any,
-    order_id: str,
-    carrier: str,
-    number: str,
-    task_id: int | None,
+    connection: Connection, services: Any, order_id: str, carrier: str, number: str
 ) -> None:
     """The tracking number goes to the hub order (the deal's tracking field comes from there
     through mappings/bitrix24/deal.yaml) and to the WooCommerce order's meta."""

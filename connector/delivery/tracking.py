@@ -56,7 +56,7 @@ def _apply_cdek(ctx: TaskContext, order_id: str, answer: dict[str, Any]) -> None
     seen = cdek_observation(answer, state_map)
     if seen is None:
         return
-    outcome = apply_observation(ctx.services, order_id, "cdek", seen, ctx.task.id)
+    outcome = apply_observation(ctx.services, order_id, "cdek", seen)
     if not outcome.applied:
         skip("cdek status", outcome.reason, order=order_id, code=seen.carrier_status)
 
@@ -106,9 +106,7 @@ def poll_novaposhta(ctx: TaskContext, payload: dict[str, Any]) -> None:
             except MappingError as error:
                 unmapped.append(f"{link.canonical_id}: {error}")
                 continue
-            outcome = apply_observation(
-                services, link.canonical_id, "novaposhta", seen, ctx.task.id
-            )
+            outcome = apply_observation(services, link.canonical_id, "novaposhta", seen)
             if not outcome.applied:
                 log.debug("waybill %s: %s", item.get("Number"), outcome.reason)
     _report_unmapped(unmapped)

@@ -174,3 +174,13 @@ def test_carrier_requests_carry_our_order_id_for_idempotency():
 def test_a_parcel_cancelled_before_it_got_a_number_is_still_announced(services, order):
     assert not see(services, order, "created", "ACCEPTED", 0, number=None).announced
     assert see(services, order, "cancelled", "INVALID", 1, number=None).announced
+
+
+def test_a_number_that_comes_with_an_old_status_still_goes_out_with_the_state(services, order):
+    assert not see(services, order, "accepted", "RECEIVED", 10, number=None).announced
+    late = see(services, order, "created", "CREATED", 5)
+
+    assert late.reason == "older than the state applied"
+    link = shipment_of(services.engine, order)
+    assert (link.data["tracking_number"], link.data["announced"]) == ("1106000001", "accepted")
+    assert load_snapshot(services.engine, "order", order)["status"] == "shipped"
