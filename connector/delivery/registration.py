@@ -46,6 +46,11 @@ def ready_to_ship(services: Any, rules: DeliveryRules, status: str | None) -> bo
     return any(stage_map.to_canonical(stage) == status for stage in rules.ready_stages)
 
 
+def has_address(order: dict[str, Any]) -> bool:
+    """A carrier needs somewhere to go: a city or an address (a till sale has neither)."""
+    return bool(order.get("delivery_city") or order.get("delivery_address"))
+
+
 def on_order_status(
     services: Any,
     canonical_order_id: str,
@@ -66,8 +71,9 @@ def on_order_status(
     target = connection if connection is not None else services.engine
     if shipment_of(target, canonical_order_id) is not None:
         return False
-    carrier, _ = rules.choose_carrier(order_snapshot or {})
-    if carrier == NO_CARRIER or not services.enabled(carrier):
+    order = order_snapshot or {}
+    carrier, _ = rules.choose_carrier(order)
+    if carrier == NO_CARRIER or not services.enabled(carrier) or not has_address(order):
         return False
     task_id = services.queue.enqueue(
         REGISTER,
@@ -105,6 +111,9 @@ def register(ctx: TaskContext, payload: dict[str, Any]) -> None:
     carrier, rule = rules.choose_carrier(order)
     if carrier == NO_CARRIER or not services.enabled(carrier):
         skip("shipment", f"no carrier ({carrier}, {rule})", order=order_id)
+        return
+    if not has_address(order):
+        skip("shipment", "no delivery address", order=order_id)
         return
     order = dict(order) | {"id": order_id}
     if carrier == "cdek":

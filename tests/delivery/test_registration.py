@@ -93,6 +93,8 @@ def test_only_a_ready_order_with_a_configured_carrier_is_queued(np_services):
     assert on_order_status(np_services, "shop-1", "pending", ORDER) is False
     kz = ORDER | {"delivery_country": "KZ"}  # CDEK is not configured here
     assert on_order_status(np_services, "shop-1", "processing", kz) is False
+    nowhere = {k: v for k, v in ORDER.items() if k != "delivery_city"}
+    assert on_order_status(np_services, "shop-1", "processing", nowhere) is False
     assert on_order_status(np_services, "shop-1", "processing", ORDER) is True
     assert on_order_status(np_services, "shop-1", "processing", ORDER) is False  # once
     assert queue.stats().queued == 1
