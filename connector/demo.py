@@ -116,15 +116,14 @@ class Demo:
         return list(deals.values()) if isinstance(deals, dict) else list(deals)
 
     def mailchimp_store(self) -> dict[str, Any]:
+        """The e-commerce store's carts, orders, customers and products."""
         store_id = self.services.settings.mailchimp_store_id
-        stores = self.state("mailchimp").get("stores", {})
-        return stores.get(store_id, {}) if isinstance(stores, dict) else {}
+        return self.state("mailchimp").get("store_items", {}).get(store_id, {})
 
     def mailchimp_member(self, email: str) -> dict[str, Any] | None:
         list_id = self.services.settings.mailchimp_list_id
-        lists = self.state("mailchimp").get("lists", {})
-        members = (lists.get(list_id) or {}).get("members", {})
-        for member in members.values() if isinstance(members, dict) else members:
+        members = self.state("mailchimp").get("members", {}).get(list_id, {})
+        for member in members.values():
             if str(member.get("email_address", "")).lower() == email.lower():
                 return member
         return None
@@ -228,30 +227,39 @@ def run_demo(say: Callable[[str], None] = print) -> list[str]:
 
 def play(demo: Demo, story: Story) -> None:
     story.step("1. Anna browses the site, fills a cart and leaves")
-    status = demo.push_shop_event(
-        "cart.updated",
-        {
-            "id": "cart-anna-1",
-            "email": FIRST_EMAIL,
-            "phone": PHONE,
-            "first_name": "Anna",
-            "last_name": "Koch",
-            "currency": "EUR",
-            "marketing_consent": True,
-            "checkout_url": "https://shop.example/checkout?cart=cart-anna-1",
-            "lines": [
-                {
-                    "sku": "woo-hoodie",
-                    "product_id": "34",
-                    "name": "Hoodie",
-                    "quantity": 1,
-                    "price": "45.00",
-                }
-            ],
-            "total": "45.00",
-        },
+    shopper = {
+        "id": "site-anna",
+        "email": FIRST_EMAIL,
+        "phone": PHONE,
+        "first_name": "Anna",
+        "last_name": "Koch",
+        "marketing_consent": True,
+    }
+    statuses = [demo.push_shop_event("customer.created", shopper)]
+    statuses.append(
+        demo.push_shop_event(
+            "cart.updated",
+            {
+                "id": "cart-anna-1",
+                "customer": {"id": "site-anna", "email": FIRST_EMAIL, "phone": PHONE},
+                "currency": "EUR",
+                "total": "45.00",
+                "checkout_url": "https://shop.example/checkout?cart=cart-anna-1",
+                "lines": [
+                    {
+                        "id": "1",
+                        "sku": "woo-hoodie",
+                        "product_id": "34",
+                        "name": "Hoodie",
+                        "quantity": 1,
+                        "price": "45.00",
+                        "total": "45.00",
+                    }
+                ],
+            },
+        )
     )
-    story.check(status == 200, "the shop's cart webhook is accepted")
+    story.check(statuses == [200, 200], "the site's customer and cart webhooks are accepted")
     demo.settle()
     demo.show(story)
     story.check(
@@ -260,17 +268,24 @@ def play(demo: Demo, story: Story) -> None:
     )
 
     story.step("2. A day later she writes in a messenger; a manager creates her deal by phone")
-    contact = demo.control(
-        "bitrix24",
-        "POST",
-        "/act/contact",
-        action="add",
-        fields={
-            "NAME": "Anna",
-            "LAST_NAME": "Koch",
-            "PHONE": [{"VALUE": PHONE, "VALUE_TYPE": "MOBILE"}],
-        },
+    # As in the CRM's UI: typing her phone shows the contact that already exists (if any).
+    known = demo.services.bitrix24.find_contacts_by_comm(phones=[PHONE, E164])
+    contact = (
+        {"id": known[0]}
+        if known
+        else demo.control(
+            "bitrix24",
+            "POST",
+            "/act/contact",
+            action="add",
+            fields={
+                "NAME": "Anna",
+                "LAST_NAME": "Koch",
+                "PHONE": [{"VALUE": PHONE, "VALUE_TYPE": "MOBILE"}],
+            },
+        )
     )
+    story.say(f"   the manager {'found' if known else 'created'} contact {contact['id']}")
     demo.control(
         "bitrix24",
         "POST",
