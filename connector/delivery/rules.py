@@ -3,7 +3,7 @@ it, and what each shipment state means. Checked with errors naming file:line:fie
 
 The first carrier rule whose conditions all hold wins, else `default` (a carrier or `none`). The
 file is read with `connector.mapping.loader`, which keeps the line of every key, so each problem
-points where the admin has to look. Without the file the shipped defaults (`rules.yaml` here) apply.
+points where the admin has to look. Without the admin's file the bundled `mappings/delivery.yaml` applies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from connector.mapping.errors import MappingErrors, did_you_mean
 from connector.model import ORDER_STATUSES, SHIPMENT_STATES
 
 RULES_FILE = "delivery.yaml"
-SHIPPED_RULES = os.path.join(os.path.dirname(__file__), "rules.yaml")
+# The bundled mappings folder (as `Services.mappings_path` falls back to it).
+SHIPPED_RULES = os.path.join(os.path.dirname(__file__), "..", "..", "mappings", "delivery.yaml")
 CARRIERS = ("cdek", "novaposhta")
 NO_CARRIER = "none"
 LOYALTY_EVENTS = ("delivered", "returned")

@@ -107,8 +107,8 @@ class Builder:
             self._add("a mapping file must be a YAML mapping (key: value)", document, (), None)
             return None
         kind = schema.kind_of(document.data)
-        if kind == "loyalty":
-            self.errors += _loyalty_rules_errors(path)
+        if kind in schema.RULES_FILES:
+            self.errors += _feature_rules_errors(kind, path)
             return None
         indexes, broken = None, False
         try:
@@ -353,13 +353,11 @@ class Builder:
                         )
 
 
-def _loyalty_rules_errors(path: str) -> list[MappingError]:
-    """The loyalty rules file shares the folder and the validate run; its own module checks it."""
-    try:
-        from connector.loyalty.rules import validate_rules_file
-    except ImportError:  # pragma: no cover - the loyalty package is optional here
-        return []
-    return validate_rules_file(path)
+def _feature_rules_errors(feature: str, path: str) -> list[MappingError]:
+    """A feature's rules file shares the folder and the validate run; its own module checks it."""
+    import importlib
+
+    return importlib.import_module(schema.RULES_FILES[feature]).validate_rules_file(path)
 
 
 def _salvage(raw: dict[str, Any]) -> tuple[dict[str, Any], list[int]] | None:

@@ -143,13 +143,20 @@ class DefaultsFileSchema(Schema):
     defaults = fields.Nested(OptionsSchema, required=True)
 
 
+# Rules files of features that share the mappings folder and its validate run; each feature's
+# own module checks its file (`validate_rules_file(path) -> list[MappingError]`).
+RULES_FILES = {"loyalty": "connector.loyalty.rules", "delivery": "connector.delivery.rules"}
+
+
 def kind_of(data: Any) -> str:
-    """Which kind of file the top-level keys say: `mapping`, `value_map`, `defaults`, `loyalty`."""
+    """Which kind of file the top-level keys say: `mapping`, `value_map`, `defaults`, or the
+    rules file of a feature (`loyalty`, `delivery`: see `RULES_FILES`)."""
     if isinstance(data, dict):
         if "value_map" in data:
             return "value_map"
-        if "loyalty" in data and "fields" not in data:
-            return "loyalty"  # mappings/loyalty.yaml, checked by connector.loyalty.rules
+        for feature in RULES_FILES:
+            if feature in data and "fields" not in data:
+                return feature
         if "defaults" in data and "fields" not in data:
             return "defaults"
     return "mapping"
