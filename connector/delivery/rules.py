@@ -3,7 +3,8 @@ it, and what each shipment state means. Checked with errors naming file:line:fie
 
 The first carrier rule whose conditions all hold wins, else `default` (a carrier or `none`). The
 file is read with `connector.mapping.loader`, which keeps the line of every key, so each problem
-points where the admin has to look. Without the admin's file the bundled `mappings/delivery.yaml` applies.
+points where the admin has to look. Without the admin's file the bundled
+`mappings/delivery.yaml` applies.
 """
 
 from __future__ import annotations
