@@ -478,7 +478,13 @@ def ensure_products(ctx: TaskContext, lines: list[dict[str, Any]]) -> None:
         body = mapping.to_system(item | {"id": product_id})
         variant = mapping.to_system(item | {"id": variant_id})
         body["variants"] = variant.get("variants") or body.get("variants")
-        client.upsert_product(store, body)
+        try:
+            client.upsert_product(store, body)
+        except PermanentError as error:
+            if error.status != 400:
+                raise
+            # another task created it between our PATCH (404) and POST: now it updates
+            client.upsert_product(store, body)
         save_link(engine, "product", key, "mailchimp", f"{store}:{key}")
 
 

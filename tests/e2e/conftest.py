@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from connector import flows
@@ -75,8 +74,19 @@ class World:
         self.sandbox, self.services, self.url, self.tap = sandbox, services, url, tap
         self.client = tap.app.test_client()
         self.worker = Worker(services, threads=1, name="e2e")
-        self.http = requests.Session()
-        self.http.trust_env = False
+        self.threaded: Worker | None = None
+        self._thread: threading.Thread | None = None
+
+    def run_threaded(self, threads: int = 4) -> None:
+        """From now on tasks run on a real worker with `threads` threads, as in production."""
+        self.threaded = Worker(self.services, threads=threads, poll_seconds=0.02, name="e2e-pool")
+        self._thread = threading.Thread(target=self.threaded.run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self.threaded is not None and self._thread is not None:
+            self.threaded.stop()
+            self._thread.join(timeout=10)
 
     # -- settling ---------------------------------------------------------------------------
 
@@ -104,7 +114,10 @@ class World:
         quiet_rounds = 0
         while time.monotonic() < deadline:
             seen = self.inbound_count()
-            self.worker.run_until_idle(timeout=10)
+            if self.threaded is None:
+                self.worker.run_until_idle(timeout=10)
+            else:
+                time.sleep(0.05)
             self.wait_deliveries()
             if self.unfinished() == 0 and self.inbound_count() == seen:
                 quiet_rounds += 1
@@ -306,7 +319,9 @@ def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
     served = serve(tap)
     try:
         _setup_systems(services, served.url, fresh_sandbox)
-        yield World(fresh_sandbox, services, served.url, tap)
+        world = World(fresh_sandbox, services, served.url, tap)
+        yield world
+        world.stop()
     finally:
         served.stop()
         services.close()
