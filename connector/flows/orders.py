@@ -58,6 +58,9 @@ PAID = ("processing", "shipped", "delivered", "completed")
 DELIVERED = ("delivered", "completed")
 PERSON_FIELDS = ("email", "phone", "first_name", "last_name", "loyalty_card")
 LOYALTY_KIND = "loyalty.order_event"
+# block checkout keeps a live order while the shopper types; WooCommerce still sends its webhooks
+# (research/shop_delivery_loyalty.md 1.5): it is no order yet
+CHECKOUT_DRAFTS = ("checkout-draft", "draft", "auto-draft")
 
 
 def order_fingerprint(canonical: dict[str, Any]) -> str:
@@ -185,6 +188,9 @@ def woocommerce_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
             skip("order", "gone from the shop", id=order_id)
             return
         raise
+    if record.get("status") in CHECKOUT_DRAFTS:
+        skip("order", "still in checkout", id=order_id)
+        return
     canonical = mappings(ctx).get("woocommerce", "order").to_canonical(record)
     ingest_order(ctx, "woocommerce", order_id, canonical, record.get("date_modified_gmt"))
 

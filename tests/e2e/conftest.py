@@ -38,7 +38,13 @@ ARRIVALS = {
     "shop first": ("/webhooks/woocommerce", "/webhooks/bitrix24"),
     "crm event lost": ("/webhooks/woocommerce",),
 }
-WC_TOPICS = ["order.created", "order.updated", "customer.created", "customer.updated"]
+WC_TOPICS = [
+    "order.created",
+    "order.updated",
+    "customer.created",
+    "customer.updated",
+    "product.updated",
+]
 
 
 class Tap:

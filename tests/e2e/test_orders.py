@@ -154,3 +154,13 @@ def test_a_managers_stage_move_wins_over_a_shop_change_made_meanwhile(world, arr
     assert world.deals()[0]["STAGE_ID"] == "WON"  # `owner: bitrix24` in the deal mapping
     assert shop_status(world, order["id"]) == "completed"
     assert world.dead_letters() == []
+
+
+def test_a_product_changed_in_the_shop_is_upserted_to_mailchimp(world):
+    world.services.woocommerce.request("PUT", "/products/93", json={"name": "Woo Single #1 (new)"})
+    world.settle()
+
+    product = world.store_items("products")["93"]
+    assert product["title"] == "Woo Single #1 (new)"
+    assert [v["id"] for v in product["variants"]] == ["93"]
+    assert world.dead_letters() == []
