@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from sqlalchemy import delete
+
+from connector.flows.hub import push
+from connector.store.tables import links
 from tests.e2e.test_carts import LINE
 
 
@@ -150,3 +154,23 @@ def test_with_one_call_in_five_failing_everything_converges_exactly_once(world):
     assert len(world.members()) == 2
     shop = {o["id"]: o["status"] for o in world.state("woocommerce")["orders"]}
     assert shop[first["id"]] == "completed"
+
+
+def test_a_write_whose_answer_was_lost_is_found_again_not_repeated(world):
+    """An add that succeeded in Bitrix24 but whose answer never came back leaves no link; the
+    retry finds the deal by ORIGIN_ID and the contact by duplicate search."""
+    world.guest_order("lost@example.com", "+380501234567", pay=True)
+    world.settle()
+    with world.services.engine.begin() as connection:
+        connection.execute(delete(links).where(links.c.system == "bitrix24"))
+
+    world.shop_event("customer.updated", {"id": "L-9", "email": "lost@example.com"})
+    for oid in {t["payload"]["id"] for t in world.tasks_of("push.bitrix24.deal")}:
+        with world.services.engine.begin() as connection:
+            push(connection, world.services, "push.bitrix24.deal", oid)
+    world.settle()
+
+    assert len(world.contacts()) == 1
+    assert len(world.deals()) == 1
+    assert len(world.writes(system="bitrix24", entity="deal", action="add")) == 1
+    assert world.dead_letters() == []
