@@ -15,7 +15,7 @@ from typing import Any
 from connector.errors import PermanentError
 from connector.flows.customers import ingest_customer, owned_fields
 from connector.flows.hub import change_snapshot, skip
-from connector.flows.orders import DEAL_WATCH, fan_out_order, report_to_loyalty
+from connector.flows.orders import DEAL_WATCH, fan_out_order, report_order_change
 from connector.identity import (
     find_link,
     fingerprint,
@@ -75,7 +75,7 @@ def deal_changed(ctx: TaskContext, deal_id: str, ts: Any) -> None:
         )
         if change.changed:
             fan_out_order(connection, ctx, oid, exclude="bitrix24")
-            report_to_loyalty(connection, ctx, change)
+            report_order_change(connection, ctx, change)
 
 
 def contact_changed(ctx: TaskContext, contact_id: str, ts: Any) -> None:

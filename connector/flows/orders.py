@@ -142,7 +142,7 @@ def ingest_order(
         if change.changed - {"updated_at"} or kept:
             # a kept conflict is written back to the source too: the owner's value wins there
             fan_out_order(connection, ctx, oid, exclude=None if kept else system)
-        report_to_loyalty(connection, ctx, change)
+        report_order_change(connection, ctx, change)
     return oid
 
 
@@ -232,6 +232,22 @@ def order_events(before: dict[str, Any] | None, after: dict[str, Any]) -> list[d
 
 def _paid(order: dict[str, Any]) -> bool:
     return order.get("status") in PAID or bool(order.get("paid_at"))
+
+
+def report_order_change(connection: Connection, ctx: TaskContext, change: Change) -> None:
+    """Tells the features that follow orders (the bonus ledger, deliveries) about a change, in
+    the flow's transaction, so their tasks are queued atomically with it."""
+    report_to_loyalty(connection, ctx, change)
+    report_to_delivery(connection, ctx, change)
+
+
+def report_to_delivery(connection: Connection, ctx: TaskContext, change: Change) -> None:
+    """A new status may make the order ready to ship (the delivery feature decides)."""
+    if "delivery.register" not in ctx.services.registry:
+        return
+    from connector.delivery import order_changed
+
+    order_changed(ctx.services, change, connection=connection)
 
 
 def report_to_loyalty(connection: Connection, ctx: TaskContext, change: Change) -> None:
