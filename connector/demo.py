@@ -11,6 +11,7 @@ per order, no cart left after the order and consent synced. `run_demo` returns t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from connector.systems import shop
 PHONE = "+49 151 2345 6789"
 E164 = "+4915123456789"
 FIRST_EMAIL, ORDER_EMAIL = "anna.k@example.com", "anna.koch@work.example"
+log = logging.getLogger("connector.demo")
 SHOP_SECRET = "whsec_" + "ZGVtby1zaG9wLXNlY3JldC1rZXk="  # base64 of a demo key
 
 
@@ -57,6 +59,7 @@ class Demo:
         self.services = services
         self.public_url = public_url
         self.http = requests.Session()
+        self.http.trust_env = False  # loopback only, whatever proxy the environment names
 
     # -- acting ------------------------------------------------------------------------------
 
@@ -83,16 +86,27 @@ class Demo:
         return response.status_code
 
     def settle(self, timeout: float = 60.0) -> None:
-        """Waits until webhooks were delivered and the worker has nothing left to do."""
+        """Waits until the emulators' webhooks went out and the worker has nothing left to do."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for system in ("woocommerce", "mailchimp"):
-                self.http.post(f"{self.sandbox.urls[system]}/_sandbox/deliveries/wait", timeout=60)
-            self.http.get(f"{self.sandbox.urls['bitrix24']}/_sandbox/events?wait=5", timeout=60)
+            self._wait_for_webhooks()
             stats = self.services.queue.stats()
             if stats.queued + stats.waiting + stats.running == 0:
                 return
             time.sleep(0.2)
+        raise TimeoutError(f"the connector did not settle in {timeout:.0f}s")
+
+    def _wait_for_webhooks(self) -> None:
+        waits = [
+            f"{self.sandbox.urls[name]}/_sandbox/deliveries/wait?timeout=5"
+            for name in ("woocommerce", "mailchimp")
+        ]
+        try:
+            for url in waits:
+                self.http.post(url, timeout=10)
+            self.http.get(f"{self.sandbox.urls['bitrix24']}/_sandbox/events?wait=5", timeout=10)
+        except requests.RequestException as error:  # settle() keeps trying until its deadline
+            log.warning("an emulator did not answer: %s", error)
 
     # -- looking -----------------------------------------------------------------------------
 
