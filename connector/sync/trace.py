@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, literal, select
 
 from connector.errors import ConnectorError
 from connector.queue import DEAD
@@ -265,10 +265,17 @@ def task_target(kind: str, payload: Any) -> tuple[str, str, str] | None:
     return None
 
 
+# The task a webhook queued carries the dedupe key `inbound:<source>:<delivery id>`
+# (connector/inbound.py), which ties the two rows together.
+inbound_task_key = (
+    literal("inbound:") + inbound_events.c.source + ":" + inbound_events.c.delivery_id
+)
+
+
 def _events(connection: Any, needles: Needles) -> list[dict[str, Any]]:
     rows = connection.execute(
-        select(inbound_events, tasks.c.kind, tasks.c.payload)
-        .join(tasks, tasks.c.id == inbound_events.c.task_id, isouter=True)
+        select(inbound_events, tasks.c.id.label("queued_task"), tasks.c.kind, tasks.c.payload)
+        .join(tasks, tasks.c.dedupe_key == inbound_task_key, isouter=True)
         .order_by(inbound_events.c.id.desc())
         .limit(SCAN_EVENTS)
     ).mappings()
@@ -282,7 +289,7 @@ def _events(connection: Any, needles: Needles) -> list[dict[str, Any]]:
                     "source": row["source"],
                     "topic": row["topic"],
                     "received_at": row["received_at"],
-                    "task_id": row["task_id"],
+                    "task_id": row["queued_task"],
                 }
             )
             if len(found) >= SHOW_EVENTS:
