@@ -34,6 +34,7 @@ WOOCOMMERCE_TASKS = {
     "product": "woocommerce.product",
 }
 BITRIX24_ENTITIES = {"CONTACT": "contact", "DEAL": "deal"}
+BITRIX24_ACTIONS = {"ADD", "UPDATE", "DELETE", "MOVETOCATEGORY"}
 
 
 def _services() -> Services:
@@ -168,12 +169,11 @@ def bitrix24() -> tuple[Response, int]:
 
 
 def _bitrix24_entity(event_name: str) -> str | None:
+    """`ONCRMDEALUPDATE` -> `deal`; None for events we do not sync. A deal moved to another
+    funnel (`ONCRMDEALMOVETOCATEGORY`) changed its stage: it is read fresh like an update."""
     for marker, entity in BITRIX24_ENTITIES.items():
-        if event_name.startswith(f"ONCRM{marker}") and event_name[5 + len(marker) :] in {
-            "ADD",
-            "UPDATE",
-            "DELETE",
-        }:
+        action = event_name.removeprefix(f"ONCRM{marker}")
+        if action != event_name and action in BITRIX24_ACTIONS:
             return entity
     return None
 

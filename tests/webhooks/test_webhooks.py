@@ -248,3 +248,23 @@ def test_unknown_topic_is_recorded_and_acknowledged(client, services):
 def test_random_bodies_and_headers_never_cause_a_500(client, route, body, headers):
     response = client.post(route, data=body, headers=headers)
     assert 200 <= response.status_code < 500, response.get_data(as_text=True)
+
+
+def test_a_deal_moved_to_another_funnel_is_synced_like_an_update(client, services):
+    form = {
+        "event": "ONCRMDEALMOVETOCATEGORY",
+        "data[FIELDS][ID]": "42",
+        "ts": "1700000001",
+        "auth[application_token]": B24_TOKEN,
+    }
+    response = client.post(
+        "/webhooks/bitrix24", data=urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    [task] = queued_tasks(services)
+    assert task["payload"]["entity"] == "deal" and task["ordering_key"] == "deal:bitrix24:42"
+    form["event"] = "ONCRMLEADADD"  # leads are not synced: recorded, acknowledged
+    response = client.post(
+        "/webhooks/bitrix24", data=urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 202 and counts(services) == (2, 1)
