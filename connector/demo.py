@@ -191,6 +191,7 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
             "CONNECTOR_QUEUE_BACKOFF_MAX": "2",
         }
         services = Services(load_settings(env=env, env_file=None))
+        _ = services.queue, services.registry  # store created and migrated before any thread
         server = create_server(create_app(services), host="127.0.0.1", port=0, threads=8)
         public_url = f"http://127.0.0.1:{server.effective_port}"
         env["CONNECTOR_PUBLIC_URL"] = public_url
@@ -198,13 +199,14 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
         threading.Thread(target=server.run, daemon=True, name="web").start()
         worker = Worker(services, threads=4, poll_seconds=0.05)
         worker_thread = threading.Thread(target=worker.run, daemon=True, name="worker")
-        worker_thread.start()
         try:
-            _setup(env)
+            _setup(env)  # with the web app up: the systems check the webhook addresses
+            worker_thread.start()
             yield Demo(sandbox, services, public_url)
         finally:
             worker.stop()
-            worker_thread.join(timeout=30)
+            if worker_thread.is_alive():
+                worker_thread.join(timeout=30)
             server.close()
             services.close()
 

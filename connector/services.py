@@ -6,6 +6,7 @@ nothing lives at module level.
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,39 +20,51 @@ from connector.queue import Queue, RetryPolicy
 from connector.store import open_store
 
 
+class built_once(cached_property):  # noqa: N801 - reads like the decorator it replaces
+    """`cached_property` that builds at most once per instance even when threads race to the
+    first use (`cached_property` takes no lock since Python 3.12): one engine, one queue."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        with instance._building:
+            return super().__get__(instance, owner)
+
+
 class Services:
     """Everything a handler or route may need; each piece is built on first use."""
 
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None) -> None:
         self.settings = settings or load_settings()
         self._engine = engine
+        self._building = threading.RLock()
 
-    @cached_property
+    @built_once
     def engine(self) -> Engine:
         return self._engine or open_store(self.settings)
 
-    @cached_property
+    @built_once
     def queue(self) -> Queue:
         return Queue(self.engine, RetryPolicy.from_settings(self.settings))
 
-    @cached_property
+    @built_once
     def inbound(self) -> Any:
         """The group-commit writer webhook routes record deliveries through."""
         from connector.inbound import InboundWriter
 
         return InboundWriter(self.queue)
 
-    @cached_property
+    @built_once
     def metrics(self) -> Metrics:
         return Metrics(self.queue)
 
-    @cached_property
+    @built_once
     def registry(self) -> Any:
         from connector.tasks import build_registry
 
         return build_registry()
 
-    @cached_property
+    @built_once
     def mappings(self) -> Any:
         """The admin's mapping files, reloaded when they change (see `mappings_path`)."""
         from connector.mapping import ReloadingMappings
@@ -69,7 +82,7 @@ class Services:
 
     # -- clients of the external systems; built on first use, one per process ----------------
 
-    @cached_property
+    @built_once
     def bitrix24(self) -> Any:
         from connector.systems.bitrix24.client import Bitrix24Client
         from connector.systems.bitrix24.credentials import TableTokenStore
@@ -79,28 +92,28 @@ class Services:
         )
         return Bitrix24Client.from_settings(self.settings, token_store=TableTokenStore(self.engine))
 
-    @cached_property
+    @built_once
     def mailchimp(self) -> Any:
         from connector.systems.mailchimp.client import MailchimpClient
 
         self._require("mailchimp", self.settings.mailchimp_api_key)
         return MailchimpClient.from_settings(self.settings)
 
-    @cached_property
+    @built_once
     def woocommerce(self) -> Any:
         from connector.systems.woocommerce.client import WooCommerceClient
 
         self._require("woocommerce", self.settings.woocommerce_url)
         return WooCommerceClient.from_settings(self.settings)
 
-    @cached_property
+    @built_once
     def cdek(self) -> Any:
         from connector.systems.cdek import CdekClient
 
         self._require("cdek", self.settings.cdek_client_id)
         return CdekClient.from_settings(self.settings)
 
-    @cached_property
+    @built_once
     def novaposhta(self) -> Any:
         from connector.systems.novaposhta import NovaPoshtaClient
 

@@ -91,11 +91,16 @@ def _alembic_config() -> AlembicConfig:
     return config
 
 
+# Alembic's `context` is one proxy for the whole process: two threads migrating at once (two
+# engines on one new store) would run each other's migrations. They take turns.
+_MIGRATING = threading.Lock()
+
+
 def upgrade(engine: Engine) -> str:
     """Applies every pending migration; returns the revision the store is at."""
     config = _alembic_config()
     try:
-        with engine.begin() as connection:
+        with _MIGRATING, engine.begin() as connection:
             config.attributes["connection"] = connection
             alembic_command.upgrade(config, "head")
             return MigrationContext.configure(connection).get_current_revision() or "base"

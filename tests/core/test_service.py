@@ -168,3 +168,50 @@ def test_only_jobs_of_configured_systems_are_scheduled(tmp_path):
     assert "purge-done-tasks" in bare and "reconcile-bitrix24-deals" not in bare
     with_crm = Services(make_settings(tmp_path / "b", bitrix24_webhook_url="http://b24/rest/1/x/"))
     assert "reconcile-bitrix24-deals" in {job.name for job in active_jobs(with_crm)}
+
+
+def test_threads_racing_to_first_use_share_one_engine_and_queue(tmp_path):
+    import threading
+
+    from connector.services import Services
+    from tests.support import make_settings
+
+    services = Services(make_settings(tmp_path / "race"))
+    start, seen = threading.Barrier(8), []
+
+    def first_use() -> None:
+        start.wait()
+        seen.append((services.engine, services.queue))
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(engine) for engine, _ in seen}) == 1
+    assert len({id(queue) for _, queue in seen}) == 1
+
+
+def test_engines_migrating_one_new_store_at_once_all_succeed(tmp_path):
+    import threading
+
+    from connector.store import open_store
+    from tests.support import make_settings
+
+    for round_ in range(5):
+        settings = make_settings(tmp_path / f"migrate{round_}")
+        start, outcomes = threading.Barrier(8), []
+
+        def migrate(settings=settings, start=start, outcomes=outcomes) -> None:
+            start.wait()
+            try:
+                outcomes.append(open_store(settings).url.database)
+            except Exception as error:  # noqa: BLE001 - the test reports what went wrong
+                outcomes.append(error)
+
+        threads = [threading.Thread(target=migrate) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(outcomes) == 8 and all(isinstance(o, str) for o in outcomes), outcomes
