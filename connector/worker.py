@@ -7,6 +7,8 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connector.queue import Task, worker_identity
 from connector.services import Services
 from connector.tasks import TaskContext
@@ -48,9 +50,15 @@ class Worker:
         log.info("worker %s started with %d threads", self.name, self.threads)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="task") as pool:
             while not self.stop_event.is_set():
-                self._flush_finished()
-                self._housekeeping()
-                if not self._dispatch(pool):
+                try:
+                    self._flush_finished()
+                    self._housekeeping()
+                    busy = self._dispatch(pool)
+                except SQLAlchemyError as error:  # the store is away: keep the worker alive
+                    log.error("worker %s: store unavailable (%s); retrying", self.name, error)
+                    self.stop_event.wait(1.0)
+                    continue
+                if not busy:
                     self._wake.wait(self.poll_seconds)
                     self._wake.clear()
             self._shut_down(grace_seconds)
@@ -92,7 +100,12 @@ class Worker:
     def _flush_finished(self) -> None:
         with self._lock:
             finished, self._finished = self._finished, []
-        self.services.queue.complete_many(finished, self.name)
+        try:
+            self.services.queue.complete_many(finished, self.name)
+        except BaseException:
+            with self._lock:  # not recorded: keep them for the next flush
+                self._finished[:0] = finished
+            raise
 
     def _housekeeping(self, every_seconds: float = 5.0) -> None:
         """Now and then: follow edited mapping files, and free keyed tasks whose promotion a

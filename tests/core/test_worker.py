@@ -124,3 +124,29 @@ def test_two_worker_processes_never_run_one_task_twice(tmp_path):
     names = [r["external_id"] for r in runs]
     assert len(names) == total and len(set(names)) == total
     assert {r["detail"]["attempt"] for r in runs} == {1}
+
+
+def test_worker_survives_a_store_outage_and_records_what_finished_meanwhile(services):
+    from sqlalchemy.exc import OperationalError
+
+    task_id = services.queue.enqueue("diagnostic.probe", {"name": "outage"})
+    worker = Worker(services, threads=1, poll_seconds=0.01)
+    real_complete = services.queue.complete_many
+    failures = {"left": 3}
+
+    def flaky_complete(finished, name):
+        if finished and failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("UPDATE tasks", {}, Exception("database is locked"))
+        return real_complete(finished, name)
+
+    services.queue.complete_many = flaky_complete
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: services.queue.get(task_id)["state"] == "done", timeout=30)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert failures["left"] == 0 and not thread.is_alive()
+    assert len(probe_runs(services, "outage")) == 1  # finished once, recorded after the outage
