@@ -128,8 +128,10 @@ def woocommerce() -> tuple[Response, int]:
             },
             ordering_key=f"{delivery.resource}:woocommerce:{delivery.resource_id}",
         )
-    # The delivery id changes on every attempt: topic + id + modified time is the event.
-    return _store("woocommerce", delivery.dedupe_key, delivery.topic, body, task)
+    # The delivery id changes on every attempt: topic + id + modified time is the event, and
+    # the body tells apart two changes within one second (WooCommerce keeps whole seconds).
+    event_key = f"{delivery.dedupe_key}:{content_key(body)[:16]}"
+    return _store("woocommerce", event_key, delivery.topic, body, task)
 
 
 # --------------------------------------------------------------------------- Bitrix24

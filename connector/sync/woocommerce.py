@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from connector.store.tables import inbound_events
 from connector.sync.streams import Page, TaskItem
@@ -45,25 +45,27 @@ def record_task(resource: str, row: dict[str, Any], via: str) -> TaskItem:
 
 
 def already_delivered(resource: str):  # noqa: ANN201 - a Page.filter_tasks callable
-    """Drops tasks whose change a webhook already stored (same id and modification time)."""
+    """Drops tasks whose change a webhook already stored (same id and modification time).
+
+    Webhook delivery ids are `<topic>:<id>:<modified>:<body hash>` (webhooks.py), so a stored
+    delivery is found by its prefix.
+    """
 
     def keep(connection: Connection, items: list[TaskItem]) -> list[TaskItem]:
         wanted: dict[str, TaskItem] = {}
         for item in items:
             record_id, modified = item.dedupe_key.split(":", 4)[3:5]
             for topic in ("created", "updated"):
-                wanted[f"{resource}.{topic}:{record_id}:{modified}"] = item
+                wanted[f"{resource}.{topic}:{record_id}:{modified}:"] = item
         if not wanted:
             return items
-        seen = set(
-            connection.scalars(
-                select(inbound_events.c.delivery_id).where(
-                    inbound_events.c.source == "woocommerce",
-                    inbound_events.c.delivery_id.in_(sorted(wanted)),
-                )
+        seen = connection.scalars(
+            select(inbound_events.c.delivery_id).where(
+                inbound_events.c.source == "woocommerce",
+                or_(*(inbound_events.c.delivery_id.startswith(key) for key in sorted(wanted))),
             )
         )
-        dropped = {id(wanted[key]) for key in seen}
+        dropped = {id(wanted[key[: key.rindex(":") + 1]]) for key in seen}
         return [item for item in items if id(item) not in dropped]
 
     return keep

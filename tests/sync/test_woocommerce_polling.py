@@ -99,7 +99,7 @@ def test_a_change_a_webhook_already_brought_is_skipped(shop_services):
         connection.execute(
             insert(inbound_events).values(
                 source="woocommerce",
-                delivery_id=f"order.created:{order_id}:{modified}",
+                delivery_id=f"order.created:{order_id}:{modified}:0123456789abcdef",
                 topic="order.created",
                 received_at=0.0,
                 body="{}",

@@ -268,3 +268,17 @@ def test_a_deal_moved_to_another_funnel_is_synced_like_an_update(client, service
         "/webhooks/bitrix24", data=urlencode(form), content_type="application/x-www-form-urlencoded"
     )
     assert response.status_code == 202 and counts(services) == (2, 1)
+
+
+def test_two_changes_within_one_second_are_two_events(client, services):
+    order = spec_json("woocommerce/webhook.order.updated.body.json")
+    first = client.post(
+        "/webhooks/woocommerce",
+        data=woo_order_delivery(order)[0],
+        headers=woo_order_delivery(order)[1],
+    )
+    refunded = dict(order, status="refunded")  # same date_modified_gmt, another state
+    body, headers = woo_order_delivery(refunded)
+    second = client.post("/webhooks/woocommerce", data=body, headers=headers)
+    assert first.get_json()["status"] == second.get_json()["status"] == "accepted"
+    assert counts(services) == (2, 2)
