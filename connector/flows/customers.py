@@ -21,9 +21,9 @@ from connector.flows.hub import (
     change_snapshot,
     changed_since,
     conflicting_fields,
+    fan_out,
     load_snapshot,
     merge_values,
-    push,
     skip,
     typed,
 )
@@ -128,15 +128,7 @@ def ingest_customer(
 
 def fan_out_customer(connection: Connection, ctx: Any, cid: str, exclude: str | None) -> None:
     """One push task per target system that should hear about this person."""
-    services = getattr(ctx, "services", ctx)
-    if exclude != "bitrix24" and services.enabled("bitrix24"):
-        push(connection, services, "push.bitrix24.contact", cid)
-    if exclude != "mailchimp" and services.enabled("mailchimp"):
-        push(connection, services, "push.mailchimp.member", cid)
-    if exclude != "woocommerce" and services.enabled("woocommerce"):
-        shop = link_of(connection, "customer", cid, "woocommerce")
-        if shop is not None:
-            push(connection, services, "push.woocommerce.customer", shop.external_id, {"cid": cid})
+    fan_out(connection, ctx, "customer", cid, exclude)
 
 
 def woocommerce_customer(ctx: TaskContext, payload: dict[str, Any]) -> None:

@@ -153,6 +153,37 @@ def push(
     )
 
 
+# Who hears about a changed hub entity: one push kind per target system. The shop is told
+# only about records it already holds (its link); `ref` names the canonical id in its payload.
+FAN_OUT = {
+    "customer": {
+        "bitrix24": "push.bitrix24.contact",
+        "mailchimp": "push.mailchimp.member",
+        "woocommerce": "push.woocommerce.customer",
+    },
+    "order": {
+        "bitrix24": "push.bitrix24.deal",
+        "mailchimp": "push.mailchimp.order",
+        "woocommerce": "push.woocommerce.order",
+    },
+}
+SHOP_REF = {"customer": "cid", "order": "oid"}
+
+
+def fan_out(
+    connection: Connection, ctx: Any, entity: str, canonical_id: str, exclude: str | None
+) -> None:
+    """One push task per configured target system, except the one the change came from."""
+    services = getattr(ctx, "services", ctx)
+    for system, kind in FAN_OUT[entity].items():
+        if system == exclude or not services.enabled(system):
+            continue
+        if system != "woocommerce":
+            push(connection, services, kind, canonical_id)
+        elif (shop := link_of(connection, entity, canonical_id, system)) is not None:
+            push(connection, services, kind, shop.external_id, {SHOP_REF[entity]: canonical_id})
+
+
 def systems_enabled(services: Any, names: Iterable[str]) -> list[str]:
     return [name for name in names if services.enabled(name)]
 

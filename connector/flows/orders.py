@@ -31,6 +31,7 @@ from connector.flows.hub import (
     change_snapshot,
     changed_since,
     conflicting_fields,
+    fan_out,
     load_snapshot,
     merge_values,
     push,
@@ -160,15 +161,7 @@ def _with_order(
 
 def fan_out_order(connection: Connection, ctx: Any, oid: str, exclude: str | None) -> None:
     """One push task per target system that holds (or should hold) this order."""
-    services = getattr(ctx, "services", ctx)
-    if exclude != "bitrix24" and services.enabled("bitrix24"):
-        push(connection, services, "push.bitrix24.deal", oid)
-    if exclude != "mailchimp" and services.enabled("mailchimp"):
-        push(connection, services, "push.mailchimp.order", oid)
-    if exclude != "woocommerce" and services.enabled("woocommerce"):
-        shop = link_of(connection, "order", oid, "woocommerce")
-        if shop is not None:
-            push(connection, services, "push.woocommerce.order", shop.external_id, {"oid": oid})
+    fan_out(connection, ctx, "order", oid, exclude)
 
 
 def woocommerce_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
