@@ -18,7 +18,6 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from connector.queue import Queue
-from connector.store import reading
 from connector.store.tables import inbound_events
 
 
@@ -151,12 +150,3 @@ def record_group(queue: Queue, connection: Connection, group: list[Inbound]) -> 
     for kind, items in tasks_by_kind.items():
         queue.enqueue_many(kind, items, connection=connection)
     return results
-
-
-def recent_events(queue: Queue, limit: int = 20, **where: Any) -> list[dict[str, Any]]:
-    """The newest inbound events (for `trace` and support), newest first."""
-    query = select(inbound_events).order_by(inbound_events.c.id.desc()).limit(limit)
-    for column, value in where.items():
-        query = query.where(inbound_events.c[column] == value)
-    with reading(queue.engine) as connection:
-        return [dict(r) for r in connection.execute(query).mappings()]

@@ -113,7 +113,8 @@ audit = Table(
     Column("detail", JSON),
 )
 
-# Webhook bodies as received, stored before they are acknowledged.
+# Webhook bodies as received, stored before they are acknowledged. The task an event queued
+# carries the dedupe key `inbound:<source>:<delivery_id>`.
 inbound_events = Table(
     "inbound_events",
     metadata,
@@ -126,7 +127,6 @@ inbound_events = Table(
     Column("received_at", Float, nullable=False, index=True),
     Column("headers", JSON),
     Column("body", Text, nullable=False),
-    Column("task_id", BigInteger),
     UniqueConstraint("source", "delivery_id", name="uq_inbound_delivery"),
 )
 

@@ -215,3 +215,14 @@ def test_engines_migrating_one_new_store_at_once_all_succeed(tmp_path):
         for thread in threads:
             thread.join(timeout=60)
         assert len(outcomes) == 8 and all(isinstance(o, str) for o in outcomes), outcomes
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(services):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from connector.store.tables import metadata
+
+    with services.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
