@@ -193,7 +193,8 @@ class Queue:
         return [int(i) for i in connection.scalars(statement.returning(tasks.c.id), rows)]
 
     def _promote(self, connection: Connection, keys: set[str | None]) -> int:
-        """Makes the oldest waiting task of each given key queued, if none of it runs or waits."""
+        """Makes the oldest waiting task of each given key queued, unless one of the key is
+        already queued or running."""
         promoted = 0
         for key in sorted(k for k in keys if k):
             of_key = tasks.alias("of_key")
