@@ -24,9 +24,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def queue(services, clock) -> Queue:
+def queue(any_store_services, clock) -> Queue:
     return Queue(
-        services.engine,
+        any_store_services.engine,
         RetryPolicy(max_attempts=3, backoff_base=10, backoff_max=60, lease_seconds=30),
         clock=clock,
     )

@@ -10,9 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from connector.audit import writes
 from connector.services import Services
 from connector.worker import Worker
+from tests.conftest import empty_postgres
 from tests.support import make_settings, wait_for
 
 
@@ -104,8 +107,14 @@ def test_sigterm_lets_the_running_task_finish(tmp_path):
     assert services.queue.get(task_id)["state"] == "done"
 
 
-def test_two_worker_processes_never_run_one_task_twice(tmp_path):
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_two_worker_processes_never_run_one_task_twice(tmp_path, store):
     db = f"sqlite:///{tmp_path / 'pair.db'}"
+    if store == "postgresql":
+        db = os.environ.get("TEST_POSTGRES_URL", "")
+        if not db:
+            pytest.skip("set TEST_POSTGRES_URL to run the PostgreSQL variant")
+        empty_postgres(db)
     services = Services(make_settings(tmp_path / "x", database_url=db))
     total = 300
     for i in range(total):
@@ -124,6 +133,7 @@ def test_two_worker_processes_never_run_one_task_twice(tmp_path):
     names = [r["external_id"] for r in runs]
     assert len(names) == total and len(set(names)) == total
     assert {r["detail"]["attempt"] for r in runs} == {1}
+    services.close()
 
 
 def test_worker_survives_a_store_outage_and_records_what_finished_meanwhile(services):
