@@ -4,7 +4,6 @@ everything has settled."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import random
 import threading
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from connector import flows
 from connector.app import create_app
 from connector.audit import writes
 from connector.http import RetryPolicy
@@ -26,7 +24,6 @@ from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
 from connector.systems.bitrix24.setup import user_fields_from_mappings
 from connector.systems.mailchimp.setup import merge_fields_from_mappings
-from connector.tasks import FEATURE_PACKAGES, TaskRegistry
 from connector.worker import Worker
 from tests.support import make_settings
 
@@ -256,21 +253,6 @@ class World:
         return self.shop(path, billing=bill, pay=pay, **extra)["order"]
 
 
-def _registry() -> TaskRegistry:
-    """The task kinds of the flows plus those of other features that load; a feature package
-    still being written elsewhere (no `register` yet) must not stop these stories."""
-    registry = TaskRegistry()
-    flows.register(registry)
-    for name in FEATURE_PACKAGES:
-        if name == "connector.flows":
-            continue
-        try:
-            importlib.import_module(name).register(registry)
-        except (ImportError, AttributeError, ValueError):
-            continue
-    return registry
-
-
 def _setup_systems(services: Services, url: str, sandbox: Any) -> None:
     """What `connector setup` does: custom fields, the Mailchimp webhook, shop and CRM hooks."""
     for entity, wanted in user_fields_from_mappings(services.mappings_path).items():
@@ -318,7 +300,6 @@ def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
         shop_webhook_secret=SHOP_SECRET,
     )
     services = Services(settings)
-    services.__dict__["registry"] = _registry()
     for name in ("bitrix24", "mailchimp", "woocommerce"):  # blips retried in-call, but quickly
         getattr(services, name).retry = RetryPolicy(backoff=0.01, backoff_cap=0.05)
     tap = Tap(create_app(services))
