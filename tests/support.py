@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from connector.config import Settings, load_settings
 
@@ -24,3 +25,48 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+B24_EVENTS = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMCONTACTADD", "ONCRMCONTACTUPDATE"]
+WC_TOPICS = [
+    "order.created",
+    "order.updated",
+    "customer.created",
+    "customer.updated",
+    "product.updated",
+]
+
+
+def register_connector(services: Any, url: str, sandbox: Any, application_token: str) -> None:
+    """What `connector setup` does against the sandbox: CRM and merge fields, the Mailchimp
+    audience webhook, the shop's webhooks and the CRM's outgoing webhook, all pointing at `url`."""
+    from connector.systems.bitrix24.setup import user_fields_from_mappings
+    from connector.systems.mailchimp.setup import merge_fields_from_mappings
+
+    for entity, wanted in user_fields_from_mappings(services.mappings_path).items():
+        services.bitrix24.ensure_user_fields(entity, wanted)
+    settings = services.settings
+    services.mailchimp.ensure_merge_fields(
+        settings.mailchimp_list_id, merge_fields_from_mappings(services.mappings_path)
+    )
+    services.mailchimp.ensure_webhook(
+        settings.mailchimp_list_id, f"{url}/webhooks/mailchimp/{settings.mailchimp_webhook_secret}"
+    )
+    answer = sandbox.control(
+        "woocommerce",
+        "POST",
+        "/admin/webhooks",
+        json={"topics": WC_TOPICS, "delivery_url": f"{url}/webhooks/woocommerce"},
+    )
+    assert answer.status_code == 201, answer.text
+    answer = sandbox.control(
+        "bitrix24",
+        "POST",
+        "/outgoing-webhooks",
+        json={
+            "handler": f"{url}/webhooks/bitrix24",
+            "events": B24_EVENTS,
+            "application_token": application_token,
+        },
+    )
+    assert answer.status_code == 201, answer.text

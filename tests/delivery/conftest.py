@@ -18,14 +18,10 @@ from connector.identity import find_link
 from connector.sandbox.runner import serve
 from connector.services import Services
 from connector.store.tables import inbound_events, tasks
-from connector.systems.bitrix24.setup import user_fields_from_mappings
-from connector.systems.mailchimp.setup import merge_fields_from_mappings
 from connector.worker import Worker
-from tests.support import make_settings
+from tests.support import make_settings, register_connector
 
 B24_TOKEN = "delivery-application-token"
-B24_EVENTS = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMCONTACTADD", "ONCRMCONTACTUPDATE"]
-WC_TOPICS = ["order.created", "order.updated", "customer.created", "customer.updated"]
 
 
 class World:
@@ -133,35 +129,6 @@ class World:
         return found
 
 
-def _setup_systems(services: Services, url: str, sandbox: Any) -> None:
-    """What `connector setup` does: CRM fields, merge fields, the shop's, CRM's and CDEK's hooks."""
-    for entity, wanted in user_fields_from_mappings(services.mappings_path).items():
-        services.bitrix24.ensure_user_fields(entity, wanted)
-    settings = services.settings
-    services.mailchimp.ensure_merge_fields(
-        settings.mailchimp_list_id, merge_fields_from_mappings(services.mappings_path)
-    )
-    answer = sandbox.control(
-        "woocommerce",
-        "POST",
-        "/admin/webhooks",
-        json={"topics": WC_TOPICS, "delivery_url": f"{url}/webhooks/woocommerce"},
-    )
-    assert answer.status_code == 201, answer.text
-    answer = sandbox.control(
-        "bitrix24",
-        "POST",
-        "/outgoing-webhooks",
-        json={
-            "handler": f"{url}/webhooks/bitrix24",
-            "events": B24_EVENTS,
-            "application_token": B24_TOKEN,
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    services.cdek.subscribe_webhook(f"{url}/webhooks/cdek/{settings.cdek_webhook_secret}")
-
-
 @pytest.fixture
 def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
     env = {
@@ -179,7 +146,9 @@ def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
     services = Services(settings)
     served = serve(create_app(services))
     try:
-        _setup_systems(services, served.url, fresh_sandbox)
+        register_connector(services, served.url, fresh_sandbox, B24_TOKEN)
+        secret = services.settings.cdek_webhook_secret
+        services.cdek.subscribe_webhook(f"{served.url}/webhooks/cdek/{secret}")
         yield World(fresh_sandbox, services, served.url)
     finally:
         served.stop()

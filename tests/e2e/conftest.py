@@ -22,26 +22,16 @@ from connector.sandbox.runner import serve
 from connector.services import Services
 from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
-from connector.systems.bitrix24.setup import user_fields_from_mappings
-from connector.systems.mailchimp.setup import merge_fields_from_mappings
 from connector.worker import Worker
-from tests.support import make_settings
+from tests.support import make_settings, register_connector
 
 B24_TOKEN = "e2e-application-token"
 SHOP_SECRET = "whsec_c2hvcC1zZWNyZXQta2V5LWZvci1lMmU="
-B24_EVENTS = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMCONTACTADD", "ONCRMCONTACTUPDATE"]
 ARRIVALS = {
     "crm first": ("/webhooks/bitrix24", "/webhooks/woocommerce"),
     "shop first": ("/webhooks/woocommerce", "/webhooks/bitrix24"),
     "crm event lost": ("/webhooks/woocommerce",),
 }
-WC_TOPICS = [
-    "order.created",
-    "order.updated",
-    "customer.created",
-    "customer.updated",
-    "product.updated",
-]
 
 
 class Tap:
@@ -253,37 +243,6 @@ class World:
         return self.shop(path, billing=bill, pay=pay, **extra)["order"]
 
 
-def _setup_systems(services: Services, url: str, sandbox: Any) -> None:
-    """What `connector setup` does: custom fields, the Mailchimp webhook, shop and CRM hooks."""
-    for entity, wanted in user_fields_from_mappings(services.mappings_path).items():
-        services.bitrix24.ensure_user_fields(entity, wanted)
-    settings = services.settings
-    services.mailchimp.ensure_merge_fields(
-        settings.mailchimp_list_id, merge_fields_from_mappings(services.mappings_path)
-    )
-    secret = settings.mailchimp_webhook_secret
-    hook = f"{url}/webhooks/mailchimp/{secret}"
-    services.mailchimp.ensure_webhook(settings.mailchimp_list_id, hook)
-    response = sandbox.control(
-        "woocommerce",
-        "POST",
-        "/admin/webhooks",
-        json={"topics": WC_TOPICS, "delivery_url": f"{url}/webhooks/woocommerce"},
-    )
-    assert response.status_code == 201, response.text
-    response = sandbox.control(
-        "bitrix24",
-        "POST",
-        "/outgoing-webhooks",
-        json={
-            "handler": f"{url}/webhooks/bitrix24",
-            "events": B24_EVENTS,
-            "application_token": B24_TOKEN,
-        },
-    )
-    assert response.status_code == 201, response.text
-
-
 @pytest.fixture
 def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
     env = {
@@ -305,7 +264,7 @@ def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
     tap = Tap(create_app(services))
     served = serve(tap)
     try:
-        _setup_systems(services, served.url, fresh_sandbox)
+        register_connector(services, served.url, fresh_sandbox, B24_TOKEN)
         world = World(fresh_sandbox, services, served.url, tap)
         yield world
         world.stop()
