@@ -181,16 +181,18 @@ def _bitrix24_entity(event_name: str) -> str | None:
 
 
 def _bitrix24_install(event: bitrix24_events.Event, body: bytes) -> tuple[Response, int]:
-    """ONAPPINSTALL brings the app's tokens; accepted only for our own app's client id."""
+    """ONAPPINSTALL brings the app's tokens: accepted when an OAuth app is configured and no
+    other app's `application_token` is stored already."""
     settings = _services().settings
     credentials = bitrix24_events.install_credentials(event)
     if not settings.bitrix24_client_id or not credentials.get("application_token"):
         return _refuse(401, "bitrix24", "unauthorized", "no OAuth app is configured")
     store = TableTokenStore(_services().engine)
-    known = (store.load() or {}).get("application_token")
+    stored = store.load() or {}
+    known = stored.get("application_token")
     if known and not _same(credentials["application_token"], known):
         return _refuse(401, "bitrix24", "unauthorized", "another app is already installed")
-    store.save({**(store.load() or {}), **credentials})
+    store.save({**stored, **credentials})
     return _store(
         "bitrix24",
         content_key("ONAPPINSTALL", event.ts, event.member_id),
