@@ -282,3 +282,22 @@ def test_two_changes_within_one_second_are_two_events(client, services):
     second = client.post("/webhooks/woocommerce", data=body, headers=headers)
     assert first.get_json()["status"] == second.get_json()["status"] == "accepted"
     assert counts(services) == (2, 2)
+
+
+def test_two_bitrix24_events_of_one_deal_within_a_second_are_both_kept(client, services):
+    # Bitrix24 never re-sends; identical bodies in one second are two changes (our write and a
+    # manager's move), and the flow reads the deal fresh for each.
+    form = {
+        "event": "ONCRMDEALUPDATE",
+        "data[FIELDS][ID]": "7",
+        "ts": "1700000000",
+        "auth[application_token]": B24_TOKEN,
+    }
+    for _ in range(2):
+        response = client.post(
+            "/webhooks/bitrix24",
+            data=urlencode(form),
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert response.get_json()["status"] == "accepted"
+    assert counts(services) == (2, 2)
