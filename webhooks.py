@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 
 from connector.errors import PermanentError
 from connector.inbound import Inbound, TaskSpec, content_key
@@ -44,7 +44,8 @@ def _services() -> Services:
 
 def _answer(status: int, source: str, outcome: str, **body: Any) -> tuple[Response, int]:
     _services().metrics.webhooks.labels(source, outcome).inc()
-    return jsonify(status=outcome, **body), status
+    text = json.dumps({"status": outcome, **body})
+    return Response(text, status=status, mimetype="application/json"), status
 
 
 def _refuse(status: int, source: str, error: str, message: str) -> tuple[Response, int]:
@@ -73,10 +74,29 @@ def _body() -> bytes:
     return body
 
 
+def _headers() -> dict[str, str]:
+    """The request's headers as a plain dict (`X-Wc-Webhook-Topic` spelling), built once per
+    request straight from the WSGI environ: several times cheaper than iterating
+    `request.headers`, which matters at a thousand webhooks a second."""
+    environ = request.environ
+    cached = environ.get("connector.headers")
+    if cached is None:
+        cached = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                cached[key.replace("_", "-").title()] = environ[key]
+        environ["connector.headers"] = cached
+    return cached
+
+
 def _store(
     source: str, delivery_id: str, topic: str | None, body: bytes, task: TaskSpec | None
 ) -> tuple[Response, int]:
-    headers = {k: v for k, v in request.headers.items() if not _is_secret_header(k)}
+    headers = {k: v for k, v in _headers().items() if not _is_secret_header(k)}
     recorded = _services().inbound.record(Inbound(source, delivery_id, topic, body, headers, task))
     if recorded.duplicate:
         return _answer(200, source, "duplicate")
@@ -104,11 +124,11 @@ def _same(given: str | None, secret: str | None) -> bool:
 def woocommerce() -> tuple[Response, int]:
     """Order, customer and product deliveries: each a trigger to re-read the resource."""
     body = _body()
-    headers = dict(request.headers)
-    if "X-WC-Webhook-Topic" not in request.headers and body.startswith(b"webhook_id="):
+    headers = _headers()
+    if "X-Wc-Webhook-Topic" not in headers and body.startswith(b"webhook_id="):
         return _answer(200, "woocommerce", "ping")
     secret = _services().settings.woocommerce_webhook_secret
-    if not verify_webhook_signature(body, request.headers.get("X-WC-Webhook-Signature"), secret):
+    if not verify_webhook_signature(body, headers.get("X-Wc-Webhook-Signature"), secret):
         return _refuse(401, "woocommerce", "unauthorized", "bad X-WC-Webhook-Signature")
     try:
         delivery = parse_delivery(body, headers)
@@ -292,7 +312,7 @@ SHOP_ENTITIES = ("customer", "order", "cart")
 def generic_shop() -> tuple[Response, int]:
     """The documented JSON contract for custom sites and POS systems (Standard Webhooks)."""
     body = _body()
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers = {k.lower(): v for k, v in _headers().items()}
     problem = shop.verify(_services().settings.shop_webhook_secret, headers, body)
     if problem:
         return _refuse(401, "shop", "unauthorized", problem)

@@ -1,7 +1,7 @@
 """Webhook intake: signed WooCommerce order webhooks at increasing rates into `connector serve`.
 
 The same load goes, in the same run, to a bare Flask route that only answers 200 under the same
-WSGI server (waitress), so `vs_bare` compares what storing durably costs. The load generator is
+WSGI server (granian), so `vs_bare` compares what storing durably costs. The load generator is
 open-loop (asyncio, keep-alive connections, each request sent at its scheduled time) and latency
 is measured from the scheduled time, so a slow server cannot hide its queueing. A rate counts as
 sustained when every request got its 2xx and the achieved rate is within 5% of the target.
@@ -34,17 +34,12 @@ from connector.systems.woocommerce.webhooks import signature
 SECRET = "bench-secret"
 BARE_APP = textwrap.dedent(
     """
-    import sys
     from flask import Flask
-    from waitress import serve
     app = Flask("bare")
 
     @app.post("/webhooks/woocommerce")
     def ok():
         return {"status": "accepted"}, 200
-
-    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]),
-          connection_limit=1000, backlog=2048)
     """
 )
 
@@ -82,10 +77,15 @@ def build_requests(count: int, first_id: int) -> list[bytes]:
     """Distinct signed deliveries (new id and modified time each, so none is a duplicate)."""
     requests = []
     for n in range(count):
-        order = {"id": first_id + n, "status": "processing", "currency": "EUR", "total": "49.90",
-                 "date_modified_gmt": f"2026-11-25T10:{n // 3600 % 60:02d}:{n % 60:02d}",
-                 "billing": {"email": f"shopper{n}@example.com", "phone": "+4915112345678"},
-                 "line_items": [{"sku": "SKU-1", "quantity": 1, "total": "49.90"}]}
+        order = {
+            "id": first_id + n,
+            "status": "processing",
+            "currency": "EUR",
+            "total": "49.90",
+            "date_modified_gmt": f"2026-11-25T10:{n // 3600 % 60:02d}:{n % 60:02d}",
+            "billing": {"email": f"shopper{n}@example.com", "phone": "+4915112345678"},
+            "line_items": [{"sku": "SKU-1", "quantity": 1, "total": "49.90"}],
+        }
         body = json.dumps(order).encode()
         head = (
             "POST /webhooks/woocommerce HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -142,16 +142,37 @@ async def drive(port: int, payloads: list[bytes], rate: float, connections: int)
     )
 
 
-def run_rounds(port: int, rates: list[float], seconds: float, connections: int) -> list[Round]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc (Linux)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
+def run_rounds(
+    port: int, server_pid: int, rates: list[float], seconds: float, connections: int
+) -> list[Round]:
     rounds, next_id = [], 1
     for rate in rates:
         count = int(rate * seconds)
         payloads = build_requests(count, next_id)
         next_id += count
+        cpu_before = cpu_seconds(server_pid)
         result = asyncio.run(drive(port, payloads, rate, connections))
+        cpu_ms = (cpu_seconds(server_pid) - cpu_before) * 1000 / count
         rounds.append(result)
-        print(f"  {rate:6.0f}/s -> {result.achieved:6.0f}/s  p50 {result.p50:6.1f} ms  "
-              f"p99 {result.p99:7.1f} ms  errors {result.errors}")
+        print(
+            f"  {rate:6.0f}/s -> {result.achieved:6.0f}/s  p50 {result.p50:6.1f} ms  "
+            f"p99 {result.p99:7.1f} ms  errors {result.errors}  "
+            f"server CPU {cpu_ms:.2f} ms/webhook"
+        )
         time.sleep(0.5)
     return rounds
 
@@ -167,33 +188,64 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
     folder = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     ours_port, bare_port = free_port(), free_port()
-    env = {**os.environ, "CONNECTOR_DATABASE_URL": f"sqlite:///{folder / 'connector.db'}",
-           "CONNECTOR_HTTP_PORT": str(ours_port), "CONNECTOR_HTTP_THREADS": str(args.threads),
-           "CONNECTOR_WOOCOMMERCE_WEBHOOK_SECRET": SECRET, "CONNECTOR_LOG_LEVEL": "error",
-           "CONNECTOR_ENV_FILE": "/nonexistent"}
+    env = {
+        **os.environ,
+        "CONNECTOR_DATABASE_URL": f"sqlite:///{folder / 'connector.db'}",
+        "CONNECTOR_HTTP_PORT": str(ours_port),
+        "CONNECTOR_HTTP_THREADS": str(args.threads),
+        "CONNECTOR_HTTP_WORKERS": str(args.workers),
+        "CONNECTOR_WOOCOMMERCE_WEBHOOK_SECRET": SECRET,
+        "CONNECTOR_LOG_LEVEL": "error",
+        "CONNECTOR_ENV_FILE": "/nonexistent",
+    }
     connector = Path(sys.executable).with_name("connector")
     ours = subprocess.Popen([str(connector), "serve"], env=env)
-    bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port), str(args.threads)])
+    (folder / "bare_app.py").write_text(BARE_APP)
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(args.workers),
+            "--blocking-threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "error",
+            "--working-dir",
+            str(folder),
+            "bare_app:app",
+        ]
+    )
     try:
         wait_listening(ours_port)
         wait_listening(bare_port)
         print("connector serve (store + enqueue per webhook):")
-        ours_rounds = run_rounds(ours_port, rates, args.seconds, args.connections)
+        ours_rounds = run_rounds(ours_port, ours.pid, rates, args.seconds, args.connections)
         print("bare Flask route (answers 200, stores nothing):")
-        bare_rounds = run_rounds(bare_port, rates, args.seconds, args.connections)
+        bare_rounds = run_rounds(bare_port, bare.pid, rates, args.seconds, args.connections)
     finally:
         for process in (ours, bare):
             process.terminate()
             process.wait(timeout=20)
     top, bare_top = best(ours_rounds), best(bare_rounds)
     print(f"highest sustained rate: ours {top.target:.0f}/s, bare {bare_top.target:.0f}/s")
-    print(f"BENCH webhooks per_s={top.achieved:.0f} p50_ms={top.p50:.1f} p99_ms={top.p99:.1f} "
-          f"vs_bare={top.achieved / bare_top.achieved:.2f}")
+    print(
+        f"BENCH webhooks per_s={top.achieved:.0f} p50_ms={top.p50:.1f} p99_ms={top.p99:.1f} "
+        f"vs_bare={top.achieved / bare_top.achieved:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -90,7 +90,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("http_host", "127.0.0.1", "Address `serve` and `run` listen on."),
     Setting("http_port", 8000, "Port `serve` and `run` listen on.", _port),
-    Setting("http_threads", 16, "Threads of the WSGI server (waitress).", _positive(int)),
+    Setting(
+        "http_threads",
+        16,
+        "Request threads of the web server (per process of `serve`, or of `run`).",
+        _positive(int),
+    ),
+    Setting(
+        "http_workers",
+        1,
+        "Processes of `connector serve`. One is fastest on SQLite (processes take turns "
+        "writing the file); on PostgreSQL about one per core.",
+        _positive(int),
+    ),
     Setting(
         "public_url",
         "http://127.0.0.1:8000",

@@ -6,6 +6,7 @@ unique (source, delivery id) makes a re-delivered webhook a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from connector.queue import Queue
-from connector.store.tables import inbound_events
+from connector.store.raw import RawSQL, as_json, insert_each
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class InboundWriter:
     def __init__(self, queue: Queue, max_group: int = 64) -> None:
         self.queue = queue
         self.max_group = max_group
-        self._pending: SimpleQueue[tuple[Inbound, Future[Recorded]]] = SimpleQueue()
+        self._pending: SimpleQueue[tuple[Inbound, Future[Recorded]] | None] = SimpleQueue()
+        self._connection: Connection | None = None  # kept between groups: no pool round trip
         self._thread = threading.Thread(
             target=self._write_forever, name="inbound-writer", daemon=True
         )
@@ -79,74 +80,94 @@ class InboundWriter:
         self._pending.put((inbound, done))
         return done.result(timeout=timeout)
 
+    def close(self) -> None:
+        """Stores what is already waiting, then stops the writer and lets its connection go."""
+        self._pending.put(None)
+        self._thread.join(timeout=30)
+
     def _write_forever(self) -> None:
         """Takes whatever is waiting (up to `max_group`), stores it, tells each caller."""
-        while True:
-            group = [self._pending.get()]
-            while len(group) < self.max_group:
+        closing = False
+        while not closing:
+            group: list[tuple[Inbound, Future[Recorded]]] = []
+            waiting = self._pending.get()
+            while waiting is not None:
+                group.append(waiting)
+                if len(group) == self.max_group:
+                    break
                 try:
-                    group.append(self._pending.get_nowait())
+                    waiting = self._pending.get_nowait()
                 except Empty:
                     break
-            try:
-                results = self._write([inbound for inbound, _ in group])
-            except Exception as error:  # noqa: BLE001 - every waiting caller learns of it
-                for _, done in group:
-                    done.set_exception(error)
-                continue
-            for (_, done), result in zip(group, results, strict=True):
-                done.set_result(result)
+            closing = waiting is None
+            if group:
+                self._answer(group)
+        self._disconnect()
+
+    def _answer(self, group: list[tuple[Inbound, Future[Recorded]]]) -> None:
+        try:
+            results = self._write([inbound for inbound, _ in group])
+        except Exception as error:  # noqa: BLE001 - every waiting caller learns of it
+            for _, done in group:
+                done.set_exception(error)
+            return
+        for (_, done), result in zip(group, results, strict=True):
+            done.set_result(result)
 
     def _write(self, group: list[Inbound]) -> list[Recorded]:
+        if self._connection is None:
+            self._connection = self.queue.engine.connect()
         try:
-            with self.queue.engine.begin() as connection:
-                return record_group(self.queue, connection, group)
-        except IntegrityError:  # another process stored one of them meanwhile: go one by one
-            with self.queue.engine.begin() as connection:
-                return [record_group(self.queue, connection, [one])[0] for one in group]
+            with self._connection.begin():
+                return record_group(self.queue, self._connection, group)
+        except Exception:
+            self._disconnect()  # whatever went wrong, the next group starts on a fresh one
+            raise
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
 
 
 def record_group(queue: Queue, connection: Connection, group: list[Inbound]) -> list[Recorded]:
-    """Stores new deliveries and enqueues their tasks in the caller's transaction, with a few
-    statements for the whole group; a known (source, delivery id) changes nothing."""
-    ids = {inbound.delivery_id[:300] for inbound in group}
-    known = {
-        (row.source, row.delivery_id)
-        for row in connection.execute(
-            select(inbound_events.c.source, inbound_events.c.delivery_id).where(
-                inbound_events.c.delivery_id.in_(sorted(ids))
-            )
-        )
-    }
-    now, rows, results = time.time(), [], []
+    """Stores new deliveries and enqueues their tasks in the caller's transaction; a known
+    (source, delivery id) changes nothing. One insert per delivery, probing the unique index
+    once, and one enqueue per task kind."""
+    now, results = time.time(), []
     tasks_by_kind: dict[str, list[tuple[dict[str, Any], str, str | None]]] = {}
-    for inbound in group:
-        key = (inbound.source, inbound.delivery_id[:300])
-        if key in known:
+    rows = [
+        (
+            inbound.source,
+            inbound.delivery_id[:300],
+            inbound.topic,
+            now,
+            as_json(inbound.headers),
+            inbound.body.decode("utf-8", errors="replace"),
+        )
+        for inbound in group
+    ]
+    event_ids = insert_each(connection, _INSERT_EVENT, rows)
+    for inbound, row, event_id in zip(group, rows, event_ids, strict=True):
+        if event_id is None:  # stored before, or earlier in this group
             results.append(Recorded(duplicate=True))
             continue
-        known.add(key)
         results.append(Recorded(duplicate=False, queued=inbound.task is not None))
-        rows.append(
-            {
-                "source": inbound.source,
-                "delivery_id": key[1],
-                "topic": inbound.topic,
-                "received_at": now,
-                "headers": inbound.headers,
-                "body": inbound.body.decode("utf-8", errors="replace"),
-            }
-        )
         if inbound.task is not None:
             tasks_by_kind.setdefault(inbound.task.kind, []).append(
                 (
                     inbound.task.payload,
-                    f"inbound:{inbound.source}:{key[1]}"[:300],
+                    f"inbound:{inbound.source}:{row[1]}"[:300],
                     inbound.task.ordering_key,
                 )
             )
-    if rows:
-        connection.execute(insert(inbound_events), rows)
     for kind, items in tasks_by_kind.items():
         queue.enqueue_many(kind, items, connection=connection)
     return results
+
+
+_INSERT_EVENT = RawSQL(
+    "INSERT INTO inbound_events (source, delivery_id, topic, received_at, headers, body)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
+)

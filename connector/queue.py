@@ -30,15 +30,26 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.errors import ConnectorError, PermanentError, RateLimited
 from connector.store import reading
+from connector.store.raw import RawSQL, as_json, in_list, insert_each, select_column
 from connector.store.tables import task_errors, tasks
 
 QUEUED, WAITING, RUNNING = "queued", "waiting", "running"
 DONE, DEAD, DISCARDED = "done", "dead", "discarded"
 UNFINISHED = (QUEUED, WAITING, RUNNING)
+
+# Run for every enqueued task, webhooks included: plain SQL (see `connector.store.raw`).
+_INSERT_TASK = RawSQL(
+    "INSERT INTO tasks (kind, payload, state, dedupe_key, ordering_key, run_at, enqueued_at,"
+    " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+)
+_BUSY_KEYS = (
+    "SELECT DISTINCT ordering_key FROM tasks"
+    f" WHERE state IN ({', '.join(repr(state) for state in UNFINISHED)})"
+    " AND ordering_key IN ({keys})"
+)
 
 
 @dataclass(frozen=True)
@@ -104,9 +115,6 @@ class Queue:
         self.engine = engine
         self.policy = policy or RetryPolicy()
         self.clock = clock
-        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(
-            engine.dialect.name
-        )
 
     # -- producing -------------------------------------------------------------------------
 
@@ -146,51 +154,25 @@ class Queue:
                 return self.enqueue_many(kind, items, run_at, own)
         now = self.clock()
         free_keys = self._free_keys(connection, {key for _, _, key in items if key})
-        rows = []
+        rows, keys = [], []
         for payload, dedupe_key, ordering_key in items:
             ahead = ordering_key is not None and ordering_key not in free_keys
             free_keys.discard(ordering_key)
-            rows.append(
-                {
-                    "kind": kind,
-                    "payload": payload,
-                    "state": WAITING if ahead else QUEUED,
-                    "dedupe_key": dedupe_key,
-                    "ordering_key": ordering_key,
-                    "run_at": now if run_at is None else run_at,
-                    "enqueued_at": now,
-                    "attempts": 0,
-                }
-            )
-        ids = self._insert_rows(connection, rows)
+            keys.append(ordering_key)
+            state = WAITING if ahead else QUEUED
+            when = now if run_at is None else run_at
+            rows.append((kind, as_json(payload), state, dedupe_key, ordering_key, when, now))
+        ids = [int(i) for i in insert_each(connection, _INSERT_TASK, rows) if i is not None]
         if len(ids) < len(rows):  # a deduplicated head may have left its key without one
-            self._promote(connection, {row["ordering_key"] for row in rows})
+            self._promote(connection, set(keys))
         return ids
 
     def _free_keys(self, connection: Connection, keys: set[str]) -> set[str]:
         if not keys:
             return set()
-        busy = connection.scalars(
-            select(tasks.c.ordering_key)
-            .where(tasks.c.ordering_key.in_(sorted(keys)), tasks.c.state.in_(UNFINISHED))
-            .distinct()
-        )
-        return keys - set(busy)
-
-    def _insert_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
-        """Inserts rows, skipping those whose dedupe key is taken; returns the new ids."""
-        if self._insert is None:  # another dialect: check, then insert
-            ids = []
-            for row in rows:
-                if row["dedupe_key"] and connection.scalar(
-                    select(tasks.c.id).where(tasks.c.dedupe_key == row["dedupe_key"])
-                ):
-                    continue
-                ids.append(connection.execute(insert(tasks).values(row)).inserted_primary_key[0])
-            return ids
-        # executemany (not a multi-row VALUES) keeps the compiled statement cached.
-        statement = self._insert(tasks).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        return [int(i) for i in connection.scalars(statement.returning(tasks.c.id), rows)]
+        ordered = sorted(keys)
+        sql = _BUSY_KEYS.format(keys=in_list(len(ordered)))
+        return keys - set(select_column(connection, sql, ordered))
 
     def _promote(self, connection: Connection, keys: set[str | None]) -> int:
         """Makes the oldest waiting task of each given key queued, unless one of the key is

@@ -138,5 +138,7 @@ class Services:
             raise ConfigError(f"{system} is not configured (see CONNECTOR_{system.upper()}_*)")
 
     def close(self) -> None:
+        if "inbound" in self.__dict__:
+            self.inbound.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

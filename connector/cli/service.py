@@ -20,14 +20,18 @@ log = logging.getLogger("connector")
 @click.command()
 @env_file_option
 def serve(env_file: str | None) -> None:
-    """Serve webhooks, /healthz and /metrics under waitress."""
-    from connector.app import create_app
+    """Serve webhooks, /healthz and /metrics under granian (CONNECTOR_HTTP_WORKERS processes)."""
+    import os
+
     from connector.app import serve as serve_app
 
-    services = build_services(env_file)
+    if env_file:  # the server's processes build their own services from it
+        os.environ["CONNECTOR_ENV_FILE"] = env_file
+    services = build_services(env_file)  # a bad setting or store fails here, in one line
     settings = services.settings
+    services.engine.dispose()  # each server process opens its own
     log.info("serving on http://%s:%s", settings.http_host, settings.http_port)
-    serve_app(create_app(services), settings.http_host, settings.http_port, settings.http_threads)
+    serve_app(settings)
 
 
 @click.command()

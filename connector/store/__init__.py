@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from alembic import command as alembic_command
@@ -14,6 +17,11 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from connector.config import Settings, sqlite_path
 from connector.errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # Windows: threads still take turns
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,7 +38,7 @@ def create_store_engine(settings: Settings) -> Engine:
                 f"CONNECTOR_DATABASE_URL: cannot create {path.parent}: {error.strerror}"
             ) from None
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _tune_sqlite(engine, settings.sqlite_synchronous)
+        _tune_sqlite(engine, settings.sqlite_synchronous, path.with_name(path.name + ".lock"))
         return engine
     if url.startswith("sqlite"):
         return create_engine(url, connect_args={"check_same_thread": False})
@@ -40,10 +48,8 @@ def create_store_engine(settings: Settings) -> Engine:
         raise ConfigError(f"CONNECTOR_DATABASE_URL: {error}") from None
 
 
-def _tune_sqlite(engine: Engine, synchronous: str) -> None:
-    # Writers of one process take turns on a lock instead of sleeping in SQLite's busy handler
-    # (which backs off in steps of up to 100 ms); other processes still wait on busy_timeout.
-    write_turn = threading.RLock()
+def _tune_sqlite(engine: Engine, synchronous: str, lock_path: Path) -> None:
+    write_turn = WriteTurn(lock_path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -58,15 +64,18 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
+        # Straight on the DBAPI connection: SQLAlchemy's own execution path costs more than
+        # the BEGIN itself, on every transaction.
+        dbapi_connection = connection.connection.driver_connection
         if connection.get_execution_options().get("read_only"):
-            connection.exec_driver_sql("BEGIN")
+            dbapi_connection.execute("BEGIN")
             return
         # IMMEDIATE takes the write lock up front, so a transaction that reads and then
         # writes can never fail on lock upgrade.
         write_turn.acquire()
         connection.info["write_turn"] = True
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            dbapi_connection.execute("BEGIN IMMEDIATE")
         except BaseException:
             _end_turn(connection)
             raise
@@ -77,6 +86,60 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
 
     event.listen(engine, "commit", _end_turn)
     event.listen(engine, "rollback", _end_turn)
+
+
+class WriteTurn:
+    """Writers to one SQLite file take turns: threads of a process on a lock, processes on an
+    advisory lock of a file beside the database.
+
+    SQLite's own busy handler makes a waiting writer sleep in steps of up to 100 ms; here the
+    next writer wakes as soon as the turn is free, so several processes (web workers, queue
+    workers) share the store without stalls. Where `fcntl` is missing only threads take turns.
+    """
+
+    def __init__(self, lock_path: Path, timeout: float = 30.0) -> None:
+        self.lock_path = lock_path
+        self.timeout = timeout
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._fd_pid = 0
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        if self._depth == 0 and fcntl is not None:
+            try:
+                self._lock_file()
+            except BaseException:
+                self._threads.release()
+                raise
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and fcntl is not None and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def _lock_file(self) -> None:
+        if self._fd is None or self._fd_pid != os.getpid():
+            # A forked child must not share its parent's open file (nor its lock).
+            self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    # What SQLite itself raises when its busy timeout runs out.
+                    raise OperationalError(
+                        "BEGIN IMMEDIATE",
+                        None,
+                        sqlite3.OperationalError(f"database is locked ({self.lock_path})"),
+                    ) from None
+                time.sleep(0.0005)
 
 
 def reading(engine: Engine) -> Connection:
