@@ -106,6 +106,9 @@ class WriteTurn:
         self._fd_pid = 0
 
     def acquire(self) -> None:
+        if self._fd_pid != os.getpid():  # new, or a forked child: nothing of the parent's
+            self._threads, self._depth, self._fd = threading.RLock(), 0, None
+            self._fd_pid = os.getpid()
         self._threads.acquire()
         if self._depth == 0 and fcntl is not None:
             try:
@@ -122,10 +125,8 @@ class WriteTurn:
         self._threads.release()
 
     def _lock_file(self) -> None:
-        if self._fd is None or self._fd_pid != os.getpid():
-            # A forked child must not share its parent's open file (nor its lock).
+        if self._fd is None:  # a forked child must not share its parent's open file
             self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._fd_pid = os.getpid()
         deadline = time.monotonic() + self.timeout
         while True:
             try:

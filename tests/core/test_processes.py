@@ -56,3 +56,56 @@ def test_run_serves_health_runs_tasks_schedules_jobs_and_stops_on_sigterm(tmp_pa
     assert process.returncode == 0
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
     assert any("running on http://127.0.0.1" in line["message"] for line in lines)
+
+
+def post_order_webhook(port: int, order_id: int, secret: str) -> tuple[int, dict]:
+    from connector.systems.woocommerce.webhooks import signature
+
+    body = json.dumps({"id": order_id, "date_modified_gmt": "2026-11-25T10:00:00"}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/woocommerce",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Topic": "order.updated",
+            "X-WC-Webhook-Signature": signature(body, secret),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_serve_stores_webhooks_from_two_processes_and_stops_on_sigterm(tmp_path):
+    """`connector serve` with two server processes writing one SQLite file (they take turns
+    on its lock file): every webhook is stored once, and SIGTERM stops both processes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONNECTOR_DATABASE_URL": db,
+        "CONNECTOR_HTTP_PORT": str(port),
+        "CONNECTOR_HTTP_WORKERS": "2",
+        "CONNECTOR_HTTP_THREADS": "4",
+        "CONNECTOR_WOOCOMMERCE_WEBHOOK_SECRET": "s3cret",
+        "CONNECTOR_ENV_FILE": "/nonexistent",
+    }
+    connector = Path(sys.executable).with_name("connector")
+    process = subprocess.Popen([str(connector), "serve"], env=env, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz") is not None)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(
+                pool.map(lambda n: post_order_webhook(port, n % 60 + 1, "s3cret"), range(120))
+            )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert all(status == 200 for status, _ in answers)
+    outcomes = [body["status"] for _, body in answers]
+    assert outcomes.count("accepted") == 60 and outcomes.count("duplicate") == 60
+    services = Services(make_settings(tmp_path / "x", database_url=db))
+    stats = services.queue.stats()
+    assert stats.queued + stats.waiting == 60
