@@ -222,6 +222,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Standard Webhooks secret (`whsec_...`) of the generic shop contract.",
         secret=True,
     ),
+    Setting(
+        "shop_callback_url",
+        None,
+        "URL of your site that receives signed `order.updated` and `customer.updated` events "
+        "(CRM stage moves, CRM-owned contact fields); signed with the shop webhook secret.",
+    ),
     # Carriers
     Setting("cdek_url", "https://api.cdek.ru", "CDEK API v2 base URL."),
     Setting("cdek_client_id", None, "CDEK OAuth client id."),

@@ -114,6 +114,14 @@ class Services:
         return CdekClient.from_settings(self.settings)
 
     @built_once
+    def shop(self) -> Any:
+        """Signed events back to a custom site (the generic contract has no API to write to)."""
+        from connector.systems.shop_callbacks import ShopCallbacks
+
+        self._require("shop", self.enabled("shop"))
+        return ShopCallbacks.from_settings(self.settings)
+
+    @built_once
     def novaposhta(self) -> Any:
         from connector.systems.novaposhta import NovaPoshtaClient
 
@@ -130,6 +138,7 @@ class Services:
                 "woocommerce": settings.woocommerce_url,
                 "cdek": settings.cdek_client_id,
                 "novaposhta": settings.novaposhta_api_key,
+                "shop": settings.shop_callback_url and settings.shop_webhook_secret,
             }.get(system)
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.flows import balance, carts, consent, crm, customers, orders, products
+from connector.flows import balance, carts, consent, crm, customers, orders, products, shop_push
 
 
 def register(registry: Any) -> None:
@@ -34,6 +34,8 @@ def register(registry: Any) -> None:
         "push.mailchimp.event": balance.push_mailchimp_event,
         "push.woocommerce.order": orders.push_woocommerce_order,
         "push.woocommerce.customer": customers.push_woocommerce_customer,
+        "push.shop.order": shop_push.push_shop_order,
+        "push.shop.customer": shop_push.push_shop_customer,
     }
     for kind, handler in kinds.items():
         registry.register(kind, handler)

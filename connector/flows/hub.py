@@ -36,6 +36,8 @@ PUSH_KEYS = {
     "push.mailchimp.cart": "cart:mailchimp:{id}",
     "push.woocommerce.order": "order:woocommerce:{id}",
     "push.woocommerce.customer": "customer:woocommerce:{id}",
+    "push.shop.order": "order:shop:{id}",
+    "push.shop.customer": "customer:shop:{id}",
 }
 
 DEPENDENCY_WAIT_SECONDS = 0.2
@@ -153,20 +155,24 @@ def push(
     )
 
 
-# Who hears about a changed hub entity: one push kind per target system. The shop is told
-# only about records it already holds (its link); `ref` names the canonical id in its payload.
+# Who hears about a changed hub entity: one push kind per target system. A shop (WooCommerce,
+# or a custom site on the generic contract) is told only about records it already holds (its
+# link); `SHOP_REF` names the canonical id in its payload.
 FAN_OUT = {
     "customer": {
         "bitrix24": "push.bitrix24.contact",
         "mailchimp": "push.mailchimp.member",
         "woocommerce": "push.woocommerce.customer",
+        "shop": "push.shop.customer",
     },
     "order": {
         "bitrix24": "push.bitrix24.deal",
         "mailchimp": "push.mailchimp.order",
         "woocommerce": "push.woocommerce.order",
+        "shop": "push.shop.order",
     },
 }
+LINKED_ONLY = ("woocommerce", "shop")
 SHOP_REF = {"customer": "cid", "order": "oid"}
 
 
@@ -178,7 +184,7 @@ def fan_out(
     for system, kind in FAN_OUT[entity].items():
         if system == exclude or not services.enabled(system):
             continue
-        if system != "woocommerce":
+        if system not in LINKED_ONLY:
             push(connection, services, kind, canonical_id)
         elif (shop := link_of(connection, entity, canonical_id, system)) is not None:
             push(connection, services, kind, shop.external_id, {SHOP_REF[entity]: canonical_id})

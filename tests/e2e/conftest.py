@@ -244,7 +244,7 @@ class World:
 
 
 @pytest.fixture
-def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
+def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any) -> Iterator[World]:
     env = {
         key.removeprefix("CONNECTOR_").lower(): value
         for key, value in fresh_sandbox.settings_env().items()
@@ -257,6 +257,7 @@ def world(fresh_sandbox: Any, tmp_path: Any) -> Iterator[World]:
         queue_max_attempts=30,
         bitrix24_application_token=B24_TOKEN,
         shop_webhook_secret=SHOP_SECRET,
+        shop_callback_url=f"{webhook_sink.url}/shop-callbacks",
     )
     services = Services(settings)
     for name in ("bitrix24", "mailchimp", "woocommerce"):  # blips retried in-call, but quickly
