@@ -17,7 +17,7 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -55,6 +55,11 @@ class Timeouts:
 
     def as_tuple(self) -> tuple[float, float]:
         return (self.connect, self.read)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Timeouts:
+        """The read time-out every client takes from `CONNECTOR_HTTP_TIMEOUT` (30 s when unset)."""
+        return cls(read=float(getattr(settings, "http_timeout", 30) or 30))
 
 
 def make_session(*, pool_size: int = 10, user_agent: str = USER_AGENT) -> requests.Session:
@@ -104,6 +109,17 @@ def _host(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def json_body(response: requests.Response, default: Any = None) -> Any:
+    """The decoded JSON body, or `default` when it is not JSON (an HTML error page, no body).
+
+    Clients decide what a missing body means; this only spares each one the same `try`.
+    """
+    try:
+        return response.json()
+    except ValueError:
+        return default
+
+
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
     if not value:
@@ -137,6 +153,25 @@ def error_for_status(
             return RateLimited(message, wait=retry_after)
         return TransientError(f"{status} {message}")
     return PermanentError(message, code=code, status=status)
+
+
+def none_if_not_found(call: Callable[[], T]) -> T | None:
+    """`call()`, or None when the remote answers 404: looking up or deleting what is not there.
+
+    Any other error, a `PermanentError` of another status included, goes on to the caller.
+    """
+    try:
+        return call()
+    except PermanentError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in parts of at most `size`: what one call of a batch or bulk endpoint takes."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 # --------------------------------------------------------------------------- retries
@@ -183,6 +218,72 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+# --------------------------------------------------------------------------- REST clients
+
+
+class JsonClient:
+    """Base of the REST clients that call `base_url + path` (CDEK, Mailchimp, WooCommerce).
+
+    It holds the rule they share: the method name picks the retry mode (POST is a write that
+    is not re-sent after an ambiguous failure, the others are idempotent) unless the caller
+    says otherwise. Each client's `_exchange` keeps what differs: authentication, how an
+    answer is decoded and how the system's error body maps to a typed error.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session,
+        retry: RetryPolicy,
+        timeouts: Timeouts,
+    ) -> None:
+        self.base_url = base_url
+        self.session = session
+        self.retry = retry
+        self.timeouts = timeouts
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Sends one request; returns the decoded body or raises a typed error."""
+        return self.request_full(method, path, json=json, params=params, idempotent=idempotent)[0]
+
+    def request_full(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> tuple[Any, Mapping[str, str]]:
+        """The decoded body and the response headers (paging headers such as `X-WP-TotalPages`)."""
+        method = method.upper()
+        url = self.base_url + "/" + path.lstrip("/")
+        safe = method != "POST" if idempotent is None else idempotent
+        return self.retry.run(lambda: self._exchange(method, url, json, params), idempotent=safe)
+
+    def _exchange(
+        self, method: str, url: str, body: Any, params: Mapping[str, Any] | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """One attempt: send, decode, raise the system's typed error. Each client has its own."""
+        raise NotImplementedError
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """`send` on this client's session with its time-outs."""
+        return send(self.session, method, url, timeout=self.timeouts.as_tuple(), **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
 
 
 # --------------------------------------------------------------------------- limiters

@@ -19,12 +19,20 @@ from typing import Any
 import requests
 
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
-from connector.http import RetryPolicy, Timeouts, error_for_status, make_session, send
+from connector.http import (
+    JsonClient,
+    RetryPolicy,
+    Timeouts,
+    error_for_status,
+    json_body,
+    make_session,
+    none_if_not_found,
+)
 
 RENEW_EARLY = 10.0
 
 
-class CdekClient:
+class CdekClient(JsonClient):
     """One CDEK account (client id and secret)."""
 
     def __init__(
@@ -41,12 +49,14 @@ class CdekClient:
         if not url or not client_id or not client_secret:
             raise ConfigError("CONNECTOR_CDEK_URL, _CLIENT_ID and _CLIENT_SECRET are required")
         base = url.rstrip("/")
-        self.base_url = base if base.endswith("/v2") else base + "/v2"
+        super().__init__(
+            base if base.endswith("/v2") else base + "/v2",
+            session=session or make_session(),
+            retry=retry,
+            timeouts=timeouts,
+        )
         self.client_id = client_id
         self.client_secret = client_secret
-        self.session = session or make_session()
-        self.retry = retry
-        self.timeouts = timeouts
         self._clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
@@ -58,7 +68,7 @@ class CdekClient:
             settings.cdek_url,
             settings.cdek_client_id,
             settings.cdek_client_secret,
-            timeouts=Timeouts(read=float(getattr(settings, "http_timeout", 30) or 30)),
+            timeouts=Timeouts.from_settings(settings),
             **options,
         )
 
@@ -78,9 +88,7 @@ class CdekClient:
             "client_secret": self.client_secret,
         }
         url = self.base_url + "/oauth/token"
-        response = self.retry.run(
-            lambda: send(self.session, "POST", url, data=form, timeout=self.timeouts.as_tuple())
-        )
+        response = self.retry.run(lambda: self._send("POST", url, data=form))
         payload = _json(response)
         if not response.ok or "access_token" not in payload:
             if response.status_code >= 500:
@@ -88,37 +96,18 @@ class CdekClient:
             raise AuthError(f"CDEK refused the credentials: HTTP {response.status_code}")
         return str(payload["access_token"]), float(payload.get("expires_in") or 3599)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool | None = None,
-    ) -> Any:
-        method = method.upper()
-        url = self.base_url + "/" + path.lstrip("/")
-        safe = method != "POST" if idempotent is None else idempotent
-        return self.retry.run(lambda: self._send(method, url, json, params), idempotent=safe)
-
-    def _send(self, method: str, url: str, body: Any, params: Mapping[str, Any] | None) -> Any:
+    def _exchange(
+        self, method: str, url: str, body: Any, params: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        """One attempt with the bearer token, renewed once when CDEK answers 401."""
         for renew in (False, True):
             headers = {"Authorization": f"Bearer {self.token(renew=renew)}"}
-            response = send(
-                self.session,
-                method,
-                url,
-                json=body,
-                params=params,
-                headers=headers,
-                timeout=self.timeouts.as_tuple(),
-            )
+            response = self._send(method, url, json=body, params=params, headers=headers)
             if response.status_code != 401:
                 break
         payload = _json(response)
         if response.ok:
-            return payload
+            return payload, response.headers
         raise _error(response.status_code, payload)
 
     # ------------------------------------------------------------------ operations
@@ -139,12 +128,9 @@ class CdekClient:
 
     def find_order(self, number: str) -> dict[str, Any] | None:
         """The shipment registered under our order number (`im_number`), if any."""
-        try:
-            return self.request("GET", "/orders", params={"im_number": number})
-        except PermanentError as error:
-            if error.status == 404:
-                return None
-            raise
+        return none_if_not_found(
+            lambda: self.request("GET", "/orders", params={"im_number": number})
+        )
 
     def subscribe_webhook(self, url: str, event_type: str = "ORDER_STATUS") -> tuple[dict, bool]:
         """Subscribes `url` to `event_type` unless it is; returns (subscription, created)."""
@@ -188,10 +174,8 @@ def parse_status_webhook(body: bytes | str) -> StatusEvent:
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
+    """CDEK answers objects; a bare list (webhooks) is wrapped as `items`, no JSON is `{}`."""
+    payload = json_body(response, {})
     return payload if isinstance(payload, dict) else {"items": payload}
 
 

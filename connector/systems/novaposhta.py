@@ -13,7 +13,15 @@ from typing import Any
 import requests
 
 from connector.errors import ConfigError, PermanentError
-from connector.http import RetryPolicy, Timeouts, error_for_status, make_session, send
+from connector.http import (
+    RetryPolicy,
+    Timeouts,
+    chunks,
+    error_for_status,
+    json_body,
+    make_session,
+    send,
+)
 
 TRACK_LIMIT = 100
 
@@ -44,7 +52,7 @@ class NovaPoshtaClient:
         return cls(
             settings.novaposhta_url,
             settings.novaposhta_api_key,
-            timeouts=Timeouts(read=float(getattr(settings, "http_timeout", 30) or 30)),
+            timeouts=Timeouts.from_settings(settings),
             **options,
         )
 
@@ -67,10 +75,7 @@ class NovaPoshtaClient:
 
     def _send(self, body: dict[str, Any]) -> list[Any]:
         response = send(self.session, "POST", self.url, json=body, timeout=self.timeouts.as_tuple())
-        try:
-            envelope = response.json()
-        except ValueError:
-            envelope = None
+        envelope = json_body(response)
         if not response.ok or not isinstance(envelope, dict):
             raise error_for_status(response.status_code, f"Nova Poshta HTTP {response.status_code}")
         if not envelope.get("success", False):
@@ -86,8 +91,7 @@ class NovaPoshtaClient:
             number, phone = (document, None) if isinstance(document, str) else document
             items.append({"DocumentNumber": number, "Phone": phone or ""})
         statuses: list[dict[str, Any]] = []
-        for start in range(0, len(items), TRACK_LIMIT):
-            part = items[start : start + TRACK_LIMIT]
+        for part in chunks(items, TRACK_LIMIT):
             statuses += self.call("TrackingDocument", "getStatusDocuments", {"Documents": part})
         return statuses
 

@@ -5,18 +5,27 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
+import responses
 
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import (
     ConcurrencyLimit,
+    JsonClient,
     LeakyBucket,
     RequestNotSent,
     RetryPolicy,
+    Timeouts,
+    chunks,
     error_for_status,
+    json_body,
     make_session,
+    none_if_not_found,
     parse_retry_after,
     send,
 )
@@ -188,3 +197,90 @@ def test_session_does_not_retry_on_its_own():
     adapter = make_session().get_adapter("https://example.com")
     assert isinstance(adapter, requests.adapters.HTTPAdapter)
     assert adapter.max_retries.total == 0
+
+
+# --------------------------------------------------------------------------- shared client pieces
+
+
+def response(status: int, content: bytes) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = content
+    return answer
+
+
+def test_json_body_gives_the_default_for_anything_not_json():
+    assert json_body(response(200, b'{"a": [1]}')) == {"a": [1]}
+    assert json_body(response(200, b"null"), default={}) is None
+    assert json_body(response(502, b"<html>Bad gateway</html>")) is None
+    assert json_body(response(502, b"<html>"), default={"error": "HTTP 502"}) == {
+        "error": "HTTP 502"
+    }
+    assert json_body(response(200, b""), default=[]) == []
+
+
+def test_not_found_becomes_none_and_every_other_error_goes_on():
+    def failing(error: Exception):
+        def call() -> Any:
+            raise error
+
+        return call
+
+    assert none_if_not_found(lambda: {"id": 1}) == {"id": 1}
+    assert none_if_not_found(failing(PermanentError("gone", status=404))) is None
+    with pytest.raises(PermanentError):
+        none_if_not_found(failing(PermanentError("bad", code="x", status=400)))
+    with pytest.raises(TransientError):
+        none_if_not_found(failing(TransientError("502")))
+
+
+def test_chunks_cut_at_the_size_and_keep_the_order():
+    assert list(chunks([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
+    assert list(chunks([], 100)) == []
+
+
+def test_timeouts_from_settings_read_the_http_timeout():
+    assert Timeouts.from_settings(SimpleNamespace(http_timeout=12.5)) == Timeouts(read=12.5)
+    assert Timeouts.from_settings(SimpleNamespace(http_timeout=None)).read == 30
+    assert Timeouts.from_settings(SimpleNamespace()).as_tuple() == (10.0, 30.0)
+
+
+class Plain(JsonClient):
+    """The smallest client: JSON in, `error_for_status` out."""
+
+    def _exchange(
+        self, method: str, url: str, body: Any, params: Mapping[str, Any] | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        answer = self._send(method, url, json=body, params=params)
+        if answer.ok:
+            return json_body(answer), answer.headers
+        raise error_for_status(answer.status_code, f"HTTP {answer.status_code}")
+
+
+API = "https://api.example/v1"
+
+
+def plain() -> Plain:
+    return Plain(API, session=make_session(), retry=policy()[0], timeouts=Timeouts())
+
+
+@responses.activate
+def test_json_client_joins_the_path_and_retries_reads():
+    responses.get(API + "/items", status=502)
+    responses.get(API + "/items", json=[1, 2], headers={"X-Total": "2"})
+    body, headers = plain().request_full("get", "items", params={"page": 1})
+    assert body == [1, 2] and headers["X-Total"] == "2"
+    assert len(responses.calls) == 2
+    assert responses.calls[0].request.url == API + "/items?page=1"
+
+
+@responses.activate
+def test_json_client_does_not_resend_a_post_unless_told_it_is_safe():
+    responses.post(API + "/orders", status=502)
+    responses.post(API + "/orders", status=503)
+    responses.post(API + "/orders", json={"id": 7})
+    with pytest.raises(TransientError):
+        plain().request("POST", "/orders", json={"n": 1})
+    assert len(responses.calls) == 1
+    assert plain().request("POST", "/orders", json={"n": 1}, idempotent=True) == {"id": 7}
+    assert len(responses.calls) == 3

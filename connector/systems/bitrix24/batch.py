@@ -69,11 +69,6 @@ def as_command(command: Command | tuple[str, Mapping[str, Any]] | str) -> Comman
     return Command(method, params or {})
 
 
-def chunks(items: Sequence[Any], size: int = BATCH_LIMIT) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --------------------------------------------------------------------------- encoding
 
 

@@ -25,7 +25,9 @@ from connector.http import (
     RequestNotSent,
     RetryPolicy,
     Timeouts,
+    chunks,
     error_for_status,
+    json_body,
     make_session,
     send,
 )
@@ -37,7 +39,6 @@ from connector.systems.bitrix24.batch import (
     CommandResult,
     as_command,
     batch_params,
-    chunks,
     parse_batch,
 )
 from connector.systems.bitrix24.errors import (
@@ -125,7 +126,7 @@ class Bitrix24Client:
         **options: Any,
     ) -> Bitrix24Client:
         """A client for the configured portal: the inbound webhook if set, else the OAuth app."""
-        timeouts = Timeouts(read=float(getattr(settings, "http_timeout", 30) or 30))
+        timeouts = Timeouts.from_settings(settings)
         if getattr(settings, "bitrix24_webhook_url", None):
             connection: Connection = WebhookConnection(settings.bitrix24_webhook_url)
         else:
@@ -194,10 +195,7 @@ class Bitrix24Client:
             self._sleep(wait)
 
     def _read(self, method: str, response: requests.Response) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None  # an HTML error page under load
+        payload = json_body(response)  # None: an HTML error page under load
         status = response.status_code
         if 200 <= status < 300 and isinstance(payload, dict) and "error" not in payload:
             self.operating.record(method, payload.get("time"))
@@ -354,7 +352,7 @@ class Bitrix24Client:
             return page_params
 
         if chain == 1:
-            return [_rows(self.call(method, page(last_id)))]
+            return [page_rows(self.call(method, page(last_id)))]
         rows_path = "[items]" if method.startswith("crm.item.") else ""
         commands = [Command(method, page(last_id))]
         for index in range(1, chain):
@@ -363,7 +361,7 @@ class Bitrix24Client:
         pages = []
         # One call, never partly re-sent: a resent command's `$result[...]` would point elsewhere.
         for result in self._batch_chunk(commands, True):
-            rows = _rows(result.unwrap())
+            rows = page_rows(result.unwrap())
             pages.append(rows)
             if len(rows) < PAGE_SIZE:
                 break
@@ -560,7 +558,7 @@ def is_idempotent(method: str) -> bool:
     return not (name.endswith(".add") or name == "event.offline.get" or name.endswith(".import"))
 
 
-def _rows(result: Any) -> list[dict[str, Any]]:
+def page_rows(result: Any) -> list[dict[str, Any]]:
     """Rows of a list answer: a list (legacy) or `{"items": [...]}` (crm.item.list and kin)."""
     if isinstance(result, list):
         return result
@@ -595,4 +593,5 @@ __all__ = [
     "Stage",
     "UserField",
     "is_idempotent",
+    "page_rows",
 ]

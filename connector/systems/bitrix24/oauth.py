@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from connector.errors import AuthError, ConfigError
-from connector.http import Timeouts, make_session, send
+from connector.http import Timeouts, json_body, make_session, send
 
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
@@ -171,10 +171,7 @@ class OAuthConnection:
             params=params,
             timeout=self.timeouts.as_tuple(),
         )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {"error": f"HTTP {response.status_code}"}
+        answer = json_body(response, {"error": f"HTTP {response.status_code}"})
         return answer if isinstance(answer, dict) else {"error": "unexpected answer"}
 
     def moved(self, location: str) -> None:

@@ -20,12 +20,14 @@ import requests
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
     ConcurrencyLimit,
+    JsonClient,
     RetryPolicy,
     Timeouts,
     error_for_status,
+    json_body,
     make_session,
+    none_if_not_found,
     parse_retry_after,
-    send,
 )
 
 MAX_CONNECTIONS = 10
@@ -69,7 +71,7 @@ class MailchimpError(PermanentError):
         self.errors = errors or []
 
 
-class MailchimpClient:
+class MailchimpClient(JsonClient):
     """One Mailchimp account (an API key); thread-safe, `max_connections` requests at most."""
 
     def __init__(
@@ -85,17 +87,19 @@ class MailchimpClient:
     ) -> None:
         if not api_key:
             raise ConfigError("CONNECTOR_MAILCHIMP_API_KEY is empty")
-        self.base_url = (base_url or base_url_from_key(api_key)).rstrip("/")
-        self.session = session or make_session(pool_size=max_connections)
+        super().__init__(
+            (base_url or base_url_from_key(api_key)).rstrip("/"),
+            session=session or make_session(pool_size=max_connections),
+            retry=retry,
+            timeouts=timeouts,
+        )
         self._auth = ("connector", api_key)
-        self.retry = retry
-        self.timeouts = timeouts
         self.connections = ConcurrencyLimit(min(max_connections, MAX_CONNECTIONS))
         self.busy_wait = busy_wait
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> MailchimpClient:
-        timeout = float(getattr(settings, "http_timeout", 30) or 30)
+        timeout = Timeouts.from_settings(settings).read
         return cls(
             settings.mailchimp_api_key,
             base_url=getattr(settings, "mailchimp_base_url", None),
@@ -105,48 +109,21 @@ class MailchimpClient:
 
     # ------------------------------------------------------------------ transport
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool | None = None,
-    ) -> Any:
-        """Sends one request; returns the decoded body (None for 204) or raises a typed error."""
-        method = method.upper()
-        if idempotent is None:
-            idempotent = method != "POST"
-        url = self.base_url + "/" + path.lstrip("/")
-        return self.retry.run(lambda: self._send(method, url, json, params), idempotent=idempotent)
-
-    def _send(self, method: str, url: str, body: Any, params: Mapping[str, Any] | None) -> Any:
+    def _exchange(
+        self, method: str, url: str, body: Any, params: Mapping[str, Any] | None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """One attempt inside a connection slot; None for 204 or an empty body."""
         with self.connections.slot():
-            response = send(
-                self.session,
-                method,
-                url,
-                json=body,
-                params=params,
-                auth=self._auth,
-                timeout=self.timeouts.as_tuple(),
-            )
+            response = self._send(method, url, json=body, params=params, auth=self._auth)
         if response.status_code == 204 or (response.ok and not response.content):
-            return None
+            return None, response.headers
         if response.ok:
-            try:
-                return response.json()
-            except ValueError:
-                return response.text
+            return json_body(response, response.text), response.headers
         raise self._error(response)
 
     def _error(self, response: requests.Response) -> ConnectorError:
         status = response.status_code
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = {}
+        problem = json_body(response)
         problem = problem if isinstance(problem, dict) else {}
         title = str(problem.get("title") or response.reason or "")
         detail = str(problem.get("detail") or "")
@@ -166,12 +143,7 @@ class MailchimpClient:
         return self.request("GET", "/ping")
 
     def get_member(self, list_id: str, email: str) -> dict[str, Any] | None:
-        try:
-            return self.request("GET", f"/lists/{list_id}/members/{subscriber_hash(email)}")
-        except PermanentError as error:
-            if error.status == 404:
-                return None
-            raise
+        return self._get_or_none(f"/lists/{list_id}/members/{subscriber_hash(email)}")
 
     def upsert_member(
         self,
@@ -220,11 +192,7 @@ class MailchimpClient:
         return self.request("PATCH", path, json={"email_address": new_email.strip()})
 
     def archive_member(self, list_id: str, email: str) -> None:
-        try:
-            self.request("DELETE", f"/lists/{list_id}/members/{subscriber_hash(email)}")
-        except PermanentError as error:
-            if error.status != 404:
-                raise
+        self._delete_if_present(f"/lists/{list_id}/members/{subscriber_hash(email)}")
 
     def update_member_tags(
         self,
@@ -313,11 +281,7 @@ class MailchimpClient:
 
     def delete_cart(self, store_id: str, cart_id: str) -> None:
         """Removes a cart (bought or emptied) so its abandoned-cart email is not sent."""
-        try:
-            self.request("DELETE", f"/ecommerce/stores/{store_id}/carts/{cart_id}")
-        except PermanentError as error:
-            if error.status != 404:
-                raise
+        self._delete_if_present(f"/ecommerce/stores/{store_id}/carts/{cart_id}")
 
     def upsert_order(self, store_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
         return self._patch_or_post(f"/ecommerce/stores/{store_id}/orders", order)
@@ -385,12 +349,8 @@ class MailchimpClient:
         return run_batch(self, operations, **options)
 
     def _get_or_none(self, path: str) -> dict[str, Any] | None:
-        try:
-            return self.request("GET", path)
-        except PermanentError as error:
-            if error.status == 404:
-                return None
-            raise
+        return none_if_not_found(lambda: self.request("GET", path))
 
-    def close(self) -> None:
-        self.session.close()
+    def _delete_if_present(self, path: str) -> None:
+        """A DELETE of what is already gone has done its job."""
+        none_if_not_found(lambda: self.request("DELETE", path))

@@ -17,12 +17,14 @@ import requests
 
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
+    JsonClient,
     RetryPolicy,
     Timeouts,
+    chunks,
     error_for_status,
+    json_body,
     make_session,
     parse_retry_after,
-    send,
 )
 
 PER_PAGE = 100
@@ -37,7 +39,7 @@ WEBHOOK_TOPICS = (
 )
 
 
-class WooCommerceClient:
+class WooCommerceClient(JsonClient):
     """One shop. Thread-safe; every call retried through blips where that is safe."""
 
     def __init__(
@@ -54,10 +56,12 @@ class WooCommerceClient:
         if not url or not key or not secret:
             raise ConfigError("CONNECTOR_WOOCOMMERCE_URL, _KEY and _SECRET are required")
         base = url.rstrip("/")
-        self.base_url = base if "/wp-json/" in base + "/" else base + "/wp-json/wc/v3"
-        self.session = session or make_session()
-        self.retry = retry
-        self.timeouts = timeouts
+        super().__init__(
+            base if "/wp-json/" in base + "/" else base + "/wp-json/wc/v3",
+            session=session or make_session(),
+            retry=retry,
+            timeouts=timeouts,
+        )
         self._auth_params = {"consumer_key": key, "consumer_secret": secret} if query_auth else {}
         self._auth = None if query_auth else (key, secret)
 
@@ -67,55 +71,19 @@ class WooCommerceClient:
             settings.woocommerce_url,
             settings.woocommerce_key,
             settings.woocommerce_secret,
-            timeouts=Timeouts(read=float(getattr(settings, "http_timeout", 30) or 30)),
+            timeouts=Timeouts.from_settings(settings),
             **options,
         )
 
     # ------------------------------------------------------------------ transport
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool | None = None,
-    ) -> Any:
-        return self.request_full(method, path, json=json, params=params, idempotent=idempotent)[0]
-
-    def request_full(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool | None = None,
+    def _exchange(
+        self, method: str, url: str, body: Any, params: Mapping[str, Any] | None
     ) -> tuple[Any, Mapping[str, str]]:
-        """The decoded body and the response headers (for `X-WP-TotalPages`)."""
-        method = method.upper()
-        url = self.base_url + "/" + path.lstrip("/")
+        """One attempt; the keys go as query parameters when `query_auth` is on."""
         query = {**self._auth_params, **(params or {})}
-        safe = method != "POST" if idempotent is None else idempotent
-        return self.retry.run(lambda: self._send(method, url, json, query), idempotent=safe)
-
-    def _send(
-        self, method: str, url: str, body: Any, params: Mapping[str, Any]
-    ) -> tuple[Any, Mapping[str, str]]:
-        response = send(
-            self.session,
-            method,
-            url,
-            json=body,
-            params=params,
-            auth=self._auth,
-            timeout=self.timeouts.as_tuple(),
-        )
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        response = self._send(method, url, json=body, params=query, auth=self._auth)
+        payload = json_body(response)
         if response.ok:
             return payload, response.headers
         raise _error(response, payload)
@@ -249,14 +217,11 @@ class WooCommerceClient:
 
     def _batch(self, path: str, updates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         answers: list[dict[str, Any]] = []
-        for start in range(0, len(updates), BATCH_LIMIT):
-            part = [dict(item) for item in updates[start : start + BATCH_LIMIT]]
-            answer = self.request("POST", path, json={"update": part}, idempotent=True)
+        for part in chunks(updates, BATCH_LIMIT):
+            body = {"update": [dict(item) for item in part]}
+            answer = self.request("POST", path, json=body, idempotent=True)
             answers.extend((answer or {}).get("update", []))
         return answers
-
-    def close(self) -> None:
-        self.session.close()
 
 
 def order_update(
