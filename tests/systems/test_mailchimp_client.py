@@ -125,6 +125,28 @@ def test_429_without_retry_after_is_rate_limited():
 
 
 @responses.activate
+def test_products_are_patched_with_their_variants_or_posted_whole():
+    products = f"{API}/ecommerce/stores/S/products"
+    variant = {"id": "v1", "title": "Tea 100 g", "price": 5}
+    responses.patch(products + "/p1", json={"id": "p1"})
+    responses.put(products + "/p1/variants/v1", json=variant)
+    responses.patch(products + "/p2", status=404, json={"title": "Resource Not Found"})
+    responses.post(products, json={"id": "p2"})
+    client = make_client()
+
+    assert client.upsert_product("S", {"id": "p1", "title": "Tea", "variants": [variant]}) == {
+        "id": "p1"
+    }
+    assert json.loads(responses.calls[0].request.body) == {"title": "Tea"}
+    assert json.loads(responses.calls[1].request.body) == variant
+
+    new = {"id": "p2", "title": "Coffee", "variants": [{**variant, "id": "v2"}]}
+    assert client.upsert_product("S", new) == {"id": "p2"}
+    assert [call.request.method for call in responses.calls[2:]] == ["PATCH", "POST"]
+    assert json.loads(responses.calls[3].request.body) == new
+
+
+@responses.activate
 def test_delete_cart_ignores_a_missing_cart(spec):
     url = f"{API}/ecommerce/stores/S/carts/c1"
     responses.delete(url, status=404, json=problem(spec, "resource-not-found.404.json"))

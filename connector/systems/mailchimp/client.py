@@ -261,39 +261,35 @@ class MailchimpClient(JsonClient):
 
     def upsert_product(self, store_id: str, product: Mapping[str, Any]) -> dict[str, Any]:
         """PATCH the product, creating it when missing; variants are upserted one by one."""
-        path = f"/ecommerce/stores/{store_id}/products/{product['id']}"
-        variants = list(product.get("variants") or [])
-        update = {key: value for key, value in product.items() if key not in ("id", "variants")}
-        try:
-            result = self.request("PATCH", path, json=update)
-        except PermanentError as error:
-            if error.status != 404:
-                raise
-            return self.request(
-                "POST", f"/ecommerce/stores/{store_id}/products", json=dict(product)
-            )
-        for variant in variants:
-            self.request("PUT", f"{path}/variants/{variant['id']}", json=dict(variant))
+        products = f"/ecommerce/stores/{store_id}/products"
+        result, created = self._patch_or_post(products, product, leave_out=("id", "variants"))
+        if not created:  # a new product was posted with its variants
+            for variant in product.get("variants") or []:
+                path = f"{products}/{product['id']}/variants/{variant['id']}"
+                self.request("PUT", path, json=dict(variant))
         return result
 
     def upsert_cart(self, store_id: str, cart: Mapping[str, Any]) -> dict[str, Any]:
-        return self._patch_or_post(f"/ecommerce/stores/{store_id}/carts", cart)
+        return self._patch_or_post(f"/ecommerce/stores/{store_id}/carts", cart)[0]
 
     def delete_cart(self, store_id: str, cart_id: str) -> None:
         """Removes a cart (bought or emptied) so its abandoned-cart email is not sent."""
         self._delete_if_present(f"/ecommerce/stores/{store_id}/carts/{cart_id}")
 
     def upsert_order(self, store_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
-        return self._patch_or_post(f"/ecommerce/stores/{store_id}/orders", order)
+        return self._patch_or_post(f"/ecommerce/stores/{store_id}/orders", order)[0]
 
-    def _patch_or_post(self, collection: str, item: Mapping[str, Any]) -> dict[str, Any]:
-        update = {key: value for key, value in item.items() if key != "id"}
+    def _patch_or_post(
+        self, collection: str, item: Mapping[str, Any], leave_out: tuple[str, ...] = ("id",)
+    ) -> tuple[dict[str, Any], bool]:
+        """PATCH the item, or POST it whole on 404 (the spec has no PUT); (answer, created)."""
+        update = {key: value for key, value in item.items() if key not in leave_out}
         try:
-            return self.request("PATCH", f"{collection}/{item['id']}", json=update)
+            return self.request("PATCH", f"{collection}/{item['id']}", json=update), False
         except PermanentError as error:
             if error.status != 404:
                 raise
-        return self.request("POST", collection, json=dict(item))
+        return self.request("POST", collection, json=dict(item)), True
 
     # ------------------------------------------------------------------ setup reads and writes
 
