@@ -161,7 +161,7 @@ class OpenLoyaltyProvider:
                 "CONNECTOR_OPENLOYALTY_URL and CONNECTOR_OPENLOYALTY_TOKEN are needed "
                 "with CONNECTOR_LOYALTY_PROVIDER=openloyalty"
             )
-        timeouts = Timeouts(read=float(getattr(settings, "http_timeout", 30.0)))
+        timeouts = Timeouts.from_settings(settings)
         client = OpenLoyaltyClient(settings.openloyalty_url, settings.openloyalty_token,
                                    timeouts=timeouts)  # fmt: skip
         return cls(client, ledger)

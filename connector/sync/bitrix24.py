@@ -20,21 +20,12 @@ from typing import Any
 
 from connector.sync.streams import Page, TaskItem
 from connector.sync.times import iso, now, utc
+from connector.systems.bitrix24.client import page_rows
 from connector.systems.bitrix24.events import confirm_offline, fail_offline, read_offline
 
 PAGE_SIZE = 50
 ENTITIES = {"deals": "deal", "contacts": "contact"}
 MARKERS = {"DEAL": "deal", "CONTACT": "contact"}
-
-
-def _rows(result: Any) -> list[dict[str, Any]]:
-    if isinstance(result, list):
-        return result
-    if isinstance(result, dict):
-        for value in result.values():
-            if isinstance(value, list):
-                return value
-    return []
 
 
 def reconcile_task(entity: str, row: dict[str, Any], event: str = "RECONCILE") -> TaskItem:
@@ -105,7 +96,7 @@ class ModifiedScan:
                 "select": ["ID", "DATE_MODIFY"],
                 "start": -1,
             }
-            rows = _rows(self.client.call(self.method, params))
+            rows = page_rows(self.client.call(self.method, params))
             for row in rows:
                 if row.get("DATE_MODIFY"):
                     moment = utc(row["DATE_MODIFY"])

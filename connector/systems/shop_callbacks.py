@@ -42,7 +42,11 @@ class ShopCallbacks:
 
     @classmethod
     def from_settings(cls, settings: Any) -> ShopCallbacks:
-        return cls(settings.shop_callback_url, settings.shop_webhook_secret)
+        return cls(
+            settings.shop_callback_url,
+            settings.shop_webhook_secret,
+            timeouts=Timeouts.from_settings(settings),
+        )
 
     def send_event(self, message_id: str, event_type: str, data: dict[str, Any]) -> None:
         """POSTs `{"type", "occurred_at", "data"}` signed as Standard Webhooks says."""
