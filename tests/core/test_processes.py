@@ -29,17 +29,22 @@ def get_json(url: str) -> dict | None:
         return None
 
 
+def process_env(database_url: str, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a connector subprocess: its store and port, no `.env` file."""
+    return {
+        **os.environ,
+        "CONNECTOR_DATABASE_URL": database_url,
+        "CONNECTOR_HTTP_PORT": str(port),
+        "CONNECTOR_ENV_FILE": "/nonexistent",
+        **settings,
+    }
+
+
 def test_run_serves_health_runs_tasks_schedules_jobs_and_stops_on_sigterm(tmp_path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     port = free_port()
     services = Services(make_settings(tmp_path / "x", database_url=db))
-    env = {
-        **os.environ,
-        "CONNECTOR_DATABASE_URL": db,
-        "CONNECTOR_HTTP_PORT": str(port),
-        "CONNECTOR_LOG_FORMAT": "json",
-        "CONNECTOR_ENV_FILE": "/nonexistent",
-    }
+    env = process_env(db, port, CONNECTOR_LOG_FORMAT="json")
     connector = Path(sys.executable).with_name("connector")
     process = subprocess.Popen([str(connector), "run"], env=env, stderr=subprocess.PIPE)
     try:
@@ -82,15 +87,13 @@ def test_serve_stores_webhooks_from_two_processes_and_stops_on_sigterm(tmp_path)
 
     db = f"sqlite:///{tmp_path / 'serve.db'}"
     port = free_port()
-    env = {
-        **os.environ,
-        "CONNECTOR_DATABASE_URL": db,
-        "CONNECTOR_HTTP_PORT": str(port),
-        "CONNECTOR_HTTP_WORKERS": "2",
-        "CONNECTOR_HTTP_THREADS": "4",
-        "CONNECTOR_WOOCOMMERCE_WEBHOOK_SECRET": "s3cret",
-        "CONNECTOR_ENV_FILE": "/nonexistent",
-    }
+    env = process_env(
+        db,
+        port,
+        CONNECTOR_HTTP_WORKERS="2",
+        CONNECTOR_HTTP_THREADS="4",
+        CONNECTOR_WOOCOMMERCE_WEBHOOK_SECRET="s3cret",
+    )
     connector = Path(sys.executable).with_name("connector")
     process = subprocess.Popen([str(connector), "serve"], env=env, stderr=subprocess.PIPE)
     try:
