@@ -14,7 +14,8 @@ what makes echo and stale events recognisable (DESIGN.md, "Rules that keep data 
 A person is found by links first, then by *identity keys*: E.164 phone, lower-cased email and
 loyalty card (research/bitrix24.md 5.6: CRM duplicate search compares whole strings, so keys are
 normalised before they are stored or looked up). Resolution runs in one write transaction, so two
-tasks meeting the same new person at once still make one canonical customer.
+tasks meeting the same new person at once still make one canonical customer (on PostgreSQL the
+transactions of one key take turns on an advisory lock: see `take_turns`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import reading
@@ -190,6 +191,20 @@ def link_of(
     return _row_to_link(row) if row else None
 
 
+def lock_link(connection: Connection, entity: str, canonical_id: str, system: str) -> Link | None:
+    """The link, locked for this transaction; when there is none yet, the sole right to make it.
+
+    On PostgreSQL FOR UPDATE locks no missing row, so two transactions could both insert it (a
+    unique violation) or both read the same `data` and each write back their own merge (a lost
+    update); SQLite's write transactions run one at a time anyway.
+    """
+    found = link_of(connection, entity, canonical_id, system, lock=True)
+    if found is None:
+        take_turns(connection, [f"link:{entity}:{canonical_id}:{system}"])
+        found = link_of(connection, entity, canonical_id, system, lock=True)
+    return found
+
+
 def links_of(target: Engine | Connection, entity: str, canonical_id: str) -> dict[str, Link]:
     """Every system's record of a canonical entity, by system."""
     query = select(links).where(links.c.entity == entity, links.c.canonical_id == canonical_id)
@@ -232,7 +247,7 @@ def save_link(
     for name, value in (("fingerprint", fingerprint), ("version", version), ("data", data)):
         if value is not _UNSET:
             values[name] = jsonable(value) if name == "data" else value
-    existing = link_of(target, entity, canonical_id, system)
+    existing = lock_link(target, entity, canonical_id, system)
     if existing is not None and "data" in values and values["data"] is not None:
         values["data"] = {**existing.data, **values["data"]}  # keys given replace those keys
     if existing is None:
@@ -313,6 +328,22 @@ def add_keys(connection: Connection, canonical_id: str, keys: Iterable[tuple[str
             connection.execute(insert(identity_keys).values(row))
 
 
+def take_turns(connection: Connection, names: Iterable[str]) -> None:
+    """Holds, until the transaction ends, a PostgreSQL advisory lock per name (taken sorted, so
+    two calls wanting the same names never deadlock).
+
+    Under READ COMMITTED two transactions can both find no owner of a key and each make a new
+    customer; with the lock the second one waits and then sees the first one's commit. SQLite
+    needs nothing: its write transactions already run one at a time.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    for name in sorted(set(names)):
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+        )
+
+
 @dataclass(frozen=True)
 class Resolved:
     """The canonical customer a record belongs to; `created` when it is new to the hub."""
@@ -336,6 +367,10 @@ def resolve_customer(
     """
     keys = customer_keys(email, phone, card)
     with engine.begin() as connection:
+        turns = [f"identity:{kind}:{value}" for kind, value in keys]
+        if system and external_id not in (None, ""):
+            turns.append(f"record:customer:{system}:{external_id}")
+        take_turns(connection, turns)
         canonical_id, created = None, False
         if system and external_id not in (None, ""):
             link = find_link(connection, "customer", system, external_id)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from connector.errors import RateLimited, TransientError
-from connector.identity import HUB, jsonable, link_of, save_link
+from connector.identity import HUB, jsonable, link_of, lock_link, save_link
 from connector.model import ENTITIES
 from connector.tasks import TaskContext
 
@@ -96,7 +96,7 @@ def change_snapshot(
     version: str | None = None,
 ) -> Change:
     """Reads, changes and stores a snapshot inside the caller's write transaction."""
-    link = link_of(connection, entity, canonical_id, HUB, lock=True)
+    link = lock_link(connection, entity, canonical_id, HUB)  # a new one: made once
     before = typed(entity, link.data) if link and link.data else None
     after = change(None if before is None else dict(before))
     kwargs: dict[str, Any] = {"data": after}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+from connector.flows.hub import change_snapshot, load_snapshot, merge_values
 from connector.identity import (
     customer_keys,
     find_link,
@@ -96,3 +99,41 @@ def test_keys_are_normalised_and_ordered_by_strength():
         ("phone", "+380671"),
     ]
     assert customer_keys(email="not-an-email") == []
+
+
+def at_once(count: int, work: Callable[[int], None]) -> None:
+    """Runs `work(0)` .. `work(count - 1)` on threads released together; raises what they raise."""
+    start = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        start.wait()
+        work(n)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        for future in [pool.submit(run, n) for n in range(count)]:
+            future.result()
+
+
+def test_a_new_link_saved_at_once_by_many_tasks_keeps_every_tasks_data(services):
+    at_once(
+        8,
+        lambda n: save_link(services.engine, "order", "o1", "bitrix24", "D-1", data={f"k{n}": "x"}),
+    )
+    link = link_of(services.engine, "order", "o1", "bitrix24")
+    assert link is not None and link.data == {f"k{n}": "x" for n in range(8)}
+
+
+def test_a_new_snapshot_changed_at_once_by_many_tasks_keeps_every_change(services):
+    def change(n: int) -> None:
+        with services.engine.begin() as connection:
+            change_snapshot(
+                connection,
+                "customer",
+                "c1",
+                lambda before: merge_values(before, {"custom": {f"k{n}": str(n)}}),
+            )
+
+    at_once(8, change)
+    snapshot = load_snapshot(services.engine, "customer", "c1")
+    assert snapshot is not None
+    assert snapshot["custom"] == {f"k{n}": str(n) for n in range(8)}
