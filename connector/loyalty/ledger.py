@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from connector.errors import ConnectorError, PermanentError
+from connector.identity import take_turns
 from connector.store import reading
 from connector.store.tables import identity_keys, loyalty_accounts, loyalty_entries
 
@@ -302,6 +303,11 @@ def lock_account(
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
     account = connection.execute(query).first()
+    if account is None:
+        # FOR UPDATE locks no missing row: on PostgreSQL racing first postings would all insert
+        # the account. They take turns; the later ones then find the first one's account.
+        take_turns(connection, [f"loyalty:account:{customer_id}"])
+        account = connection.execute(query).first()
     if account is not None:
         if card and card != account.card_number:
             _add_card_key(connection, card, customer_id)  # a second card (POS) finds them too

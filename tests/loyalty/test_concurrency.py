@@ -30,3 +30,15 @@ def test_duplicate_events_applied_in_parallel_count_once(ledger) -> None:
     # each order spends 20 and gets a quarter (5) back; it accrues 10 pending, of which
     # three quarters (7.5, rounded half up to 8) remain
     assert (balance.available, balance.pending) == (1000 - 10 * 15, 10 * 8)
+
+
+def test_the_first_events_of_a_new_customer_at_once_open_one_account(ledger) -> None:
+    """No account yet: every racing transaction would create it (PostgreSQL lets them all try)."""
+    events = [
+        (f"o{number}", OrderEvent("paid", total=Decimal(100), version=1)) for number in range(8)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: ledger.apply_order_event("new", *item), events))
+    balance = ledger.balance("new")
+    assert balance is not None and balance.card_number
+    assert (balance.available, balance.pending) == (0, 8 * 5)
