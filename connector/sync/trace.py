@@ -161,12 +161,14 @@ def _customers(connection: Any, key: tuple[str, str]) -> list[str]:
 
 def _customer(connection: Any, cid: str, needles: Needles) -> dict[str, Any]:
     keys = connection.execute(
-        select(identity_keys.c.kind, identity_keys.c.value).where(
-            identity_keys.c.canonical_id == cid
-        )
+        select(identity_keys.c.kind, identity_keys.c.value)
+        .where(identity_keys.c.canonical_id == cid)
+        .order_by(identity_keys.c.kind, identity_keys.c.value)  # no store has an order of its own
     ).all()
     rows = connection.execute(
-        select(links).where(links.c.entity == "customer", links.c.canonical_id == cid)
+        select(links)
+        .where(links.c.entity == "customer", links.c.canonical_id == cid)
+        .order_by(links.c.system)
     ).mappings()
     snapshot: dict[str, Any] = {}
     systems = []
@@ -221,9 +223,9 @@ def _orders(connection: Any, customer_ids: list[str], needles: Needles) -> list[
         needles.canonical_ids.add(oid)
         records = []
         for row in connection.execute(
-            select(links).where(
-                links.c.entity == "order", links.c.canonical_id == oid, links.c.system != HUB
-            )
+            select(links)
+            .where(links.c.entity == "order", links.c.canonical_id == oid, links.c.system != HUB)
+            .order_by(links.c.system)
         ).mappings():
             own = row["data"] or {}
             records.append(

@@ -124,6 +124,16 @@ def test_trace_by_phone_in_any_spelling_finds_everything(services, story):
     assert sorted(d["id"] for d in found.dead_letters) == sorted(story.values())
 
 
+def test_keys_and_links_are_listed_in_one_order_on_every_store(services, story):
+    """Sorted by kind and system, not in whatever order the store returns rows (without ORDER BY
+    that is the order of insertion, of an index, or after updates anything on PostgreSQL)."""
+    [ann] = trace_customer(services.engine, email="ann@example.com").customers
+    assert [k["kind"] for k in ann["keys"]] == ["card", "email", "phone"]
+    assert [r["system"] for r in ann["links"]] == ["bitrix24", "mailchimp", "woocommerce"]
+    [order] = trace_customer(services.engine, email="ann@example.com").orders
+    assert [r["system"] for r in order["links"]] == ["bitrix24", "woocommerce"]
+
+
 def test_trace_by_email_is_the_same_customer(services, story):
     found = trace_customer(services.engine, email="Ann@Example.com")
     assert [c["id"] for c in found.customers] == [CID]
