@@ -1,8 +1,16 @@
-"""Fixtures every test area shares: settings on a temporary SQLite store, and the services."""
+"""Fixtures every test area shares: settings on a temporary store, and the services.
+
+The store is SQLite in a temporary folder. In the suites of `POSTGRES_SUITES` every test that
+reaches the store (through `store_url`, which `settings`, `services` and the suites' worlds use)
+runs twice, on SQLite and on PostgreSQL: the PostgreSQL variant runs only when TEST_POSTGRES_URL
+names a scratch database (emptied before each test) and is skipped otherwise. A test that is
+about SQLite itself is marked `sqlite_only` and runs once.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -15,16 +23,28 @@ with contextlib.suppress(ImportError):  # the sandbox fixtures (connector/sandbo
     from connector.sandbox.testing import *  # noqa: F403
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, queue_backoff_base=0.01, queue_backoff_max=0.05)
+# Suites (folders under tests/) whose store-using tests also run on PostgreSQL; tests/core uses
+# `any_store_services` instead.
+POSTGRES_SUITES = frozenset({"flows", "loyalty", "sync", "delivery", "e2e"})
+STORES = ["sqlite", "postgresql"]
 
 
-@pytest.fixture
-def services(settings: Settings):
-    built = Services(settings)
-    yield built
-    built.close()
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: about SQLite itself; not repeated on PostgreSQL (say why)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One switch for the PostgreSQL variants: parametrizes `store_url` wherever it is used."""
+    if "store_url" not in metafunc.fixturenames:
+        return
+    if "any_store_services" in metafunc.fixturenames:
+        metafunc.parametrize("store_url", STORES, indirect=True)
+        return
+    suite = Path(metafunc.definition.path).relative_to(Path(__file__).parent).parts[0]
+    if suite in POSTGRES_SUITES and not metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.parametrize("store_url", STORES, indirect=True)
 
 
 def empty_postgres(url: str) -> None:
@@ -37,19 +57,37 @@ def empty_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store_services(request, tmp_path: Path):
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """CONNECTOR_DATABASE_URL of the test's store: SQLite in `tmp_path` unless parametrized
+    with "postgresql", which is the emptied TEST_POSTGRES_URL (or a skip without it)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'connector.db'}"
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set TEST_POSTGRES_URL to run the PostgreSQL variant")
+    empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_url: str) -> Settings:
+    return make_settings(
+        tmp_path, database_url=store_url, queue_backoff_base=0.01, queue_backoff_max=0.05
+    )
+
+
+@pytest.fixture
+def services(settings: Settings):
+    built = Services(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def any_store_services(settings: Settings):
     """Services on SQLite and, when TEST_POSTGRES_URL names a scratch database
     (it is emptied), on PostgreSQL too: the code must run on both."""
-    import os
-
-    if request.param == "sqlite":
-        built = Services(make_settings(tmp_path, queue_backoff_base=0.01, queue_backoff_max=0.05))
-    else:
-        url = os.environ.get("TEST_POSTGRES_URL")
-        if not url:
-            pytest.skip("set TEST_POSTGRES_URL to run the PostgreSQL variant")
-        empty_postgres(url)
-        built = Services(make_settings(tmp_path, database_url=url))
+    built = Services(settings)
     yield built
     built.close()

@@ -46,9 +46,12 @@ class FakeNovaPoshta:
 
 
 @pytest.fixture
-def np_services(tmp_path: Path):
+def np_services(tmp_path: Path, store_url: str):
     settings = make_settings(
-        tmp_path, novaposhta_api_key="key", novaposhta_url="http://127.0.0.1:9"
+        tmp_path,
+        database_url=store_url,
+        novaposhta_api_key="key",
+        novaposhta_url="http://127.0.0.1:9",
     )
     built = Services(settings)
     save_link(built.engine, "order", ORDER["id"], HUB, ORDER["id"], data=ORDER)

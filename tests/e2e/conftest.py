@@ -244,7 +244,7 @@ class World:
 
 
 @pytest.fixture
-def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any) -> Iterator[World]:
+def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any, store_url: str) -> Iterator[World]:
     env = {
         key.removeprefix("CONNECTOR_").lower(): value
         for key, value in fresh_sandbox.settings_env().items()
@@ -252,6 +252,7 @@ def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any) -> Iterator[Worl
     settings = make_settings(
         tmp_path,
         **env,
+        database_url=store_url,
         queue_backoff_base=0.01,
         queue_backoff_max=0.05,
         queue_max_attempts=30,

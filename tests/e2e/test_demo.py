@@ -6,6 +6,7 @@ from __future__ import annotations
 from connector.demo import run_demo
 
 
+# SQLite only: the demo makes its own SQLite store in a temporary folder (what `make demo` runs).
 def test_the_demo_story_keeps_every_invariant():
     told: list[str] = []
     problems = run_demo(told.append)

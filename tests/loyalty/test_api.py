@@ -24,8 +24,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def api_services(tmp_path: Path):
-    built = Services(make_settings(tmp_path, admin_token=TOKEN))
+def api_services(tmp_path: Path, store_url: str):
+    built = Services(make_settings(tmp_path, database_url=store_url, admin_token=TOKEN))
     yield built
     built.close()
 

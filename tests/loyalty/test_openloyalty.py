@@ -18,11 +18,12 @@ from tests.support import make_settings
 
 
 @pytest.fixture
-def ol_services(tmp_path: Path, fresh_sandbox):
+def ol_services(tmp_path: Path, fresh_sandbox, store_url: str):
     env = fresh_sandbox.settings_env()
     built = Services(
         make_settings(
             tmp_path,
+            database_url=store_url,
             loyalty_provider="openloyalty",
             openloyalty_url=env["CONNECTOR_OPENLOYALTY_URL"],
             openloyalty_token=env["CONNECTOR_OPENLOYALTY_TOKEN"],

@@ -21,8 +21,8 @@ def sandbox_services(tmp_path: Path, sandbox: Any, **extra: Any) -> Services:
 
 
 @pytest.fixture
-def shop_services(tmp_path: Path, fresh_sandbox: Any):
-    built = sandbox_services(tmp_path, fresh_sandbox)
+def shop_services(tmp_path: Path, fresh_sandbox: Any, store_url: str):
+    built = sandbox_services(tmp_path, fresh_sandbox, database_url=store_url)
     yield built
     built.close()
 

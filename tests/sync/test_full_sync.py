@@ -129,8 +129,8 @@ def _utc(text):
 
 
 @pytest.fixture
-def cli_env(sandbox_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def cli_env(sandbox_env, tmp_path, monkeypatch, store_url):
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", store_url)
     env_file = tmp_path / "empty.env"
     env_file.write_text("")
     return str(env_file)
