@@ -57,6 +57,9 @@ task_errors = Table(
     Column("message", Text, nullable=False),
 )
 
+# Columns that may hold an email address: RFC 5321 allows 64 + 1 + 255 characters.
+EMAIL_LENGTH = 320
+
 # Which record in which system is the same entity; `fingerprint` remembers what we last wrote
 # (to drop our own echo) and `version` the newest change applied (to drop stale events).
 links = Table(
@@ -68,7 +71,7 @@ links = Table(
     Column("entity", String(30), nullable=False),
     Column("canonical_id", String(100), nullable=False),
     Column("system", String(30), nullable=False),
-    Column("external_id", String(200), nullable=False),
+    Column("external_id", String(EMAIL_LENGTH), nullable=False),  # a Mailchimp member's email
     Column("fingerprint", String(64)),
     Column("version", String(64)),
     Column("data", JSON),
@@ -82,7 +85,7 @@ identity_keys = Table(
     "identity_keys",
     metadata,
     Column("kind", String(20), primary_key=True),
-    Column("value", String(200), primary_key=True),
+    Column("value", String(EMAIL_LENGTH), primary_key=True),
     Column("canonical_id", String(100), nullable=False, index=True),
 )
 
@@ -107,7 +110,7 @@ audit = Table(
     Column("task_id", BigInteger),
     Column("system", String(30), nullable=False),
     Column("entity", String(30), nullable=False),
-    Column("external_id", String(200)),
+    Column("external_id", String(EMAIL_LENGTH)),
     Column("action", String(30), nullable=False),
     Column("canonical_id", String(100), index=True),
     Column("detail", JSON),

@@ -217,12 +217,12 @@ def test_engines_migrating_one_new_store_at_once_all_succeed(tmp_path):
         assert len(outcomes) == 8 and all(isinstance(o, str) for o in outcomes), outcomes
 
 
-def test_migrations_build_exactly_the_tables_the_code_declares(services):
+def test_migrations_build_exactly_the_tables_the_code_declares(any_store_services):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from connector.store.tables import metadata
 
-    with services.engine.connect() as connection:
+    with any_store_services.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []

@@ -137,3 +137,20 @@ def test_a_new_snapshot_changed_at_once_by_many_tasks_keeps_every_change(service
     snapshot = load_snapshot(services.engine, "customer", "c1")
     assert snapshot is not None
     assert snapshot["custom"] == {f"k{n}": str(n) for n in range(8)}
+
+
+def test_a_long_email_fits_keys_links_and_the_audit(services):
+    """RFC 5321 allows 320 characters; PostgreSQL refused anything past 200 before."""
+    from connector.audit import record_write, writes
+
+    email = f"{'x' * 64}@{'sub.' * 60}example.com"  # 319 characters
+    person = resolve_customer(services.engine, "mailchimp", email, email=email)
+    assert resolve_customer(services.engine, "shop", "S-1", email=email.upper()).canonical_id == (
+        person.canonical_id
+    )
+    save_link(services.engine, "customer", person.canonical_id, "mailchimp", email)
+    assert find_link(services.engine, "customer", "mailchimp", email).external_id == email
+    record_write(
+        services.engine, system="mailchimp", entity="member", action="update", external_id=email
+    )
+    assert [w["external_id"] for w in writes(services.engine, system="mailchimp")] == [email]
