@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--database-url", help="the store (default: a new SQLite file)")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
@@ -200,7 +201,7 @@ def main() -> None:
     ours_port, bare_port = free_port(), free_port()
     env = {
         **os.environ,
-        "CONNECTOR_DATABASE_URL": f"sqlite:///{folder / 'connector.db'}",
+        "CONNECTOR_DATABASE_URL": args.database_url or f"sqlite:///{folder / 'connector.db'}",
         "CONNECTOR_HTTP_PORT": str(ours_port),
         "CONNECTOR_HTTP_THREADS": str(args.threads),
         "CONNECTOR_HTTP_WORKERS": str(args.workers),

@@ -100,7 +100,7 @@ SETTINGS: tuple[Setting, ...] = (
         "http_workers",
         1,
         "Processes of `connector serve`. One is fastest on SQLite (processes take turns "
-        "writing the file); on PostgreSQL about one per core.",
+        "writing the file); on PostgreSQL more can help when the database has its own cores.",
         _positive(int),
     ),
     Setting(
