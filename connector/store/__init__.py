@@ -88,6 +88,9 @@ def _tune_sqlite(engine: Engine, synchronous: str, lock_path: Path) -> None:
     event.listen(engine, "rollback", _end_turn)
 
 
+_FORKED_RESET = threading.Lock()
+
+
 class WriteTurn:
     """Writers to one SQLite file take turns: threads of a process on a lock, processes on an
     advisory lock of a file beside the database.
@@ -103,12 +106,14 @@ class WriteTurn:
         self._threads = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
-        self._fd_pid = 0
+        self._pid = os.getpid()
 
     def acquire(self) -> None:
-        if self._fd_pid != os.getpid():  # new, or a forked child: nothing of the parent's
-            self._threads, self._depth, self._fd = threading.RLock(), 0, None
-            self._fd_pid = os.getpid()
+        if self._pid != os.getpid():  # a forked child keeps nothing of its parent's turn
+            with _FORKED_RESET:
+                if self._pid != os.getpid():
+                    self._threads, self._depth, self._fd = threading.RLock(), 0, None
+                    self._pid = os.getpid()
         self._threads.acquire()
         if self._depth == 0 and fcntl is not None:
             try:
