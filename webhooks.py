@@ -12,9 +12,11 @@ import hmac
 import json
 import logging
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import PermanentError
 from connector.inbound import Inbound, TaskSpec, content_key
@@ -55,6 +57,21 @@ def _refuse(status: int, source: str, error: str, message: str) -> tuple[Respons
 
 class BadDelivery(Exception):
     """A delivery we cannot read; its message names the field, as the 400 answer does."""
+
+
+@blueprint.errorhandler(SQLAlchemyError)
+@blueprint.errorhandler(FutureTimeout)
+def _store_unavailable(error: Exception) -> tuple[Response, int]:
+    """The store failed or did not answer in time: 503 with Retry-After, so the sender (every
+    source retries a 5xx, WooCommerce aside) delivers again; a delivery that was stored after
+    all is then a harmless duplicate."""
+    source = (request.path.split("/") + ["", "", "unknown"])[2]
+    log.error("%s webhook not acknowledged, the store failed: %s", source, error)
+    response, status = _answer(
+        503, source, "unavailable", message="the store is unavailable; not acknowledged, retry"
+    )
+    response.headers["Retry-After"] = "5"
+    return response, status
 
 
 @blueprint.errorhandler(BadDelivery)

@@ -301,3 +301,17 @@ def test_two_bitrix24_events_of_one_deal_within_a_second_are_both_kept(client, s
         )
         assert response.get_json()["status"] == "accepted"
     assert counts(services) == (2, 2)
+
+
+def test_a_store_failure_is_a_503_to_retry_not_an_acknowledgement(client, services, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def failing(_inbound):
+        raise OperationalError("INSERT", None, Exception("disk I/O error"))
+
+    monkeypatch.setattr(services.inbound, "record", failing)
+    body, headers = woo_order_delivery({"id": 41, "date_modified_gmt": "2026-11-25T10:00:00"})
+    answer = client.post("/webhooks/woocommerce", data=body, headers=headers)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.get_json()["status"] == "unavailable"
