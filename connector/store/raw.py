@@ -43,8 +43,18 @@ def insert_each(
     returned value of each row inserted, None for each row skipped."""
     sql, returned = statement.text(connection), []
     with _cursor(connection, sql) as raw:
-        for row in rows:
-            raw.execute(sql, tuple(row))
+        params = [tuple(row) for row in rows]
+        if params and connection.dialect.name == "postgresql":
+            # psycopg pipelines the rows: one round trip to the server, one result per row.
+            raw.executemany(sql, params, returning=True)
+            more = True
+            while more:
+                first = raw.fetchone()
+                returned.append(None if first is None else first[0])
+                more = raw.nextset()
+            return returned
+        for row in params:
+            raw.execute(sql, row)
             first = raw.fetchone()
             returned.append(None if first is None else first[0])
     return returned
