@@ -161,8 +161,8 @@ def cpu_seconds(pid: int) -> float:
 def run_rounds(
     port: int, server_pid: int, rates: list[float], seconds: float, connections: int
 ) -> list[Round]:
-    # A short warm-up, not counted: first requests pay for imports and connection set-up.
-    asyncio.run(drive(port, build_requests(200, 10_000_000), 200.0, connections))
+    # A warm-up of two seconds, not counted: first requests pay for imports, threads, connections.
+    asyncio.run(drive(port, build_requests(int(rates[0] * 2), 10_000_000), rates[0], connections))
     rounds, next_id = [], 1
     for rate in rates:
         count = int(rate * seconds)

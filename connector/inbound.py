@@ -17,7 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from connector.config import sqlite_path
 from connector.queue import Queue
+from connector.store.checkpoints import (
+    SQLITE_DEFAULT_AUTOCHECKPOINT,
+    Checkpointer,
+    set_autocheckpoint,
+)
 from connector.store.raw import RawSQL, as_json, insert_each
 
 
@@ -69,6 +75,10 @@ class InboundWriter:
         self.max_group = max_group
         self._pending: SimpleQueue[tuple[Inbound, Future[Recorded]] | None] = SimpleQueue()
         self._connection: Connection | None = None  # kept between groups: no pool round trip
+        self._checkpointer: Checkpointer | None = None
+        path = sqlite_path(queue.engine.url.render_as_string(hide_password=False))
+        if path is not None:  # the intake's commits never pay for a WAL checkpoint
+            self._checkpointer = Checkpointer(path)
         self._thread = threading.Thread(
             target=self._write_forever, name="inbound-writer", daemon=True
         )
@@ -84,6 +94,8 @@ class InboundWriter:
         """Stores what is already waiting, then stops the writer and lets its connection go."""
         self._pending.put(None)
         self._thread.join(timeout=30)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
     def _write_forever(self) -> None:
         """Takes whatever is waiting (up to `max_group`), stores it, tells each caller."""
@@ -117,6 +129,8 @@ class InboundWriter:
     def _write(self, group: list[Inbound]) -> list[Recorded]:
         if self._connection is None:
             self._connection = self.queue.engine.connect()
+            if self._checkpointer is not None:
+                set_autocheckpoint(self._connection, 0)
         try:
             with self._connection.begin():
                 return record_group(self.queue, self._connection, group)
@@ -127,6 +141,8 @@ class InboundWriter:
     def _disconnect(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(Exception):
+                if self._checkpointer is not None:  # back in the pool, it checkpoints again
+                    set_autocheckpoint(self._connection, SQLITE_DEFAULT_AUTOCHECKPOINT)
                 self._connection.close()
             self._connection = None
 

@@ -103,3 +103,21 @@ def test_the_writer_stores_each_of_many_concurrent_deliveries_once(any_store_ser
     events, queued = stored(any_store_services)
     assert len(events) == 40 and len(queued) == 40
     assert len({t.dedupe_key for t in queued}) == 40
+
+
+def test_on_sqlite_the_writer_leaves_wal_checkpoints_to_a_background_thread(services):
+    """The intake's commits never stall on a checkpoint; the log is still copied back."""
+    from connector.store.checkpoints import autocheckpoint
+    from tests.support import wait_for
+
+    writer = InboundWriter(services.queue)
+    for n in range(20):
+        writer.record(delivery(f"w{n}", order_id=n + 1))
+    assert autocheckpoint(writer._connection) == 0
+    wait_for(lambda: writer._checkpointer.completed >= 1)
+    pooled = writer._connection.connection.driver_connection
+    writer.close()
+    # Its connection goes back to the pool checkpointing again, as every other one does.
+    assert pooled.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    events, _ = stored(services)
+    assert len(events) == 20
