@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connector.store import reading
+from connector.store import reading, take_turns
 from connector.store.tables import identity_keys, links
 
 HUB = "hub"
@@ -326,22 +326,6 @@ def add_keys(connection: Connection, canonical_id: str, keys: Iterable[tuple[str
     for row in rows:
         if find_customer_by_keys(connection, [(row["kind"], row["value"])]) is None:
             connection.execute(insert(identity_keys).values(row))
-
-
-def take_turns(connection: Connection, names: Iterable[str]) -> None:
-    """Holds, until the transaction ends, a PostgreSQL advisory lock per name (taken sorted, so
-    two calls wanting the same names never deadlock).
-
-    Under READ COMMITTED two transactions can both find no owner of a key and each make a new
-    customer; with the lock the second one waits and then sees the first one's commit. SQLite
-    needs nothing: its write transactions already run one at a time.
-    """
-    if connection.dialect.name != "postgresql":
-        return
-    for name in sorted(set(names)):
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
-        )
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from connector.errors import ConnectorError, PermanentError, RateLimited
-from connector.store import reading
+from connector.store import reading, take_turns
 from connector.store.raw import RawSQL, as_json, in_list, insert_each, select_column
 from connector.store.tables import task_errors, tasks
 
@@ -153,7 +153,9 @@ class Queue:
             with self.engine.begin() as own:
                 return self.enqueue_many(kind, items, run_at, own)
         now = self.clock()
-        free_keys = self._free_keys(connection, {key for _, _, key in items if key})
+        wanted_keys = {key for _, _, key in items if key}
+        take_turns(connection, [f"queue:{key}" for key in wanted_keys])  # see _promote_next
+        free_keys = self._free_keys(connection, wanted_keys)
         rows, keys = [], []
         for payload, dedupe_key, ordering_key in items:
             ahead = ordering_key is not None and ordering_key not in free_keys
@@ -197,7 +199,10 @@ class Queue:
     def _promote_next(self, connection: Connection, finished_ids: list[int]) -> None:
         """Lets the oldest waiting task of each finished task's key go.
 
-        A finished task was its key's only queued or running task, so no check is needed.
+        A finished task was its key's only queued or running task, so no check is needed. On
+        PostgreSQL the finishing transaction holds its keys' turns from its start (see
+        `_finish_turns`), as `enqueue_many` does: a task enqueued as waiting behind one that
+        is finishing right then is always seen and promoted, never left an orphan.
         """
         finished = tasks.alias("finished")
         waiting = tasks.alias("waiting")
@@ -269,6 +274,7 @@ class Queue:
         if not finished:
             return
         with self.engine.begin() as connection:
+            _finish_turns(connection, finished)
             connection.execute(
                 update(tasks)
                 .where(tasks.c.id.in_([t.id for t in finished]), tasks.c.locked_by == worker)
@@ -289,6 +295,8 @@ class Queue:
             state, run_at = QUEUED, now + self.policy.delay(attempts)
         message = describe(error)
         with self.engine.begin() as connection:
+            if state == DEAD:
+                _finish_turns(connection, [task])
             connection.execute(
                 insert(task_errors).values(
                     task_id=task.id,
@@ -419,6 +427,11 @@ class Queue:
                 delete(tasks).where(tasks.c.state == DONE, tasks.c.finished_at < cutoff)
             )
         return result.rowcount
+
+
+def _finish_turns(connection: Connection, finished: Sequence[Task]) -> None:
+    """The turns of the finishing tasks' ordering keys (PostgreSQL; nothing on SQLite)."""
+    take_turns(connection, [f"queue:{t.ordering_key}" for t in finished if t.ordering_key])
 
 
 def describe(error: BaseException) -> str:

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from alembic import command as alembic_command
@@ -146,6 +147,23 @@ class WriteTurn:
                         sqlite3.OperationalError(f"database is locked ({self.lock_path})"),
                     ) from None
                 time.sleep(0.0005)
+
+
+def take_turns(connection: Connection, names: Iterable[str]) -> None:
+    """Holds, until the transaction ends, a PostgreSQL advisory lock per name (taken sorted, so
+    two calls wanting the same names never deadlock).
+
+    Under READ COMMITTED two transactions can both find no owner of a key and each make a new
+    customer, or enqueue a task as waiting behind one that is finishing and so never promoted;
+    with the lock the second one waits and then sees the first one's commit. SQLite needs
+    nothing: its write transactions already run one at a time.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    for name in sorted(set(names)):
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+        )
 
 
 def reading(engine: Engine) -> Connection:

@@ -164,3 +164,25 @@ def test_purge_removes_old_finished_tasks_and_frees_their_dedupe_keys(queue, clo
     clock.now += 100
     assert queue.purge_done(older_than_seconds=50) == 1
     assert queue.enqueue("k", {}, dedupe_key="x") is not None
+
+
+def test_a_task_enqueued_while_its_keys_head_finishes_is_never_left_waiting(queue):
+    """The race READ COMMITTED allows on PostgreSQL: the head finishes while a transaction is
+    enqueueing the next task of its key as waiting. The finisher must wait its turn and then
+    promote it (SQLite's one writer at a time gives the same)."""
+    import threading
+    import time
+
+    head = queue.enqueue("diagnostic.noop", {"n": 1}, ordering_key="order:9")
+    [claimed] = queue.claim("w1")
+    assert claimed.id == head
+    with queue.engine.begin() as connection:
+        [behind] = queue.enqueue_many(
+            "diagnostic.noop", [({"n": 2}, None, "order:9")], None, connection
+        )
+        finisher = threading.Thread(target=queue.complete_many, args=([claimed], "w1"))
+        finisher.start()
+        time.sleep(0.3)  # without turns, the head would finish now and promote nothing
+    finisher.join(timeout=30)
+    assert queue.get(head)["state"] == "done"
+    assert queue.get(behind)["state"] == "queued"
