@@ -4,6 +4,7 @@ everything has settled."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -63,6 +64,9 @@ class Tap:
 class World:
     """Everything a story needs, with the verbs the stories use."""
 
+    # Emulators whose outgoing webhooks a story waits for before it calls the world settled.
+    WEBHOOK_SOURCES: tuple[str, ...] = ("woocommerce", "mailchimp")
+
     def __init__(self, sandbox: Any, services: Services, url: str, tap: Tap) -> None:
         self.sandbox, self.services, self.url, self.tap = sandbox, services, url, tap
         self.client = tap.app.test_client()
@@ -97,7 +101,7 @@ class World:
             return connection.scalar(select(func.count()).select_from(inbound_events))
 
     def wait_deliveries(self) -> None:
-        for name in ("woocommerce", "mailchimp"):
+        for name in self.WEBHOOK_SOURCES:
             self.sandbox.control(name, "POST", "/deliveries/wait?timeout=10")
         self.sandbox.control("bitrix24", "GET", "/events?wait=5")
 
@@ -143,15 +147,17 @@ class World:
     def state(self, name: str) -> dict[str, Any]:
         return self.sandbox.control(name, "GET", "/state").json()
 
-    def shop(self, path: str, **body: Any) -> dict[str, Any]:
-        response = self.sandbox.control("woocommerce", "POST", path, json=body)
+    def control(self, name: str, path: str, **body: Any) -> dict[str, Any]:
+        """POSTs to an emulator's control API (acting as a shopper, manager, courier...)."""
+        response = self.sandbox.control(name, "POST", path, json=body)
         assert response.status_code < 300, response.text
         return response.json()
 
+    def shop(self, path: str, **body: Any) -> dict[str, Any]:
+        return self.control("woocommerce", path, **body)
+
     def crm(self, path: str, **body: Any) -> dict[str, Any]:
-        response = self.sandbox.control("bitrix24", "POST", path, json=body)
-        assert response.status_code < 300, response.text
-        return response.json()
+        return self.control("bitrix24", path, **body)
 
     def subscriber(self, email: str, action: str, **body: Any) -> dict[str, Any]:
         list_id = self.services.settings.mailchimp_list_id
@@ -243,11 +249,15 @@ class World:
         return self.shop(path, billing=bill, pay=pay, **extra)["order"]
 
 
-@pytest.fixture
-def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any, store_url: str) -> Iterator[World]:
+@contextlib.contextmanager
+def open_world(
+    world_class: type[World], sandbox: Any, tmp_path: Any, webhook_sink: Any, store_url: str
+) -> Iterator[World]:
+    """A world of `world_class` on the sandbox: the connector configured for every emulator,
+    served on a loopback port and registered with the shop and the CRM."""
     env = {
         key.removeprefix("CONNECTOR_").lower(): value
-        for key, value in fresh_sandbox.settings_env().items()
+        for key, value in sandbox.settings_env().items()
     }
     settings = make_settings(
         tmp_path,
@@ -266,10 +276,16 @@ def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any, store_url: str) 
     tap = Tap(create_app(services))
     served = serve(tap)
     try:
-        register_connector(services, served.url, fresh_sandbox, B24_TOKEN)
-        world = World(fresh_sandbox, services, served.url, tap)
+        register_connector(services, served.url, sandbox, B24_TOKEN)
+        world = world_class(sandbox, services, served.url, tap)
         yield world
         world.stop()
     finally:
         served.stop()
         services.close()
+
+
+@pytest.fixture
+def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any, store_url: str) -> Iterator[World]:
+    with open_world(World, fresh_sandbox, tmp_path, webhook_sink, store_url) as built:
+        yield built
