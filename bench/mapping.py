@@ -26,7 +26,7 @@ from typing import Any
 from connector.mapping import MappingSet
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = Path("/work/shared/specs/woocommerce")
+SPECS = ROOT / "specs" / "woocommerce"
 
 CUSTOMER = {
     "id": 25,

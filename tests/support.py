@@ -9,6 +9,9 @@ from typing import Any
 
 from connector.config import Settings, load_settings
 
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+"""The official example payloads and API descriptions, copied into the repo (see specs/README.md)."""
+
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings on a SQLite store inside `tmp_path`, with `overrides` as CONNECTOR_* values."""

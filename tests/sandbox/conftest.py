@@ -14,10 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connector.sandbox import runner
+from tests.support import SPECS
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
-if not SPECS.is_dir():
-    SPECS = Path("/work/shared/specs")
 
 
 def spec_json(relative: str) -> Any:

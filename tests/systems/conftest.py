@@ -1,29 +1,25 @@
-"""Fixtures of the system-client tests: the official example payloads saved under shared/specs."""
+"""Fixtures of the system-client tests: the official example payloads saved under specs/."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import SPECS
 
-def specs_dir() -> Path | None:
-    """`../shared/specs` beside the repo, or `CONNECTOR_SPECS_DIR`; None when neither exists."""
-    configured = os.environ.get("CONNECTOR_SPECS_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "specs")
-    return next((path for path in candidates if path.is_dir()), None)
+
+def specs_dir() -> Path:
+    """The repo's `specs/` folder: official example payloads, copied in with their sources."""
+    return SPECS
 
 
 @pytest.fixture
 def spec():
     """Loads one example payload: `spec("bitrix24/responses/batch.response.json")`."""
     root = specs_dir()
-    if root is None:
-        pytest.skip("shared/specs not found (set CONNECTOR_SPECS_DIR)")
 
     def load(relative: str) -> Any:
         path = root / relative

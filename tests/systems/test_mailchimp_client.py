@@ -28,6 +28,7 @@ from connector.systems.mailchimp import (
 )
 from connector.systems.mailchimp.batch import parse_results
 from connector.systems.mailchimp.setup import merge_fields_from_mappings, setup_mailchimp
+from tests.support import SPECS
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 API = "https://us6.api.mailchimp.com/3.0"
@@ -229,8 +230,7 @@ def openapi_file() -> Path | None:
     configured = os.environ.get("CONNECTOR_MAILCHIMP_OPENAPI")
     if configured:
         return Path(configured) if Path(configured).is_file() else None
-    repo = Path(__file__).resolve().parents[2]
-    path = repo.parent / "shared" / "specs" / "mailchimp" / "marketing-api.json"
+    path = SPECS / "mailchimp" / "marketing-api.json"
     return path if path.is_file() else None
 
 
@@ -356,10 +356,7 @@ class OpenApi:
 def openapi() -> OpenApi:
     path = openapi_file()
     if path is None:
-        pytest.skip(
-            "Mailchimp OpenAPI file not found: set CONNECTOR_MAILCHIMP_OPENAPI or place "
-            "shared/specs/mailchimp/marketing-api.json beside the repo"
-        )
+        pytest.fail("Mailchimp OpenAPI file not found: specs/mailchimp/marketing-api.json")
     return OpenApi(path)
 
 

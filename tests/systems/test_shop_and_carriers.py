@@ -33,10 +33,7 @@ def shop() -> WooCommerceClient:
 
 
 def raw(relative: str) -> bytes:
-    root = specs_dir()
-    if root is None:
-        pytest.skip("shared/specs not found")
-    return (Path(root) / relative).read_bytes()
+    return (specs_dir() / relative).read_bytes()
 
 
 # --------------------------------------------------------------------------- WooCommerce webhooks

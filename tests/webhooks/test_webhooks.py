@@ -19,9 +19,8 @@ from connector.services import Services
 from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
 from connector.systems.woocommerce.webhooks import signature
-from tests.support import make_settings
+from tests.support import SPECS, make_settings
 
-SPECS = Path(__file__).parents[3] / "shared" / "specs"
 WC_SECRET, SHOP_SECRET = "wc-secret", "whsec_" + "c2hvcC1zZWNyZXQta2V5"
 B24_TOKEN, MC_SECRET, CDEK_SECRET = "b24-app-token", "mc-url-secret", "cdek-url-secret"
 

@@ -1,6 +1,6 @@
 """Bitrix24 error answers: the ``error``/``error_description`` body and its HTTP status.
 
-Codes, texts and statuses come from /work/shared/specs/bitrix24/errors/ and the system-errors table
+Codes, texts and statuses come from specs/bitrix24/errors/ and the system-errors table
 (https://apidocs.bitrix24.com/error-codes.html). Legacy ``crm.*`` methods send an empty ``error``
 code.
 """

@@ -1,7 +1,7 @@
 """Mailchimp error answers: ``application/problem+json`` with type, title, status, detail and
 instance.
 
-Titles and texts come from /work/shared/specs/mailchimp/errors/ (see the README there for sources);
+Titles and texts come from specs/mailchimp/errors/ (see the README there for sources);
 clients should match on ``status`` and ``title`` only, as Mailchimp advises.
 """
 

@@ -1,8 +1,9 @@
 """Checks request bodies against Mailchimp's official OpenAPI file, as the live API checks them.
 
-The 5 MB file is never copied into the repo: it is read once, lazily, from
-``CONNECTOR_MAILCHIMP_OPENAPI`` or ``../shared/specs/mailchimp/marketing-api.json`` next to the
-repo. If neither exists, validation is skipped with one warning. Quirks handled (see the spec
+The 5 MB file ships in the repo (``specs/mailchimp/marketing-api.json``, provenance in
+``specs/mailchimp/README.md``) and is read once, lazily; ``CONNECTOR_MAILCHIMP_OPENAPI`` points at
+another copy (an installed package has no ``specs/``). If neither exists, validation is skipped
+with one warning. Quirks handled (see the spec
 README, "Known gaps and quirks"): request bodies may be ``$ref``s to ``components/requestBodies``;
 ``notify_on_subscribe``/``notify_on_unsubscribe`` are ``type: string`` with ``default: false``
 (defaults are not validated, so harmless here).
@@ -26,10 +27,7 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "CONNECTOR_MAILCHIMP_OPENAPI"
 _REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PATHS = (
-    _REPO_ROOT.parent / "shared" / "specs" / "mailchimp" / "marketing-api.json",
-    Path("/work/shared/specs/mailchimp/marketing-api.json"),
-)
+DEFAULT_PATHS = (_REPO_ROOT / "specs" / "mailchimp" / "marketing-api.json",)
 _TYPE_NAMES = {
     "string": "string",
     "integer": "integer",

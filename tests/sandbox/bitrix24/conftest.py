@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connector.sandbox.bitrix24 import Bitrix24Config, create_app
+from tests.support import SPECS as ALL_SPECS
 
-SPECS = Path(__file__).parent / "specs"
+SPECS = ALL_SPECS / "bitrix24"
+
 WEBHOOK = "/rest/1/sandboxtoken/"
 
 
@@ -30,7 +31,7 @@ class FakeClock:
 
 
 def spec(relative: str) -> Any:
-    """An official example payload (copied from /work/shared/specs/bitrix24/)."""
+    """An official example payload (specs/bitrix24/ in the repo)."""
     path = SPECS / relative
     text = path.read_text(encoding="utf-8")
     return json.loads(text) if path.suffix == ".json" else text
