@@ -30,8 +30,19 @@ def fire(services: Services, job: Job) -> None:
         log.info("job %s enqueued task %s", job.name, task_id)
 
 
+def fire_at_start(services: Services, job: Job) -> int | None:
+    """Enqueues a start run of `job` ({"start": true}), unkeyed by bucket: a restart within a
+    bucket that already ran still gets its run."""
+    task_id = services.queue.enqueue(
+        job.kind, {**job.payload, "start": True}, ordering_key=f"job:{job.name}"
+    )
+    log.info("job %s enqueued task %s at start", job.name, task_id)
+    return task_id
+
+
 def build_scheduler(services: Services) -> BackgroundScheduler:
-    """A scheduler with one interval trigger per active job; each also fires once at start."""
+    """A scheduler with one interval trigger per active job; each also fires once at start
+    (a job marked `at_start` even when its current bucket already ran)."""
     scheduler = BackgroundScheduler(timezone="UTC")
     for job in active_jobs(services):
         scheduler.add_job(
@@ -44,5 +55,8 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
             coalesce=True,
             misfire_grace_time=int(job.every_seconds),
         )
-        fire(services, job)
+        if job.at_start:
+            fire_at_start(services, job)
+        else:
+            fire(services, job)
     return scheduler

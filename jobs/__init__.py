@@ -21,6 +21,9 @@ class Job:
     # What must be configured for the job to make sense: a system name (`bitrix24`: connected
     # by inbound webhook or app) or a setting name (`bitrix24_client_id`).
     needs: tuple[str, ...] = ()
+    # Also run once whenever a scheduler starts, whatever its time bucket already ran (the
+    # task gets `"start": true`): for checks that matter most after the connector was down.
+    at_start: bool = False
 
     def bucket(self, now: float) -> int:
         return math.floor(now / self.every_seconds)

@@ -32,11 +32,14 @@ JOBS = [
         needs=("woocommerce_url",),
     ),
     Job(
-        # WooCommerce disables a webhook after repeated failures: switch ours back on
+        # WooCommerce disables a webhook after repeated failures: switch ours back on at start,
+        # when our public URL answers again, and every 15 minutes; the other runs of the minute
+        # cost one request to our own /healthz (connector/sync/webhook_health.py)
         name="woocommerce-webhook-health",
         kind="sync.webhook_health",
-        every_seconds=900,
+        every_seconds=60,
         needs=("woocommerce_url", "public_url"),
+        at_start=True,
     ),
     Job(
         name="reconcile-bitrix24-deals",

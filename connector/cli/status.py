@@ -15,6 +15,7 @@ from connector.cli._common import build_services, env_file_option
 from connector.services import Services
 from connector.store import reading
 from connector.store.tables import cursors, links, tasks
+from connector.sync.webhook_health import HEALTH_STREAM, health_status
 
 
 def collect_status(services: Services) -> dict[str, Any]:
@@ -48,8 +49,10 @@ def collect_status(services: Services) -> dict[str, Any]:
                 "updated_at": r["updated_at"],
             }
             for r in cursor_rows
+            if r["stream"] != HEALTH_STREAM  # shown under "webhooks"
         ],
         "links": [{"entity": e, "system": s, "count": c} for e, s, c in link_counts],
+        "webhooks": _webhooks_status(services),
         "systems": {
             "bitrix24": bool(settings.bitrix24_webhook_url or settings.bitrix24_client_id),
             "mailchimp": bool(settings.mailchimp_api_key),
@@ -58,6 +61,31 @@ def collect_status(services: Services) -> dict[str, Any]:
             "novaposhta": bool(settings.novaposhta_api_key),
         },
     }
+
+
+def _webhooks_status(services: Services) -> dict[str, Any]:
+    """The last check of the shop's webhooks (None until one ran; WooCommerce only so far)."""
+    if not services.enabled("woocommerce"):
+        return {}
+    return {"woocommerce": health_status(services.engine)}
+
+
+def _webhooks_line(system: str, check: dict[str, Any] | None) -> str:
+    if check is None:
+        return f"webhooks: {system} not checked yet"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(check["checked_at"]))
+    line = f"webhooks: {system} checked {when} UTC ({check['reason']})"
+    if check.get("ours") is not None:
+        found = check.get("found") or 0
+        line += f": {check['ours']} of ours, {found} found disabled"
+    if check.get("error"):
+        line += f"; error: {check['error']}"
+    if check.get("reenabled_at"):
+        again = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(check["reenabled_at"]))
+        line += f"; last re-enabled {', '.join(check['reenabled'])} at {again} UTC"
+    if check.get("reachable") is False:
+        line += "; our public URL does not answer /healthz"
+    return line
 
 
 @click.command()
@@ -80,6 +108,8 @@ def status(env_file: str | None, as_json: bool) -> None:
     )
     systems = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in report["systems"].items())
     console.print(f"systems: {systems}")
+    for system, check in report["webhooks"].items():
+        console.print(_webhooks_line(system, check), markup=False, highlight=False, soft_wrap=True)
     if report["tasks_by_kind"]:
         table = Table("kind", "state", "count", title="tasks")
         for row in report["tasks_by_kind"]:
