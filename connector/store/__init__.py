@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command as alembic_command
@@ -182,19 +184,100 @@ def _alembic_config() -> AlembicConfig:
 # engines on one new store) would run each other's migrations. They take turns.
 _MIGRATING = threading.Lock()
 
+# How long a starting process waits for another one that is migrating the store.
+MIGRATION_WAIT_SECONDS = 300.0
+# The name of the PostgreSQL advisory lock migrations take turns on (keyed as `take_turns` keys
+# its names, so it meets none of them).
+_MIGRATION_LOCK = "connector:migrations"
 
-def upgrade(engine: Engine) -> str:
-    """Applies every pending migration; returns the revision the store is at."""
+log = logging.getLogger("connector.store")
+
+
+def upgrade(engine: Engine, wait_seconds: float = MIGRATION_WAIT_SECONDS) -> str:
+    """Applies every pending migration; returns the revision the store is at.
+
+    Processes started together on a new store (several workers and servers, on several
+    machines) take turns: one migrates while holding the migration lock (an advisory lock on
+    PostgreSQL, a lock file beside the database on SQLite); the others wait for it, up to
+    `wait_seconds`, and then find the store at head. A store already at head takes no lock.
+    """
     config = _alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head() or "base"
     try:
-        with _MIGRATING, engine.begin() as connection:
-            config.attributes["connection"] = connection
-            alembic_command.upgrade(config, "head")
-            return MigrationContext.configure(connection).get_current_revision() or "base"
+        with _MIGRATING:
+            with reading(engine) as connection:
+                if _revision(connection) == head:
+                    return head
+            with _migration_turn(engine, wait_seconds), engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    _take_postgres_migration_lock(connection, wait_seconds)
+                if _revision(connection) != head:  # again: the last holder may have done it
+                    config.attributes["connection"] = connection
+                    alembic_command.upgrade(config, "head")
+                return _revision(connection)
     except OperationalError as error:
         raise ConfigError(
             f"CONNECTOR_DATABASE_URL: database unreachable or unwritable: {error.orig}"
         ) from None
+
+
+def _revision(connection: Connection) -> str:
+    return MigrationContext.configure(connection).get_current_revision() or "base"
+
+
+def _wait_for_migration(try_lock: Callable[[], bool], wait_seconds: float, where: str) -> None:
+    """Calls `try_lock` until it succeeds; a clear ConfigError once `wait_seconds` are over."""
+    if try_lock():
+        return
+    log.info("another process is migrating the store; waiting for it (%s)", where)
+    deadline, pause = time.monotonic() + wait_seconds, 0.01
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+        if try_lock():
+            return
+    raise ConfigError(
+        f"CONNECTOR_DATABASE_URL: another process has been migrating the store for more than "
+        f"{wait_seconds:g}s ({where}); start again once it is done, or stop it if it hangs"
+    )
+
+
+@contextmanager
+def _migration_turn(engine: Engine, wait_seconds: float) -> Iterator[None]:
+    """On a SQLite file: holds `<database>.migrate.lock` (other stores: nothing to hold here).
+
+    Separate from the write turn, so a process waiting for a long migration waits for as long
+    as it was told rather than SQLite's busy time-out, and says why it waits."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+
+        def try_lock() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+
+        _wait_for_migration(try_lock, wait_seconds, f"lock file {lock_path}")
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+def _take_postgres_migration_lock(connection: Connection, wait_seconds: float) -> None:
+    """Holds the migration advisory lock until the migrating transaction ends (a process that
+    dies while migrating lets go of it with its connection)."""
+    statement = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
+
+    def try_lock() -> bool:
+        return bool(connection.scalar(statement, {"name": _MIGRATION_LOCK}))
+
+    _wait_for_migration(try_lock, wait_seconds, f"advisory lock {_MIGRATION_LOCK!r}")
 
 
 def pending_migrations(engine: Engine) -> list[str]:
