@@ -72,3 +72,9 @@ class UnknownTaskKind(PermanentError):
     def __init__(self, kind: str) -> None:
         super().__init__(f"unknown task kind {kind!r}", code="unknown_kind")
         self.kind = kind
+
+
+class NotReady(RateLimited):
+    """Not a failure: the task needs what another task is still writing (a deal needs its
+    contact first). The queue runs it again after `wait` seconds without counting an attempt,
+    and the worker logs it at INFO as "waiting for ..."; the message says what it waits for."""

@@ -9,7 +9,14 @@ import sys
 import time
 from collections.abc import Iterable
 
-EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Emails: any letters (`\w` is Unicode), a one-letter top-level domain (`a@b.c`), JSON's `\uXXXX`
+# escapes, and `%40` for the `@` of a URL's query. A match starts only where a local part can
+# start, so a long run of word characters is scanned once, not once per position.
+_ESCAPE = r"\\u[0-9A-Fa-f]{4}"
+_LOCAL = rf"(?:[\w.%+-]|{_ESCAPE})"
+_LABEL = rf"(?:[\w-]|{_ESCAPE})+"
+_TLD = rf"(?:[^\W\d_]|{_ESCAPE})(?:[\w-]|{_ESCAPE})*"
+EMAIL = re.compile(rf"(?<![\w.%+-])({_LOCAL}){_LOCAL}*(@|%40)((?:{_LABEL}\.)+{_TLD})")
 PHONE = re.compile(r"(?<![\w/])(\+?\d)[\d\s().-]{6,}(\d{2})(?![\w/])")
 
 
@@ -18,7 +25,7 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    text = EMAIL.sub(r"\1***@\2", text)
+    text = EMAIL.sub(r"\1***\2\3", text)
     return PHONE.sub(r"\1***\2", text)
 
 

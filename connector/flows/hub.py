@@ -10,14 +10,13 @@ write transaction, together with the enqueue of the pushes, so nothing is half d
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from connector.errors import RateLimited, TransientError
+from connector.errors import NotReady, TransientError
 from connector.identity import HUB, jsonable, link_of, lock_link, save_link
 from connector.model import ENTITIES
 from connector.tasks import TaskContext
@@ -44,19 +43,13 @@ DEPENDENCY_WAIT_SECONDS = 0.2
 DEPENDENCY_PATIENCE_SECONDS = 600.0
 
 
-class DependencyPending(RateLimited):
-    """Another task is still writing what this one needs (a deal needs its contact first).
-
-    A RateLimited, so the queue runs the task again shortly without counting a failed attempt.
-    """
-
-
 def wait_for_dependency(ctx: TaskContext, what: str) -> None:
-    """Asks the queue to run the task again soon; after a long wait it becomes a real failure,
-    so a dead dependency shows up in the dead letters instead of looping for ever."""
-    if time.time() - ctx.task.enqueued_at > DEPENDENCY_PATIENCE_SECONDS:
+    """Asks the queue to run the task again soon (`NotReady`: no failed attempt, an INFO line);
+    after a long wait it becomes a real failure, so a dead dependency shows up in the dead
+    letters instead of looping for ever."""
+    if ctx.services.queue.clock() - ctx.task.enqueued_at > DEPENDENCY_PATIENCE_SECONDS:
         raise TransientError(f"still waiting for {what}")
-    raise DependencyPending(f"waiting for {what}", wait=DEPENDENCY_WAIT_SECONDS)
+    raise NotReady(f"waiting for {what}", wait=DEPENDENCY_WAIT_SECONDS)
 
 
 # --------------------------------------------------------------------------- snapshots
