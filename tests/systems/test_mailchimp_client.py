@@ -445,3 +445,39 @@ def test_setup_twice_creates_once():
     assert state["hooks"][0]["url"].endswith("/webhooks/mailchimp/s3cret")
     assert state["hooks"][0]["sources"]["api"] is False
     assert not any("s3cret" in line for line in first)
+
+
+@responses.activate
+def test_an_invalid_resource_names_each_field_of_its_errors_array(spec):
+    body = problem(spec, "invalid-resource-schema.400.json")
+    responses.put(re.compile(f"{API}/lists/.*"), status=400, json=body)
+    with pytest.raises(MailchimpError) as raised:
+        make_client().upsert_member("L1", "a@b.example")
+    text = str(raised.value)
+    assert text.startswith("[Invalid Resource] Invalid Resource: The resource submitted")
+    assert text.endswith(
+        "see the 'errors' array. errors: "
+        "merge_fields.FNAME: Data did not match any of the schemas described in anyOf.; "
+        "merge_fields.LNAME: Data did not match any of the schemas described in anyOf."
+    )
+
+
+def test_setup_before_the_connector_runs_shows_why_mailchimp_refused_the_webhook(
+    sandbox_env, tmp_path, monkeypatch
+):
+    # the README's old order: `connector setup mailchimp` while nothing answers at PUBLIC_URL
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'connector.db'}")
+    monkeypatch.setenv("CONNECTOR_PUBLIC_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("CONNECTOR_MAILCHIMP_WEBHOOK_SECRET", "mc-secret")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    result = CliRunner().invoke(main, ["setup", "mailchimp", "--env-file", str(env_file)])
+    assert result.exit_code == 2
+    assert "see the 'errors' array. errors: url: The URL you provided did not respond" in (
+        result.output
+    )
+    assert "mc-secret" not in result.output

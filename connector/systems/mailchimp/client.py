@@ -64,11 +64,27 @@ class MergeField:
 
 
 class MailchimpError(PermanentError):
-    """A refusal with Mailchimp's `title` as code and the field errors of an Invalid Resource."""
+    """A refusal with Mailchimp's `title` as code and the field errors of an Invalid Resource.
+
+    The text ends with the `errors` array (`field: message` each), which the `detail` of an
+    Invalid Resource only points to ("see the 'errors' array").
+    """
 
     def __init__(self, message: str, code: str, status: int, errors: list | None = None) -> None:
         super().__init__(message, code=code, status=status)
-        self.errors = errors or []
+        self.errors = errors if isinstance(errors, list) else []
+
+    def __str__(self) -> str:
+        listed = "; ".join(filter(None, (field_error(item) for item in self.errors)))
+        return f"{super().__str__()} errors: {listed}" if listed else super().__str__()
+
+
+def field_error(item: Any) -> str:
+    """One entry of Mailchimp's `errors` array as `field: message` (the field may be empty)."""
+    if not isinstance(item, Mapping):
+        return str(item)
+    field, message = str(item.get("field") or ""), str(item.get("message") or "")
+    return f"{field}: {message}" if field and message else field or message
 
 
 class MailchimpClient(JsonClient):
