@@ -23,6 +23,20 @@ class RateLimited(TransientError):
         self.wait = wait
 
 
+class MappingsUnusable(RateLimited):
+    """The mapping files are invalid and the set in force cannot serve this task (there is no
+    good set at all, or it lacks what the task needs): the task waits for the admin's fix.
+
+    Not the task's fault, so, like a rate limit, the queue runs it again after `wait` seconds
+    without counting a failed attempt: it never turns into a dead letter for this reason.
+    `problems` are the mapping files' errors.
+    """
+
+    def __init__(self, message: str, wait: float, problems: list[MappingError] | None = None):
+        super().__init__(message, wait)
+        self.problems = list(problems or [])
+
+
 class AuthError(ConnectorError):
     """Credentials are missing, wrong or expired and could not be refreshed.
 

@@ -66,10 +66,25 @@ class Services:
 
     @built_once
     def mappings(self) -> Any:
-        """The admin's mapping files, reloaded when they change (see `mappings_path`)."""
+        """The admin's mapping files, reloaded when they change (see `mappings_path`); the last
+        good set is kept in the store, and run on while the files are invalid."""
         from connector.mapping import ReloadingMappings
 
-        return ReloadingMappings(self.mappings_path)
+        settings = self.settings
+        return ReloadingMappings(
+            self.mappings_path,
+            store=self.engine,
+            clock=self.queue.clock,
+            # tasks waiting for a fix back off like retries, and resume within 5 minutes of it
+            retry_wait=(settings.queue_backoff_base, min(settings.queue_backoff_max, 300.0)),
+        )
+
+    def require_mappings(self) -> None:
+        """For the processes that run tasks: refuses to start, in one line, when the mapping
+        files are invalid and the store holds no good set to run on instead."""
+        mappings = self.mappings
+        if mappings.status == "unusable":
+            raise mappings.unusable()
 
     @property
     def mappings_path(self) -> Path:

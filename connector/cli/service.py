@@ -42,6 +42,7 @@ def worker(env_file: str | None, threads: int | None) -> None:
     from connector.worker import Worker
 
     services = build_services(env_file)
+    services.require_mappings()  # invalid files and no good set saved: one line, exit 2
     the_worker = Worker(services, threads=threads)
     on_stop_signal(the_worker.stop)
     reload_mappings_on_sighup(services)
@@ -74,6 +75,7 @@ def run(env_file: str | None) -> None:
     from connector.worker import Worker
 
     services = build_services(env_file)
+    services.require_mappings()
     settings = services.settings
     the_worker = Worker(services)
     the_scheduler = build_scheduler(services)

@@ -49,14 +49,20 @@ class _Parsed:
 
 
 class Builder:
-    """One load: collects every error instead of stopping at the first."""
+    """One load: collects every error instead of stopping at the first.
 
-    def __init__(self, directory: str) -> None:
+    `given` (path inside the folder, with `/` -> text) builds from those texts instead of the
+    files in `directory` (a saved set); messages still name the files as in the folder.
+    """
+
+    def __init__(self, directory: str, given: dict[str, str] | None = None) -> None:
         self.directory = directory
+        self.given = given
+        self.sources: dict[str, str] = {}  # the texts the set is built from, by path
         self.errors: list[MappingError] = []
 
     def build(self) -> tuple[MappingSet | None, list[MappingError]]:
-        if not os.path.isdir(self.directory):
+        if self.given is None and not os.path.isdir(self.directory):
             return None, [MappingError("not a directory", file=self.directory)]
         parsed = [p for p in (self._parse(path) for path in self._files()) if p is not None]
         options = self._defaults([p for p in parsed if p.kind == "defaults"])
@@ -80,9 +86,12 @@ class Builder:
         self._check_custom_fields(mappings)
         if self.errors:
             return None, sorted(self.errors, key=lambda e: (e.file or "", e.line or 0))
-        return MappingSet(mappings, maps, self.directory), []
+        return MappingSet(mappings, maps, self.directory, self.sources), []
 
     def _files(self) -> list[str]:
+        if self.given is not None:
+            names = sorted(self.given, key=_walk_order)
+            return [os.path.join(self.directory, *name.split("/")) for name in names]
         found = []
         for root, dirs, files in os.walk(self.directory):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -99,7 +108,17 @@ class Builder:
         self.errors.append(MappingError(message, document.file, document.line(location), field))
 
     def _parse(self, path: str) -> _Parsed | None:
-        document, errors = loader.read(path, self._display(path))
+        display = self._display(path)
+        name = os.path.relpath(path, self.directory).replace(os.sep, "/")
+        if self.given is not None:
+            text: str | None = self.given[name]
+        else:
+            text, errors = loader.read_text(path, display)
+            self.errors += errors
+        if text is None:
+            return None
+        self.sources[name] = text
+        document, errors = loader.parse(text, display)
         self.errors += errors
         if document is None:
             return None
@@ -108,7 +127,8 @@ class Builder:
             return None
         kind = schema.kind_of(document.data)
         if kind in schema.RULES_FILES:
-            self.errors += _feature_rules_errors(kind, path)
+            if self.given is None:  # its feature reads it from the folder, not from a saved set
+                self.errors += _feature_rules_errors(kind, path)
             return None
         indexes, broken = None, False
         try:
@@ -351,6 +371,12 @@ class Builder:
                                 rule.label,
                             )
                         )
+
+
+def _walk_order(name: str) -> tuple[tuple[int, str], ...]:
+    """Sorts `/` paths as `_files` walks a folder: a folder's files first, then its folders."""
+    *folders, file = name.split("/")
+    return (*((1, folder) for folder in folders), (0, file))
 
 
 def _feature_rules_errors(feature: str, path: str) -> list[MappingError]:

@@ -12,7 +12,7 @@ Flows then call:
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,17 +152,25 @@ def changed_on_both_sides(
 
 
 class MappingSet:
-    """Every mapping, value map and custom field of a `mappings/` directory, validated together."""
+    """Every mapping, value map and custom field of a `mappings/` directory, validated together.
+
+    `sources` holds the text of each file it was built from (path inside the folder, with `/`),
+    so the set can be saved and built again (`from_sources`). `on_miss`, when set, may turn the
+    error of a lookup that finds nothing into another one (see `ReloadingMappings`).
+    """
 
     def __init__(
         self,
         mappings: dict[tuple[str, str], Mapping],
         value_maps: dict[tuple[str, str], ValueMap],
         directory: str | None = None,
+        sources: dict[str, str] | None = None,
     ) -> None:
         self._mappings = mappings
         self._value_maps = value_maps
         self.directory = directory
+        self.sources = sources or {}
+        self.on_miss: Callable[[MappingError], Exception] | None = None
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> MappingSet:
@@ -181,6 +189,16 @@ class MappingSet:
 
         return Builder(os.fspath(directory)).build()
 
+    @classmethod
+    def from_sources(
+        cls, sources: dict[str, str], directory: str | os.PathLike[str]
+    ) -> tuple[MappingSet | None, list[MappingError]]:
+        """Builds a set from saved texts (path inside the folder -> text) as if they were the
+        files of `directory`; returns (set or None, all errors) like `check`."""
+        from connector.mapping.builder import Builder
+
+        return Builder(os.fspath(directory), given=sources).build()
+
     def get(self, system: str, entity: str) -> Mapping:
         """A system's mapping by entity (`bitrix24`, `contact`) or canonical name (`customer`)."""
         found = self._mappings.get((system, entity))
@@ -194,9 +212,11 @@ class MappingSet:
         names = [e for s, e in self._mappings if s == system]
         if not names:
             hint = did_you_mean(system, self.systems())
-            raise MappingError(f"no mappings for system {system!r}{hint}", field=system)
-        raise MappingError(
-            f"no mapping {system}/{entity}{did_you_mean(entity, names)}", field=entity
+            raise self._missing(
+                MappingError(f"no mappings for system {system!r}{hint}", field=system)
+            )
+        raise self._missing(
+            MappingError(f"no mapping {system}/{entity}{did_you_mean(entity, names)}", field=entity)
         )
 
     def value_map(self, system: str, name: str) -> ValueMap:
@@ -204,10 +224,13 @@ class MappingSet:
         found = self._value_maps.get((system, name))
         if found is None:
             names = [n for s, n in self._value_maps if s == system]
-            raise MappingError(
-                f"no value map {system}/{name}{did_you_mean(name, names)}", field=name
+            raise self._missing(
+                MappingError(f"no value map {system}/{name}{did_you_mean(name, names)}", field=name)
             )
         return found
+
+    def _missing(self, error: MappingError) -> Exception:
+        return error if self.on_miss is None else self.on_miss(error)
 
     def custom_fields(self, system: str) -> list[CustomField]:
         """Custom fields declared in a system's files (Bitrix24 `UF_CRM_*`, merge fields)."""

@@ -90,12 +90,18 @@ def _build(
     return constructor.construct_object(node)
 
 
-def read(path: str, display: str | None = None) -> tuple[Document | None, list[MappingError]]:
-    """Reads and parses one file; `display` is the name used in messages (relative path)."""
-    name = display or path
+def read_text(path: str, display: str | None = None) -> tuple[str | None, list[MappingError]]:
+    """One file's text, or the error saying why it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read(), []
     except (OSError, UnicodeDecodeError) as error:
-        return None, [MappingError(f"cannot read: {error}", file=name)]
-    return parse(text, name)
+        return None, [MappingError(f"cannot read: {error}", file=display or path)]
+
+
+def read(path: str, display: str | None = None) -> tuple[Document | None, list[MappingError]]:
+    """Reads and parses one file; `display` is the name used in messages (relative path)."""
+    text, errors = read_text(path, display)
+    if text is None:
+        return None, errors
+    return parse(text, display or path)

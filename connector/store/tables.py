@@ -200,3 +200,16 @@ loyalty_orders = Table(
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_loyalty_orders_release", loyalty_orders.c.released, loyalty_orders.c.release_due_at)
+
+# Mappings ----------------------------------------------------------------------------------------
+# Owned by connector/mapping/saved.py (migration 0005). The last set of mapping files that
+# validated, so a restart with a broken file runs on it instead of refusing every task: `files`
+# maps each file's path inside the mappings folder (with `/`) to its text.
+mapping_sets = Table(
+    "mapping_sets",
+    metadata,
+    Column("name", String(30), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("saved_at", Float, nullable=False),
+)

@@ -226,3 +226,146 @@ def test_migrations_build_exactly_the_tables_the_code_declares(any_store_service
     with any_store_services.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
+
+
+# -- mapping files broken on disk -------------------------------------------------------------
+
+
+def site_mappings(tmp_path):
+    """A copy of the shipped mappings, as an admin's own folder."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "site-mappings"
+    shutil.copytree(Path(__file__).parents[2] / "mappings", folder)
+    return folder
+
+
+def edit(path, old, new):
+    """An admin's edit; the mtime moves on so it is noticed within one clock tick."""
+    import os
+    import time
+
+    path.write_text(path.read_text().replace(old, new))
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
+TYPO = ("transforms: [email]", "transforms: [emial]")
+
+
+def test_healthz_says_degraded_while_the_mapping_files_are_invalid_and_ok_once_fixed(tmp_path):
+    from connector.services import Services
+    from tests.support import make_settings
+
+    folder = site_mappings(tmp_path)
+    settings = make_settings(tmp_path, mappings_dir=folder)
+    first_run = Services(settings)
+    assert first_run.mappings.status == "ok"  # the good set is saved in the store
+    first_run.close()
+    edit(folder / "shop" / "order.yaml", *TYPO)
+
+    restarted = Services(settings)
+    client = create_app(restarted).test_client()
+    answer = client.get("/healthz")
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["status"] == "degraded"
+    assert body["mappings"]["status"] == "degraded" and body["mappings"]["problems"] == 1
+    assert body["mappings"]["saved_at"].endswith("Z")
+
+    edit(folder / "shop" / "order.yaml", *reversed(TYPO))
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["mappings"]["status"] == "ok"
+    restarted.close()
+
+
+def test_status_shows_the_mapping_files_degraded_with_each_problem(cli, settings, monkeypatch):
+    folder = site_mappings(_tmp(settings))
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(folder))
+    assert cli.invoke(main, ["status", "--json"]).exit_code == 0  # its first load saves the set
+    edit(folder / "shop" / "order.yaml", *TYPO)
+
+    report = json.loads(cli.invoke(main, ["status", "--json"]).stdout)["mappings"]
+    assert report["status"] == "degraded" and report["saved_at"]
+    [problem] = report["problems"]
+    assert "shop/order.yaml:" in problem and "unknown transform 'emial'" in problem
+    table = cli.invoke(main, ["status"]).stdout
+    assert "mappings: DEGRADED: 1 problem" in table and "unknown transform 'emial'" in table
+
+
+def _tmp(settings):
+    from pathlib import Path
+
+    from connector.config import sqlite_path
+
+    return Path(sqlite_path(settings.database_url)).parent
+
+
+def test_a_worker_will_not_start_without_any_good_mapping_set(cli, settings, monkeypatch):
+    import signal
+
+    from connector.worker import Worker as WorkerClass
+
+    folder = site_mappings(_tmp(settings))
+    edit(folder / "shop" / "order.yaml", *TYPO)
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(folder))
+    started = []
+    monkeypatch.setattr(WorkerClass, "run", lambda self, *a, **k: started.append(self))
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+
+    result = cli.invoke(main, ["worker"])
+
+    assert result.exit_code == 2 and started == []
+    *logged, line = result.output.strip().splitlines()  # the log lists every problem first
+    assert line.startswith("error: the mapping files in ") and "no good set" in line
+    assert "shop/order.yaml:" in line and "unknown transform 'emial'" in line
+
+
+def test_an_order_queued_while_no_mapping_set_is_usable_waits_for_the_fix(tmp_path):
+    from decimal import Decimal
+
+    from connector.flows.hub import load_snapshot
+    from connector.services import Services
+    from tests.support import make_settings, wait_for
+
+    folder = site_mappings(tmp_path)
+    edit(folder / "shop" / "order.yaml", *TYPO)
+    settings = make_settings(
+        tmp_path, mappings_dir=folder, queue_backoff_base=0.01, queue_backoff_max=0.05
+    )
+    services = Services(settings)
+    order = {"id": "S-1", "status": "processing", "currency": "usd", "totals": {"total": "9.50"}}
+    task = services.queue.enqueue("shop.order", {"data": order})
+
+    Worker(services).run_until_idle()
+    row = services.queue.get(task)
+    assert row["state"] == "queued" and row["attempts"] == 0  # waiting, and no attempt spent
+    [error] = services.queue.errors(task)
+    assert error["error_type"] == "MappingsUnusable"
+
+    edit(folder / "shop" / "order.yaml", *reversed(TYPO))
+
+    def done() -> bool:
+        Worker(services).run_until_idle()
+        return services.queue.get(task)["state"] == "done"
+
+    wait_for(done)  # its next try is at most queue_backoff_max away
+    assert services.queue.dead_letters() == []
+    [oid] = [oid for oid in _order_ids(services)]
+    assert load_snapshot(services.engine, "order", oid)["total"] == Decimal("9.50")
+    services.close()
+
+
+def _order_ids(services):
+    from sqlalchemy import select
+
+    from connector.store.tables import links
+
+    with services.engine.connect() as connection:
+        return list(
+            connection.scalars(
+                select(links.c.canonical_id).where(
+                    links.c.entity == "order", links.c.system == "shop"
+                )
+            )
+        )
