@@ -65,11 +65,16 @@ def _register_optional_blueprints(app: Flask) -> None:
 
 
 def _health(services: Services) -> tuple[Response, int]:
+    """`ok`, or `degraded` (still 200: webhooks are taken) while the mapping files on disk are
+    invalid; `unhealthy` (503) without the store."""
     if not ping(services.engine):
         return jsonify(status="unhealthy", store="unreachable"), 503
     stats = services.queue.stats()
+    mappings = services.mappings
+    mappings.reload_if_changed()  # a web-only process has no worker to follow the files
+    state = mappings.health()
     body = {
-        "status": "ok",
+        "status": "ok" if state["status"] == "ok" else "degraded",
         "store": "ok",
         "queue": {
             "queued": stats.queued,
@@ -77,6 +82,11 @@ def _health(services: Services) -> tuple[Response, int]:
             "oldest_queued_age_seconds": stats.oldest_queued_age,
         },
         "dead_letters": stats.dead,
+        "mappings": {
+            "status": state["status"],
+            "problems": len(state["problems"]),
+            "saved_at": state["saved_at"],
+        },
     }
     return jsonify(body), 200
 

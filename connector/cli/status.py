@@ -52,6 +52,7 @@ def collect_status(services: Services) -> dict[str, Any]:
             if r["stream"] != HEALTH_STREAM  # shown under "webhooks"
         ],
         "links": [{"entity": e, "system": s, "count": c} for e, s, c in link_counts],
+        "mappings": _mappings_status(services),
         "webhooks": _webhooks_status(services),
         "systems": {
             "bitrix24": bool(settings.bitrix24_webhook_url or settings.bitrix24_client_id),
@@ -88,6 +89,24 @@ def _webhooks_line(system: str, check: dict[str, Any] | None) -> str:
     return line
 
 
+def _mappings_status(services: Services) -> dict[str, Any]:
+    """The mapping files on disk: ok, degraded (invalid: the last good set runs) or unusable."""
+    mappings = services.mappings
+    mappings.reload_if_changed()
+    return {"directory": str(services.mappings_path), **mappings.health()}
+
+
+def _mappings_line(report: dict[str, Any]) -> str:
+    saved = f"last good set saved {report['saved_at']}" if report["saved_at"] else ""
+    if report["status"] == "ok":
+        return f"mappings: ok ({report['directory']}; {saved or 'not saved'})"
+    count = len(report["problems"])
+    problems = f"{count} problem{'s' if count != 1 else ''} in {report['directory']}"
+    if report["status"] == "degraded":
+        return f"mappings: DEGRADED: {problems}; running on the {saved}"
+    return f"mappings: UNUSABLE: {problems} and no good set saved; tasks wait for a fix"
+
+
 @click.command()
 @env_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -108,6 +127,14 @@ def status(env_file: str | None, as_json: bool) -> None:
     )
     systems = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in report["systems"].items())
     console.print(f"systems: {systems}")
+    console.print(_mappings_line(report["mappings"]), markup=False, highlight=False)
+    if report["mappings"]["problems"]:
+        from rich.text import Text  # plain: a problem may hold [brackets]
+
+        table = Table("problem (file:line: field: message)", title="mapping problems")
+        for problem in report["mappings"]["problems"]:
+            table.add_row(Text(problem))
+        console.print(table)
     for system, check in report["webhooks"].items():
         console.print(_webhooks_line(system, check), markup=False, highlight=False, soft_wrap=True)
     if report["tasks_by_kind"]:
