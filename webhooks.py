@@ -20,11 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import PermanentError
 from connector.inbound import Inbound, TaskSpec, content_key
+from connector.safe_input import load_json
 from connector.services import Services
 from connector.systems import shop
 from connector.systems.bitrix24 import events as bitrix24_events
 from connector.systems.bitrix24.credentials import TableTokenStore
-from connector.systems.cdek import parse_status_webhook
+from connector.systems.cdek import parse_status_webhook, webhook_type
 from connector.systems.mailchimp import webhooks as mailchimp_webhooks
 from connector.systems.woocommerce.webhooks import parse_delivery, verify_webhook_signature
 
@@ -38,6 +39,7 @@ WOOCOMMERCE_TASKS = {
 }
 BITRIX24_ENTITIES = {"CONTACT": "contact", "DEAL": "deal"}
 BITRIX24_ACTIONS = {"ADD", "UPDATE", "DELETE", "MOVETOCATEGORY"}
+TOPIC_LENGTH = 100  # inbound_events.topic
 
 
 def _services() -> Services:
@@ -114,6 +116,7 @@ def _store(
     source: str, delivery_id: str, topic: str | None, body: bytes, task: TaskSpec | None
 ) -> tuple[Response, int]:
     headers = {k: v for k, v in _headers().items() if not _is_secret_header(k)}
+    topic = topic[:TOPIC_LENGTH] if topic else topic  # a label; a stranger's may be any length
     recorded = _services().inbound.record(Inbound(source, delivery_id, topic, body, headers, task))
     if recorded.duplicate:
         return _answer(200, source, "duplicate")
@@ -140,7 +143,7 @@ def _same(given: str | None, secret: str | None) -> bool:
 @blueprint.post("/woocommerce")
 def woocommerce() -> tuple[Response, int]:
     """Order, customer and product deliveries: each a trigger to re-read the resource."""
-    body = _body()
+    body = request.get_data(cache=True)  # signed as bytes: checked before it is read as text
     headers = _headers()
     if "X-Wc-Webhook-Topic" not in headers and body.startswith(b"webhook_id="):
         return _answer(200, "woocommerce", "ping")
@@ -150,7 +153,7 @@ def woocommerce() -> tuple[Response, int]:
     try:
         delivery = parse_delivery(body, headers)
     except PermanentError as error:
-        return _refuse(400, "woocommerce", "bad_request", f"body: {error.args[0]}")
+        return _refuse(400, "woocommerce", "bad_request", error.args[0])
     kind = WOOCOMMERCE_TASKS.get(delivery.resource)
     if kind is not None and delivery.resource_id is None:
         return _refuse(400, "woocommerce", "bad_request", "id: missing or not a number")
@@ -184,16 +187,27 @@ def _bitrix24_token() -> str | None:
 
 @blueprint.post("/bitrix24")
 def bitrix24() -> tuple[Response, int]:
-    """CRM events: they carry only an id and are never re-sent, so they are stored at once."""
+    """CRM events: they carry only an id and are never re-sent, so they are stored at once.
+
+    The token is checked before the body is parsed: a stranger's delivery is refused unread.
+    """
     body = _body()
+    content_type = request.content_type or ""
     try:
-        event = bitrix24_events.parse_event(body, request.content_type or "")
+        name, token = bitrix24_events.read_credentials(body, content_type)
     except PermanentError as error:
-        return _refuse(400, "bitrix24", "bad_request", f"body: {error.args[0]}")
+        return _refuse(400, "bitrix24", "bad_request", error.args[0])
+    if name == "ONAPPINSTALL":
+        if not _services().settings.bitrix24_client_id:
+            return _refuse(401, "bitrix24", "unauthorized", "no OAuth app is configured")
+    elif not bitrix24_events.token_matches(token, _bitrix24_token() or ""):
+        return _refuse(401, "bitrix24", "unauthorized", "auth[application_token] does not match")
+    try:
+        event = bitrix24_events.parse_event(body, content_type)
+    except PermanentError as error:
+        return _refuse(400, "bitrix24", "bad_request", error.args[0])
     if event.name == "ONAPPINSTALL":
         return _bitrix24_install(event, body)
-    if not bitrix24_events.verify_event(event, _bitrix24_token() or ""):
-        return _refuse(401, "bitrix24", "unauthorized", "auth[application_token] does not match")
     entity = _bitrix24_entity(event.name)
     if entity is not None and not event.entity_id:
         return _refuse(400, "bitrix24", "bad_request", "data[FIELDS][ID]: missing")
@@ -225,7 +239,10 @@ def _bitrix24_install(event: bitrix24_events.Event, body: bytes) -> tuple[Respon
     """ONAPPINSTALL brings the app's tokens: accepted when an OAuth app is configured and no
     other app's `application_token` is stored already."""
     settings = _services().settings
-    credentials = bitrix24_events.install_credentials(event)
+    try:
+        credentials = bitrix24_events.install_credentials(event)
+    except PermanentError as error:
+        return _refuse(400, "bitrix24", "bad_request", error.args[0])
     if not settings.bitrix24_client_id or not credentials.get("application_token"):
         return _refuse(401, "bitrix24", "unauthorized", "no OAuth app is configured")
     store = TableTokenStore(_services().engine)
@@ -258,9 +275,9 @@ def mailchimp(secret: str) -> tuple[Response, int]:
         event = mailchimp_webhooks.parse_webhook(body)
     except PermanentError as error:
         form_type = request.form.get("type") if request.mimetype.endswith("urlencoded") else None
-        if form_type:  # a type we do not sync (e.g. a future one): record and acknowledge
+        if error.code == "unknown_type" and form_type:  # e.g. a future type: record, acknowledge
             return _store("mailchimp", content_key(body), form_type, body, None)
-        return _refuse(400, "mailchimp", "bad_request", f"type: {error.args[0]}")
+        return _refuse(400, "mailchimp", "bad_request", error.args[0])
     if event.type != "campaign" and not event.email:
         return _refuse(400, "mailchimp", "bad_request", "data[email]: missing")
     task = None
@@ -285,10 +302,10 @@ def cdek(secret: str) -> tuple[Response, int]:
     try:
         status = parse_status_webhook(body)
     except PermanentError as error:
-        topic = _json_field(body, "type")
+        topic = webhook_type(body) if error.code == "other_type" else None
         if topic:  # another CDEK webhook type (PRINT_FORM, DOWNLOAD_PHOTO): record only
             return _store("cdek", content_key(body), topic, body, None)
-        return _refuse(400, "cdek", "bad_request", f"type: {error.args[0]}")
+        return _refuse(400, "cdek", "bad_request", error.args[0])
     if not status.order_uuid or not status.code:
         return _refuse(400, "cdek", "bad_request", "uuid or attributes.code: missing")
     task = TaskSpec(
@@ -311,14 +328,6 @@ def cdek(secret: str) -> tuple[Response, int]:
     )
 
 
-def _json_field(body: bytes, name: str) -> str | None:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    return str(payload.get(name)) if isinstance(payload, dict) and payload.get(name) else None
-
-
 # --------------------------------------------------------------------------- generic shop
 
 
@@ -328,16 +337,15 @@ SHOP_ENTITIES = ("customer", "order", "cart")
 @blueprint.post("/shop")
 def generic_shop() -> tuple[Response, int]:
     """The documented JSON contract for custom sites and POS systems (Standard Webhooks)."""
-    body = _body()
+    body = request.get_data(cache=True)  # signed as bytes: checked before it is read as text
     headers = {k.lower(): v for k, v in _headers().items()}
     problem = shop.verify(_services().settings.shop_webhook_secret, headers, body)
     if problem:
         return _refuse(401, "shop", "unauthorized", problem)
     try:
-        event = shop.parse_event(json.loads(body))
-    except ValueError as error:
-        message = str(error) if ":" in str(error) else "body: not valid JSON"
-        return _refuse(400, "shop", "bad_request", message)
+        event = shop.parse_event(load_json(body))
+    except ValueError as error:  # BadBody too: each names the field
+        return _refuse(400, "shop", "bad_request", str(error))
     entity, _, action = event["type"].partition(".")
     entity_id = str(event["data"]["id"])
     task = None

@@ -104,7 +104,10 @@ def as_moment(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        moment = dt.datetime.fromtimestamp(float(value), dt.UTC)
+        try:  # "²" is a digit to `isdigit`; 1e20 seconds is past the year 9999
+            moment = dt.datetime.fromtimestamp(float(value), dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
     else:
         try:
             moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))

@@ -44,6 +44,12 @@ class Metrics:
         self.webhooks = Counter(
             "connector_webhooks_received", "Webhooks", ["source", "outcome"], registry=self.registry
         )
+        self.http_responses = Counter(
+            "connector_http_responses",
+            "HTTP responses by route pattern and status class (2xx, 4xx, 5xx); a 5xx is ours",
+            ["route", "status"],
+            registry=self.registry,
+        )
         self.remote_calls = Counter(
             "connector_remote_calls",
             "Calls to remote systems",

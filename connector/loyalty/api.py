@@ -16,8 +16,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from connector.loyalty.ledger import Balance, InsufficientBalance, LoyaltyRefused
 from connector.loyalty.lookup import resolve_customer
 from connector.loyalty.tasks import provider_for
+from connector.safe_input import BadBody, load_json
 
 blueprint = Blueprint("loyalty", __name__, url_prefix="/api/loyalty")
+CENT = Decimal("0.01")
+# A billion points: beyond any order, and far inside the ledger's integer hundredths (BIGINT).
+MAX_AMOUNT = Decimal(1_000_000_000)
 
 
 class BadRequest(Exception):
@@ -74,27 +78,33 @@ def _points(cents: int) -> str:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = load_json(request.get_data())
+    except BadBody as error:
+        raise BadRequest("body", str(error).removeprefix("body: ")) from None
     if not isinstance(data, dict):
         raise BadRequest("body", "expected a JSON object")
     return data
 
 
 def _amount(data: dict[str, Any], field: str, required: bool = True) -> Decimal | None:
+    """A positive amount of points or money with at most two decimals, up to `MAX_AMOUNT`."""
     value = data.get(field)
     if value is None:
         if required:
             raise BadRequest(field, "is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str) or len(str(value)) > 40:
         raise BadRequest(field, "must be a number")
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(str(value).strip())
     except InvalidOperation:
         raise BadRequest(field, "must be a number") from None
     if not amount.is_finite() or amount <= 0:
         raise BadRequest(field, "must be greater than zero")
-    if amount != amount.quantize(Decimal("0.01")):
+    if amount > MAX_AMOUNT:
+        raise BadRequest(field, f"must be at most {MAX_AMOUNT}")
+    if amount != amount.quantize(CENT):
         raise BadRequest(field, "at most two decimals")
     return amount
 

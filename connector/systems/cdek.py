@@ -9,7 +9,6 @@ CDEK never re-sends a failed delivery, so the poller stays the source of truth.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from connector.http import (
     make_session,
     none_if_not_found,
 )
+from connector.safe_input import BadBody, load_json
 
 RENEW_EARLY = 10.0
 
@@ -155,22 +155,68 @@ class StatusEvent:
 
 
 def parse_status_webhook(body: bytes | str) -> StatusEvent:
-    """An ORDER_STATUS delivery. CDEK signs nothing: confirm with `get_order` before acting."""
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise PermanentError("CDEK webhook: invalid JSON", code="bad_webhook") from error
-    if not isinstance(payload, dict) or payload.get("type") != "ORDER_STATUS":
-        raise PermanentError("CDEK webhook: not ORDER_STATUS", code="bad_webhook")
-    attributes = payload.get("attributes") or {}
+    """An ORDER_STATUS delivery. CDEK signs nothing: confirm with `get_order` before acting.
+
+    A body we cannot use is a `PermanentError` naming the field; another webhook type
+    (PRINT_FORM, DOWNLOAD_PHOTO) is one with code `other_type` (see `webhook_type`).
+    """
+    payload = _webhook_payload(body)
+    if payload.get("type") != "ORDER_STATUS":
+        raise PermanentError("type: not ORDER_STATUS", code="other_type")
+    attributes = payload.get("attributes")
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise PermanentError("attributes: not an object", code="bad_webhook")
+    texts = {
+        "uuid": payload.get("uuid"),
+        "attributes.code": attributes.get("code"),
+        "attributes.status_date_time": attributes.get("status_date_time")
+        or payload.get("date_time"),
+        "attributes.cdek_number": attributes.get("cdek_number"),
+        "attributes.number": attributes.get("number"),
+    }
+    for name, value in texts.items():
+        if value is not None and not _short_text(value):
+            raise PermanentError(f"{name}: not a text of at most 100 characters", "bad_webhook")
     return StatusEvent(
-        order_uuid=str(payload.get("uuid") or ""),
-        code=str(attributes.get("code") or ""),
-        status_at=str(attributes.get("status_date_time") or payload.get("date_time") or ""),
-        cdek_number=attributes.get("cdek_number"),
-        number=attributes.get("number"),
+        order_uuid=str(texts["uuid"] or ""),
+        code=str(texts["attributes.code"] or ""),
+        status_at=str(texts["attributes.status_date_time"] or ""),
+        cdek_number=_text_or_none(texts["attributes.cdek_number"]),
+        number=_text_or_none(texts["attributes.number"]),
         is_return=bool(attributes.get("is_return")),
     )
+
+
+def webhook_type(body: bytes | str) -> str | None:
+    """The `type` of a webhook body (ORDER_STATUS, PRINT_FORM...), or None when unreadable."""
+    try:
+        kind = _webhook_payload(body).get("type")
+    except PermanentError:
+        return None
+    return kind if isinstance(kind, str) and kind and _short_text(kind) else None
+
+
+def _webhook_payload(body: bytes | str) -> dict[str, Any]:
+    try:
+        payload = load_json(body)
+    except BadBody as error:
+        raise PermanentError(str(error), code="bad_webhook") from None
+    if not isinstance(payload, dict):
+        raise PermanentError("body: not a JSON object", code="bad_webhook")
+    return payload
+
+
+def _short_text(value: Any) -> bool:
+    """A text, or a number CDEK may send for one (`cdek_number`), of at most 100 characters."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return len(str(value)) <= 100
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

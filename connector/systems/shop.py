@@ -22,6 +22,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 TOLERANCE_SECONDS = 300
 ENTITIES = ("customer", "order", "cart", "product")
 EVENT_TYPE = r"^(customer|order|cart|product)\.[a-z_]+$"
+ID_LENGTH = 200
 
 
 def _key(secret: str) -> bytes:
@@ -63,15 +64,25 @@ def verify(
     return "signature does not match"
 
 
+def _an_id(value: Any) -> None:
+    """A record's id: a text or an integer, at most 200 characters (it names the task's key)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationError("must be a text or an integer")
+    if not str(value).strip() or len(str(value)) > ID_LENGTH:
+        raise ValidationError(f"must be 1 to {ID_LENGTH} characters")
+
+
 class _Data(Schema):
-    id = fields.Raw(required=True, validate=lambda v: str(v).strip() != "")
+    id = fields.Raw(required=True, validate=_an_id)
 
     class Meta:
         unknown = "include"
 
 
 class ShopEventSchema(Schema):
-    type = fields.String(required=True, validate=validate.Regexp(EVENT_TYPE))
+    type = fields.String(
+        required=True, validate=[validate.Length(max=100), validate.Regexp(EVENT_TYPE)]
+    )
     data = fields.Nested(_Data, required=True)
     occurred_at = fields.String(load_default=None)
 
@@ -87,7 +98,7 @@ def parse_event(payload: Any) -> dict[str, Any]:
 def _first_field(messages: Any, prefix: str = "") -> str:
     if isinstance(messages, dict):
         name, inner = next(iter(messages.items()))
-        label = f"{prefix}.{name}" if prefix else str(name)
+        label = f"{prefix}.{name}" if prefix and name != "_schema" else str(prefix or name)
         if not name:
             return "body: must be a JSON object"
         if isinstance(inner, dict):

@@ -203,6 +203,15 @@ def test_over_the_payable_share_is_refused(client, olena) -> None:
         ({"card": "7700123", "order_id": "o", "amount": True}, "amount"),
         ({"order_id": "o", "amount": 10}, "card"),
         ({"card": "7700123", "order_id": "o", "amount": 10, "order_total": "x"}, "order_total"),
+        ({"card": "7700123", "order_id": "o", "amount": "1e26"}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": 1e30}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": "1e999999999"}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": "NaN"}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": "-Infinity"}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": [10]}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": {"value": 10}}, "amount"),
+        ({"card": "7700123", "order_id": "o", "amount": 10, "order_total": "1e30"}, "order_total"),
+        ({"card": ["7700123"], "order_id": "o", "amount": 10}, "card"),
     ],
 )
 def test_bad_bodies_are_400_naming_the_field(client, olena, body, field) -> None:
@@ -222,3 +231,43 @@ def test_confirming_an_unknown_hold_is_404(client, olena) -> None:
     response = client.post("/api/loyalty/holds/nope/confirm", headers=AUTH)
     assert response.status_code == 404
     conforms("/api/loyalty/holds/{order_id}/confirm", "post", 404, response.get_json())
+
+
+@pytest.mark.parametrize("amount", ["1e30", "1e26", 1e300, "1000000000.01", "NaN", "0"])
+def test_confirming_an_amount_out_of_range_is_400_naming_it(client, olena, amount) -> None:
+    client.post(
+        "/api/loyalty/holds",
+        json={"card": "7700123", "order_id": "o-7", "amount": 100},
+        headers=AUTH,
+    )
+    response = client.post("/api/loyalty/holds/o-7/confirm", json={"amount": amount}, headers=AUTH)
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "amount"
+    conforms("/api/loyalty/holds/{order_id}/confirm", "post", 400, response.get_json())
+    still_held = client.get("/api/loyalty/balance?card=7700123", headers=AUTH).get_json()
+    assert still_held["held"] == "100.00"
+
+
+def test_the_largest_amount_is_a_billion_points(client, olena) -> None:
+    body = {"card": "7700123", "order_id": "o-8", "amount": "1000000000"}
+    response = client.post("/api/loyalty/holds", json=body, headers=AUTH)
+    assert response.status_code == 409  # in range, just more than Olena has
+    response = client.post("/api/loyalty/holds", json={**body, "amount": "1e9"}, headers=AUTH)
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"amount":' * 1000 + b"1" + b"}" * 1000,
+        b"[" * 1000 + b"]" * 1000,
+        b'{"amount": NaN}',
+        b"\xff\xfe",
+    ],
+    ids=["1,000 nested objects", "1,000 nested lists", "NaN is not JSON", "not UTF-8"],
+)
+def test_a_body_nested_too_deep_or_not_json_is_400_naming_the_body(client, olena, body) -> None:
+    for path in ("/api/loyalty/holds", "/api/loyalty/holds/o-1/confirm"):
+        response = client.post(path, data=body, headers=AUTH, content_type="application/json")
+        assert response.status_code == 400
+        assert response.get_json()["field"] == "body"

@@ -11,12 +11,13 @@ an `auth_connector` so the connector's own writes never come back (research 6.5)
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from connector.errors import PermanentError
+from connector.safe_input import BadBody, load_json, positive_int, unix_seconds
 from connector.systems.bitrix24.client import AUTH_CONNECTOR, Bitrix24Client
 from connector.systems.forms import parse_php_form
 
@@ -46,36 +47,93 @@ class Event:
         return str(self.auth.get("member_id") or "")
 
 
-def parse_event(body: bytes | str, content_type: str = "") -> Event:
-    """An event from its raw body, form-encoded (the real thing) or JSON (docs and tests)."""
+def read_credentials(body: bytes | str, content_type: str = "") -> tuple[str, str]:
+    """The event name (upper-cased) and `auth[application_token]`, read before the body is
+    parsed, so a stranger's delivery is refused unread: a form (what Bitrix24 sends) gives
+    them from its flat pairs; JSON has to be decoded, within `safe_input`'s depth limit."""
     text = body.decode("utf-8") if isinstance(body, bytes) else body
-    if "json" in content_type.lower() or text.lstrip().startswith("{"):
-        try:
-            payload = json.loads(text)
-        except ValueError as error:
-            raise PermanentError("Bitrix24 event: invalid JSON", code="bad_event") from error
+    if not _is_json(text, content_type):
+        pairs = dict(parse_qsl(text.strip(), keep_blank_values=True))
+        return pairs.get("event", "").upper(), pairs.get("auth[application_token]", "")
+    payload = _decode_json(text)
+    auth = payload.get("auth") if isinstance(payload.get("auth"), dict) else {}
+    name, token = payload.get("event"), auth.get("application_token")
+    return (
+        name.upper() if isinstance(name, str) else "",
+        token if isinstance(token, str) else "",
+    )
+
+
+def parse_event(body: bytes | str, content_type: str = "") -> Event:
+    """An event from its raw body, form-encoded (the real thing) or JSON (docs and tests).
+
+    Raises `PermanentError` whose message names the field: the body, `event`, and for CRM
+    events `data[FIELDS][ID]` (a positive integer) and `ts` (unix seconds), which the flows
+    read later; refused here they never reach the queue.
+    """
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    if _is_json(text, content_type):
+        payload = _decode_json(text)
     else:
-        payload = parse_php_form(text)
-    if not isinstance(payload, dict) or not payload.get("event"):
-        raise PermanentError("Bitrix24 event: no event name", code="bad_event")
+        try:
+            payload = parse_php_form(text)
+        except BadBody as error:
+            raise PermanentError(str(error), code="bad_event") from None
+    name = payload.get("event")
+    if not isinstance(name, str) or not name:
+        raise PermanentError("event: missing, or not a text", code="bad_event")
+    name = name.upper()
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     fields = data.get("FIELDS") if isinstance(data.get("FIELDS"), dict) else {}
     entity_id = fields.get("ID")
+    if entity_id in (None, ""):
+        entity_id = None
+    elif name.startswith("ONCRM"):
+        entity_id = positive_int(entity_id)
+        if entity_id is None:
+            raise PermanentError("data[FIELDS][ID]: not a positive integer", code="bad_event")
+    ts = payload.get("ts")
+    if ts not in (None, "") and not unix_seconds(ts):
+        raise PermanentError("ts: not a unix time in seconds", code="bad_event")
     return Event(
-        name=str(payload["event"]).upper(),
-        entity_id=str(entity_id) if entity_id not in (None, "") else None,
+        name=name,
+        entity_id=str(entity_id) if entity_id is not None else None,
         data=data,
         auth=payload.get("auth") if isinstance(payload.get("auth"), dict) else {},
-        ts=str(payload["ts"]) if payload.get("ts") is not None else None,
+        ts=str(ts) if ts not in (None, "") else None,
         handler_id=str(payload.get("event_handler_id") or "") or None,
+    )
+
+
+def _is_json(text: str, content_type: str) -> bool:
+    """JSON when the content type says so; a form when it says that (even if it starts with
+    `{`); otherwise by the first character."""
+    kind = content_type.lower()
+    if "json" in kind or "form" in kind:
+        return "json" in kind
+    return text.lstrip().startswith("{")
+
+
+def _decode_json(text: str) -> dict[str, Any]:
+    try:
+        payload = load_json(text)
+    except BadBody as error:
+        raise PermanentError(str(error), code="bad_event") from None
+    if not isinstance(payload, dict):
+        raise PermanentError("body: not a JSON object", code="bad_event")
+    return payload
+
+
+def token_matches(given: str, application_token: str) -> bool:
+    """`given` is our portal's `application_token` (constant-time compare)."""
+    return bool(application_token) and hmac.compare_digest(
+        given.encode(), application_token.encode()
     )
 
 
 def verify_event(event: Event, application_token: str, member_id: str | None = None) -> bool:
     """True when the event carries our portal's `application_token` (and `member_id`, if known)."""
-    if not application_token:
-        return False
-    token_ok = hmac.compare_digest(event.application_token.encode(), application_token.encode())
+    token_ok = token_matches(event.application_token, application_token)
     member_ok = not member_id or hmac.compare_digest(event.member_id.encode(), member_id.encode())
     return token_ok and member_ok
 
@@ -98,7 +156,11 @@ def install_credentials(event: Event) -> dict[str, Any]:
         "domain",
         "application_token",
     )
-    return {key: event.auth[key] for key in keep if event.auth.get(key) not in (None, "")}
+    kept = {key: event.auth[key] for key in keep if event.auth.get(key) not in (None, "")}
+    for key, value in kept.items():
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise PermanentError(f"auth[{key}]: not a text", code="bad_event")
+    return kept
 
 
 def expected_application_token(configured: str | None, store: Any | None) -> str | None:

@@ -17,10 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import PermanentError
+from connector.safe_input import BadBody
 from connector.systems.forms import parse_php_form
 
 SIGNATURE_MAX_AGE = 300.0
 TYPES = {"subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign"}
+# Fields that name the member (its key in the queue and in the links): texts, never lists.
+IDENTITY_FIELDS = ("id", "new_id", "email", "new_email", "old_email", "list_id")
+EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321); ids are shorter
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,25 @@ def verify_signature(
 
 
 def parse_webhook(body: bytes | str) -> AudienceEvent:
-    """One delivery as an `AudienceEvent`; an unknown type is refused as permanent."""
-    form = parse_php_form(body)
-    kind = str(form.get("type") or "")
+    """One delivery as an `AudienceEvent`. A body we cannot read is a `PermanentError` naming
+    the field; a type we do not sync is one with code `unknown_type` (recorded, not synced)."""
+    try:
+        form = parse_php_form(body)
+    except BadBody as error:
+        raise PermanentError(str(error), code="bad_webhook") from None
+    kind = form.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise PermanentError("type: missing", code="bad_webhook")
     if kind not in TYPES:
-        raise PermanentError(f"Mailchimp webhook of unknown type {kind!r}", code="bad_webhook")
+        raise PermanentError(f"type: {kind[:40]!r} is not synced", code="unknown_type")
     data = form.get("data") if isinstance(form.get("data"), dict) else {}
-    return AudienceEvent(kind, str(form.get("fired_at") or ""), data)
+    for key in IDENTITY_FIELDS:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > EMAIL_LENGTH):
+            raise PermanentError(
+                f"data[{key}]: not a text of at most {EMAIL_LENGTH} characters", code="bad_webhook"
+            )
+    fired_at = form.get("fired_at")
+    if fired_at is not None and not isinstance(fired_at, str):
+        raise PermanentError("fired_at: not a text", code="bad_webhook")
+    return AudienceEvent(kind, fired_at or "", data)

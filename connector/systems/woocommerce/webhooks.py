@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from connector.errors import PermanentError
+from connector.safe_input import BadBody, load_json, positive_int
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -65,20 +65,19 @@ def parse_delivery(body: bytes, headers: Mapping[str, str]) -> Delivery:
             return Delivery(
                 "ping", "", "ping", None, webhook_id=form["webhook_id"][0], is_ping=True
             )
-        raise PermanentError("WooCommerce delivery without X-WC-Webhook-Topic", code="bad_webhook")
+        raise PermanentError("X-WC-Webhook-Topic: missing", code="bad_webhook")
     try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise PermanentError("WooCommerce delivery: invalid JSON", code="bad_webhook") from error
+        payload = load_json(body)
+    except BadBody as error:
+        raise PermanentError(str(error), code="bad_webhook") from None
     if not isinstance(payload, dict):
-        raise PermanentError("WooCommerce delivery: not an object", code="bad_webhook")
+        raise PermanentError("body: not a JSON object", code="bad_webhook")
     resource, _, event = topic.partition(".")
-    raw_id = payload.get("id", payload.get("arg"))
     return Delivery(
         topic=topic,
         resource=lower.get("x-wc-webhook-resource", resource),
         event=lower.get("x-wc-webhook-event", event),
-        resource_id=int(raw_id) if str(raw_id or "").isdigit() else None,
+        resource_id=positive_int(payload.get("id", payload.get("arg"))),
         payload=payload,
         webhook_id=lower.get("x-wc-webhook-id"),
         delivery_id=lower.get("x-wc-webhook-delivery-id"),
