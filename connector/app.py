@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connector.config import Settings
@@ -47,7 +47,19 @@ def create_app(services: Services | None = None) -> Flask:
 
     @app.errorhandler(500)
     def internal(_error: Any) -> tuple[Response, int]:
+        if request.blueprint == "webhooks":  # the webhook figures show the failure too
+            source = (request.path.split("/") + ["", "", "unknown"])[2]
+            services.metrics.webhooks.labels(source, "error").inc()
         return jsonify(error="internal", message="internal error; nothing was acknowledged"), 500
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        """Every answer, an unhandled exception's 500 included (Flask runs this after the
+        error handler), by route pattern: never the path, which can hold a URL secret."""
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        status = f"{response.status_code // 100}xx"
+        services.metrics.http_responses.labels(route, status).inc()
+        return response
 
     return app
 
