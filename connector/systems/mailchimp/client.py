@@ -11,7 +11,7 @@ forgotten e-mail and invalid resource are permanent and never retried.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from connector.http import (
 )
 
 MAX_CONNECTIONS = 10
+PAGE_COUNT = 1000  # the most items one list request returns
 MEMBER_EXISTS = "Member Exists"
 NOT_RETRIED_TITLES = {
     "Member In Compliance State",
@@ -294,6 +295,47 @@ class MailchimpClient(JsonClient):
 
     def upsert_order(self, store_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
         return self._patch_or_post(f"/ecommerce/stores/{store_id}/orders", order)[0]
+
+    def list_orders(
+        self, store_id: str, fields: Iterable[str] = (), count: int = PAGE_COUNT
+    ) -> Iterator[dict[str, Any]]:
+        """Every order of the store, page by page (`count`/`offset`); `fields` such as
+        `("id", "order_total")` keep the answers small."""
+        return self._paged(f"/ecommerce/stores/{store_id}/orders", "orders", fields, count)
+
+    def list_members(
+        self,
+        list_id: str,
+        fields: Iterable[str] = (),
+        status: str | None = None,
+        count: int = PAGE_COUNT,
+    ) -> Iterator[dict[str, Any]]:
+        """Every member of the audience (archived ones only with `status="archived"`), page by
+        page; `fields` such as `("email_address",)` keep the answers small."""
+        extra = {"status": status} if status else {}
+        return self._paged(f"/lists/{list_id}/members", "members", fields, count, extra)
+
+    def _paged(
+        self,
+        path: str,
+        name: str,
+        fields: Iterable[str],
+        count: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The items of a collection by `count`/`offset` (count at most 1,000)."""
+        params: dict[str, Any] = {"count": max(1, min(count, PAGE_COUNT)), **(extra or {})}
+        wanted = list(fields)
+        if wanted:
+            params["fields"] = ",".join([f"{name}.{f}" for f in wanted] + ["total_items"])
+        offset = 0
+        while True:
+            answer = self.request("GET", path, params={**params, "offset": offset}) or {}
+            items = list(answer.get(name) or [])
+            yield from items
+            offset += len(items)
+            if len(items) < params["count"] or offset >= int(answer.get("total_items") or 0):
+                return
 
     def _patch_or_post(
         self, collection: str, item: Mapping[str, Any], leave_out: tuple[str, ...] = ("id",)
