@@ -141,9 +141,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "queue_lease_seconds",
-        120.0,
-        "How long a claimed task stays claimed; a task whose "
-        "worker died is claimed again after this.",
+        15.0,
+        "How long a claimed task stays claimed without word from its worker, which renews "
+        "the lease every third of it while it holds the task (however long the task runs); "
+        "a task whose worker died is claimed again after this.",
         _positive(float),
     ),
     Setting(

@@ -1,10 +1,14 @@
 """The durable task queue: enqueue, claim with a lease, retry with backoff, dead letters.
 
 Tasks live in the store, so they survive restarts. A unique dedupe key makes a second enqueue a
-no-op; a claimed task carries a lease, and a task whose worker died is claimed again once its
-lease runs out. Tasks sharing an ordering key run one at a time in enqueue order: only the oldest
-unfinished task of a key is `queued`; the ones behind it are `waiting` and are promoted, one by
-one, when the one ahead finishes or dies. Claims therefore never look at blocked tasks.
+no-op. A claimed task carries a lease, which its worker renews (`renew`) for as long as it holds
+the task, running or claimed ahead for a free thread: a task may run for longer than the lease,
+and a task whose worker died is claimed again once its lease runs out, one lease after the
+worker's last renewal. A renewal never takes back a task another worker has claimed since, and
+a late completion by a worker that lost its lease is ignored. Tasks sharing an ordering key run
+one at a time in enqueue order: only the oldest unfinished task of a key is `queued`; the ones
+behind it are `waiting` and are promoted, one by one, when the one ahead finishes or dies.
+Claims therefore never look at blocked tasks.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class RetryPolicy:
     max_attempts: int = 8
     backoff_base: float = 5.0
     backoff_max: float = 3600.0
-    lease_seconds: float = 120.0
+    lease_seconds: float = 15.0
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds before attempt `attempt + 1`: half fixed, half random ("equal jitter")."""
@@ -265,6 +269,25 @@ class Queue:
             for r in rows
         ]
         return sorted(claimed, key=lambda t: t.id)
+
+    def renew(self, worker: str, task_ids: Sequence[int]) -> list[int]:
+        """Extends, in one write, the lease of each given task `worker` still holds to a full
+        lease from now; returns the ids renewed, ascending. A task that has finished, was given
+        back, or was claimed by another worker after this one's lease ran out is left alone."""
+        if not task_ids:
+            return []
+        with self.engine.begin() as connection:
+            renewed = connection.scalars(
+                update(tasks)
+                .where(
+                    tasks.c.id.in_(sorted(set(task_ids))),
+                    tasks.c.state == RUNNING,
+                    tasks.c.locked_by == worker,
+                )
+                .values(lease_until=self.clock() + self.policy.lease_seconds)
+                .returning(tasks.c.id)
+            )
+            return sorted(renewed)
 
     def complete(self, task: Task, worker: str) -> None:
         self.complete_many([task], worker)

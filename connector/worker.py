@@ -21,7 +21,10 @@ class Worker:
     """Runs tasks with `threads` threads; a stop request finishes what it holds, then returns.
 
     One dispatcher thread does the queue's bookkeeping: it claims tasks in batches (up to two per
-    thread, so threads never wait for a claim) and marks finished tasks done in one write.
+    thread, so threads never wait for a claim) and marks finished tasks done in one write. A
+    heartbeat thread renews the leases of every task the worker holds (running, claimed ahead,
+    or finished but not yet recorded) every third of a lease, in one write, so a task may run
+    for longer than the lease and a dead worker's tasks return one lease after its last beat.
     """
 
     def __init__(
@@ -30,6 +33,7 @@ class Worker:
         threads: int | None = None,
         poll_seconds: float | None = None,
         name: str | None = None,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.services = services
         self.threads = threads or services.settings.worker_threads
@@ -41,6 +45,8 @@ class Worker:
         self._held: dict[int, tuple[Task, Future[None]]] = {}
         self._finished: list[Task] = []
         self._next_sweep = 0.0
+        self._heartbeat_seconds = heartbeat_seconds
+        self._heartbeat_stop = threading.Event()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -49,20 +55,27 @@ class Worker:
     def run(self, grace_seconds: float = 30.0) -> None:
         """Claims and runs tasks until `stop()`; then finishes running ones, releases the rest."""
         log.info("worker %s started with %d threads", self.name, self.threads)
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="task") as pool:
-            while not self.stop_event.is_set():
-                try:
-                    self._flush_finished()
-                    self._housekeeping()
-                    busy = self._dispatch(pool)
-                except SQLAlchemyError as error:  # the store is away: keep the worker alive
-                    log.error("worker %s: store unavailable (%s); retrying", self.name, error)
-                    self.stop_event.wait(1.0)
-                    continue
-                if not busy:
-                    self._wake.wait(self.poll_seconds)
-                    self._wake.clear()
-            self._shut_down(grace_seconds)
+        self._heartbeat_stop.clear()
+        heartbeat = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="task") as pool:
+                while not self.stop_event.is_set():
+                    try:
+                        self._flush_finished()
+                        self._housekeeping()
+                        busy = self._dispatch(pool)
+                    except SQLAlchemyError as error:  # the store is away: keep the worker alive
+                        log.error("worker %s: store unavailable (%s); retrying", self.name, error)
+                        self.stop_event.wait(1.0)
+                        continue
+                    if not busy:
+                        self._wake.wait(self.poll_seconds)
+                        self._wake.clear()
+                self._shut_down(grace_seconds)  # the heartbeat goes on while tasks finish
+        finally:
+            self._heartbeat_stop.set()
+            heartbeat.join(timeout=30)
         log.info("worker %s stopped", self.name)
 
     def run_until_idle(self, timeout: float = 30.0) -> int:
@@ -89,6 +102,36 @@ class Worker:
                 future = pool.submit(self._run_and_report, task)
                 self._held[task.id] = (task, future)
         return len(claimed) == room
+
+    def _beat(self) -> None:
+        """The heartbeat thread: renews leases until the worker has stopped."""
+        every = self._heartbeat_seconds or self.services.queue.policy.lease_seconds / 3
+        while not self._heartbeat_stop.wait(every):
+            try:
+                self._renew_leases()
+            except SQLAlchemyError as error:  # the store is away: the next beat tries again
+                log.error("worker %s: cannot renew leases (%s); retrying", self.name, error)
+
+    def _renew_leases(self) -> None:
+        """Renews the lease of every task held; one another worker has claimed (this worker's
+        lease ran out, say while the store was away) is not taken back and, if it has not
+        started here yet, not run here either."""
+        with self._lock:
+            held = [*self._held, *(task.id for task in self._finished)]
+        if not held:
+            return
+        renewed = set(self.services.queue.renew(self.name, held))
+        with self._lock:
+            lost = [i for i in held if i not in renewed and i in self._held]
+            not_started = [i for i in lost if self._held[i][1].cancel()]
+            for task_id in not_started:
+                self._held.pop(task_id)
+        for task_id in lost:
+            log.warning(
+                "task %s: this worker's lease ran out and another worker claimed it; %s",
+                task_id,
+                "not running it here" if task_id in not_started else "it may run twice",
+            )
 
     def _run_and_report(self, task: Task) -> None:
         succeeded = self.execute(task)

@@ -141,6 +141,40 @@ def test_an_expired_lease_makes_the_task_claimable_again(queue, clock):
     assert queue.get(task.id)["state"] == "done"
 
 
+def test_a_renewed_lease_keeps_a_long_task_from_being_claimed_again(queue, clock):
+    """The worker's heartbeat renews the leases of what it holds, so a task may run for far
+    longer than the lease; once the renewals stop (the worker died) the lease runs out."""
+    running, prefetched = queue.enqueue("k", {"n": 1}), queue.enqueue("k", {"n": 2})
+    queue.claim("w1", limit=2)
+    for _ in range(10):  # 200 s: more than six leases
+        clock.now += 20
+        assert queue.renew("w1", [running, prefetched]) == [running, prefetched]
+        assert queue.claim("w2", limit=2) == []
+    clock.now += 31
+    assert [t.id for t in queue.claim("w2", limit=2)] == [running, prefetched]
+
+
+def test_a_heartbeat_never_takes_back_a_task_another_worker_claimed(queue, clock):
+    task_id = queue.enqueue("k", {})
+    queue.claim("w1")
+    clock.now += 31  # w1 stalled past its lease
+    [again] = queue.claim("w2")
+    assert queue.renew("w1", [task_id]) == []  # w1's late heartbeat renews nothing
+    assert queue.get(task_id)["locked_by"] == "w2"
+    clock.now += 20
+    assert queue.renew("w2", [task_id]) == [task_id]
+    assert queue.get(task_id)["lease_until"] == clock.now + 30
+
+
+def test_a_heartbeat_renews_only_running_tasks(queue, clock):
+    failed, released = queue.enqueue("k", {"n": 1}), queue.enqueue("k", {"n": 2})
+    first, second = queue.claim("w1", limit=2)
+    queue.fail(first, "w1", TransientError("timeout"))
+    queue.release([second], "w1")
+    assert queue.renew("w1", [failed, released]) == []
+    assert queue.get(failed)["lease_until"] is None and queue.get(released)["lease_until"] is None
+
+
 def test_release_gives_tasks_back_without_counting_an_attempt(queue):
     queue.enqueue("k", {})
     claimed = queue.claim("w")

@@ -96,6 +96,39 @@ def test_worker_killed_mid_task_leads_to_exactly_one_more_run(tmp_path):
     assert [r["detail"]["attempt"] for r in runs] == [1, 2]
 
 
+def test_a_long_task_outlives_its_lease_and_a_killed_workers_tasks_return_after_one(tmp_path):
+    """With a 3 s lease, a task of 8 s is not taken over by a second worker while its own worker
+    lives: the heartbeat renews its lease and those of the tasks claimed ahead. Killed with
+    SIGKILL, the worker's running and prefetched tasks go to the survivor once one lease has
+    run out, instead of after the old default of 120 s."""
+    db = f"sqlite:///{tmp_path / 'heartbeat.db'}"
+    services = Services(make_settings(tmp_path / "x", database_url=db))
+    queue, lease = services.queue, ("CONNECTOR_QUEUE_LEASE_SECONDS", "3")
+    long_task = queue.enqueue("diagnostic.probe", {"name": "long", "sleep": 8})
+    stuck = [
+        queue.enqueue("diagnostic.probe", {"name": f"stuck{i}", "sleep": 60}) for i in range(5)
+    ]
+    victim = start_worker_process(db, lease)  # 4 threads: 4 tasks run, 2 wait in its hands
+    survivor = None
+    try:
+        wait_for_or_explain(lambda: queue.stats().running == 6, victim)
+        victim_name = queue.get(long_task)["locked_by"]
+        survivor = start_worker_process(db, lease)
+        wait_for_or_explain(lambda: queue.get(long_task)["state"] == "done", victim)
+        assert [r["detail"]["attempt"] for r in probe_runs(services, "long")] == [1]
+        assert all(queue.get(i)["locked_by"] == victim_name for i in stuck)
+
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        wait_for_or_explain(lambda: all(queue.get(i)["attempts"] == 2 for i in stuck), survivor)
+        assert all(queue.get(i)["locked_by"] != victim_name for i in stuck)
+    finally:
+        for process in (victim, survivor):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=10)
+
+
 def test_sigterm_lets_the_running_task_finish(tmp_path):
     db = f"sqlite:///{tmp_path / 'term.db'}"
     services = Services(make_settings(tmp_path / "x", database_url=db))
@@ -160,3 +193,78 @@ def test_worker_survives_a_store_outage_and_records_what_finished_meanwhile(serv
         thread.join(timeout=30)
     assert failures["left"] == 0 and not thread.is_alive()
     assert len(probe_runs(services, "outage")) == 1  # finished once, recorded after the outage
+
+
+def test_a_task_running_for_many_leases_keeps_its_lease_and_so_does_the_one_prefetched(
+    any_store_services,
+):
+    """The worker's heartbeat renews the lease of what it holds, the running task and the one
+    claimed ahead for its thread; told with the queue's clock, so no test waits out a lease."""
+    from connector.queue import Queue, RetryPolicy
+
+    services, now = any_store_services, [1_000_000.0]
+    queue = Queue(services.engine, RetryPolicy(lease_seconds=30), clock=lambda: now[0])
+    services.__dict__["queue"] = queue
+    let_go, runs = threading.Event(), []
+
+    def hold(ctx, payload):
+        runs.append(ctx.task.id)
+        let_go.wait(timeout=60)
+
+    services.registry.register("test.hold", hold)
+    first, second = queue.enqueue("test.hold", {}), queue.enqueue("test.hold", {})
+    worker = Worker(services, threads=1, poll_seconds=0.01, heartbeat_seconds=0.01)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: runs == [first] and queue.get(second)["state"] == "running")
+        for _ in range(10):  # 200 s of the queue's clock: more than six leases
+            now[0] += 20
+            wait_for(lambda: queue.get(first)["lease_until"] == now[0] + 30)
+            wait_for(lambda: queue.get(second)["lease_until"] == now[0] + 30)
+            assert queue.claim("another worker", limit=2) == []
+        let_go.set()
+        wait_for(lambda: queue.get(second)["state"] == "done")
+    finally:
+        let_go.set()
+        worker.stop()
+        thread.join(timeout=30)
+    assert runs == [first, second] and queue.get(first)["state"] == "done"
+
+
+def test_a_task_claimed_ahead_that_another_worker_took_over_is_not_run_here_too(
+    any_store_services,
+):
+    """A worker that went a whole lease without a beat (say the store was away) finds at its
+    next beat that another worker has claimed its tasks: it gives up the one not started yet
+    rather than run it a second time, and its late completion of the other is ignored."""
+    from connector.queue import Queue, RetryPolicy
+
+    services, now = any_store_services, [1_000_000.0]
+    queue = Queue(services.engine, RetryPolicy(lease_seconds=30), clock=lambda: now[0])
+    services.__dict__["queue"] = queue
+    let_go, runs = threading.Event(), []
+
+    def hold(ctx, payload):
+        runs.append(ctx.task.id)
+        let_go.wait(timeout=60)
+
+    services.registry.register("test.hold", hold)
+    first, second = queue.enqueue("test.hold", {}), queue.enqueue("test.hold", {})
+    worker = Worker(services, threads=1, poll_seconds=0.01, heartbeat_seconds=3600)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: runs == [first] and queue.get(second)["state"] == "running")
+        now[0] += 31
+        assert [t.id for t in queue.claim("another worker", limit=2)] == [first, second]
+        worker._renew_leases()  # the beat that comes too late
+        let_go.set()
+        wait_for(lambda: not worker._held)
+    finally:
+        let_go.set()
+        worker.stop()
+        thread.join(timeout=30)
+    assert runs == [first]
+    assert all(queue.get(i)["locked_by"] == "another worker" for i in (first, second))
+    assert all(queue.get(i)["state"] == "running" for i in (first, second))
