@@ -340,8 +340,8 @@ def test_an_order_queued_while_no_mapping_set_is_usable_waits_for_the_fix(tmp_pa
     Worker(services).run_until_idle()
     row = services.queue.get(task)
     assert row["state"] == "queued" and row["attempts"] == 0  # waiting, and no attempt spent
-    [error] = services.queue.errors(task)
-    assert error["error_type"] == "MappingsUnusable"
+    tries = services.queue.errors(task)  # more than one when the machine is slow
+    assert tries and {error["error_type"] for error in tries} == {"MappingsUnusable"}
 
     edit(folder / "shop" / "order.yaml", *reversed(TYPO))
 
