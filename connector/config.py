@@ -52,6 +52,16 @@ def _positive(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _seconds_up_to(most: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = _positive(float)(raw)
+        if value > most:
+            raise ValueError(f"must be at most {most:g}")
+        return value
+
+    return parse
+
+
 def _port(raw: str) -> int:
     value = int(raw) if raw.strip().isdigit() else -1
     if not 0 <= value <= 65535:
@@ -101,6 +111,22 @@ SETTINGS: tuple[Setting, ...] = (
         1,
         "Processes of `connector serve`. One is fastest on SQLite (processes take turns "
         "writing the file); on PostgreSQL more can help when the database has its own cores.",
+        _positive(int),
+    ),
+    Setting(
+        "http_read_timeout",
+        10.0,
+        "Seconds a client may take to send a request's headers, and again its body, to "
+        "`serve` or `run`; a slower one gets a 408 and its connection is closed, as is a "
+        "connection idle about this long. At most 60.",
+        _seconds_up_to(60.0),
+    ),
+    Setting(
+        "http_connection_limit",
+        1000,
+        "Connections a web server process (each one of `serve`, or `run`) holds at once; more "
+        "wait in the listen backlog. With the read time-out, this bounds what slow or idle "
+        "clients can take: a request never holds a thread while it arrives.",
         _positive(int),
     ),
     Setting(

@@ -68,8 +68,6 @@ def scheduler(env_file: str | None) -> None:
 @env_file_option
 def run(env_file: str | None) -> None:
     """Web server, worker and scheduler in one process: enough for a small shop."""
-    from waitress.server import create_server
-
     from connector.app import create_app
     from connector.scheduler import build_scheduler
     from connector.worker import Worker
@@ -79,12 +77,15 @@ def run(env_file: str | None) -> None:
     settings = services.settings
     the_worker = Worker(services)
     the_scheduler = build_scheduler(services)
-    server = create_server(
+    from connector.web_server import waitress_server
+
+    server = waitress_server(  # slow or idle clients cannot hold its threads or all its slots
         create_app(services),
         host=settings.http_host,
         port=settings.http_port,
         threads=settings.http_threads,
-        ident="connector",
+        read_timeout=settings.http_read_timeout,
+        connection_limit=settings.http_connection_limit,
     )
 
     def stop() -> None:

@@ -1,0 +1,307 @@
+"""The web servers' guard against slow clients: no request holds a thread while it arrives.
+
+A client that sends its headers and then its body a byte at a time (or not at all) must not
+take a thread of the web server, nor a connection slot for longer than the read time-out
+(`CONNECTOR_HTTP_READ_TIMEOUT`), and at most `CONNECTOR_HTTP_CONNECTION_LIMIT` connections are
+held at once, so that `/healthz` and the webhooks keep answering without a front proxy.
+
+- `connector serve` (granian) speaks HTTP/1.1 only, so that granian's header time-out runs
+  from the moment a connection opens and between two requests of a kept-alive connection.
+  Granian's own WSGI interface hands a request to a Python thread as soon as its headers are in
+  and lets `wsgi.input.read()` wait for the body in that thread, with no time-out; so the app
+  runs under granian's asynchronous interface (RSGI) through `WholeRequestWSGI`, which reads
+  the whole body on the event loop, against the clock, and only then gives the request to a
+  thread.
+- `connector run` (waitress) already reads every request whole before a thread sees it;
+  `waitress_server` adds the missing deadline on the time a request may take to arrive, lets
+  more connections in, and closes idle ones after about the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from waitress.channel import HTTPChannel
+
+log = logging.getLogger("connector")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Headers = list[tuple[str, str]]
+
+_JSON = ("content-type", "application/json")
+_CLOSE = ("connection", "close")
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps({"error": code, "message": message}).encode()
+
+
+class WholeRequestWSGI:
+    """An RSGI application (granian's asynchronous interface) that serves a WSGI app.
+
+    The body is read on the event loop, where a waiting client costs no thread, within
+    `read_timeout` seconds (else 408 and the connection is closed) and `max_body_bytes` (else
+    413); only then does one of `threads` threads run the WSGI app on the whole request.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        threads: int,
+        read_timeout: float,
+        max_body_bytes: int,
+        multiprocess: bool = False,
+    ) -> None:
+        self.app = app
+        self.threads = threads
+        self.read_timeout = read_timeout
+        self.max_body_bytes = max_body_bytes
+        self.multiprocess = multiprocess
+        self._pool: ThreadPoolExecutor | None = None
+
+    # RSGI hooks: granian calls these with each server process's event loop.
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="http")
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":  # websockets are not served
+            return
+        headers = scope.headers.items()
+        declared = _declared_length(headers)
+        if declared == 0:
+            body = b""
+        elif declared is not None and declared > self.max_body_bytes:
+            self._too_large(proto)
+            return
+        else:
+            try:
+                body = await self._read_body(proto, chunked=declared is None)
+            except TimeoutError:
+                log.debug("request from %s not received in %ss", scope.client, self.read_timeout)
+                message = f"request not received within {self.read_timeout:g} s"
+                proto.response_bytes(408, [_JSON, _CLOSE], _error("request_timeout", message))
+                return
+            except _TooLarge:
+                self._too_large(proto)
+                return
+        environ = self._environ(scope, headers, body)
+        loop = asyncio.get_running_loop()
+        if self._pool is None:  # granian calls __rsgi_init__ first; a bare test may not
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="http")
+        status, response_headers, response_body = await loop.run_in_executor(
+            self._pool, self._call_app, environ
+        )
+        proto.response_bytes(status, response_headers, response_body)
+
+    async def _read_body(self, proto: Any, chunked: bool) -> bytes:
+        async with asyncio.timeout(self.read_timeout):
+            if not chunked:  # its length, already checked, bounds what granian collects
+                return bytes(await proto())
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in proto:
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    def _too_large(self, proto: Any) -> None:
+        message = f"body over {self.max_body_bytes} bytes"
+        proto.response_bytes(413, [_JSON, _CLOSE], _error("too_large", message))
+
+    def _call_app(self, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:
+        """Runs in a thread of the pool: the WSGI call, and the response read whole."""
+        started: list[Any] = []
+
+        def start_response(status: str, headers: Headers, exc_info: Any = None) -> Any:
+            if exc_info and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return written.write
+
+        written = io.BytesIO()
+        try:
+            result = self.app(environ, start_response)
+            try:
+                for chunk in result:
+                    written.write(chunk)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            log.exception("the web app failed on %s", environ.get("PATH_INFO"))
+            message = "internal error; nothing was acknowledged"
+            return 500, [_JSON], _error("internal", message)
+        status, headers = started
+        return int(status.split(" ", 1)[0]), list(headers), written.getvalue()
+
+    def _environ(self, scope: Any, headers: Headers, body: bytes) -> dict[str, Any]:
+        server_host, server_port = _host_and_port(scope.server)
+        client_host, client_port = _host_and_port(scope.client)
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": scope.method,
+            "SCRIPT_NAME": "",
+            # granian gives the path percent-decoded as text; WSGI wants its bytes as latin-1
+            "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
+            "QUERY_STRING": scope.query_string,
+            "SERVER_NAME": server_host,
+            "SERVER_PORT": server_port,
+            "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+            "SERVER_SOFTWARE": "connector",
+            "REMOTE_ADDR": client_host,
+            "REMOTE_PORT": client_port,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scope.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.input_terminated": True,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": self.multiprocess,
+            "wsgi.run_once": False,
+        }
+        for name, value in headers:
+            if "_" in name:  # as waitress: `X_Token` must not pass for `X-Token`
+                continue
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            environ[key] = f"{environ[key]}, {value}" if key in environ else value
+        if body and "CONTENT_LENGTH" not in environ:  # a chunked body, now read whole
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _declared_length(headers: Headers) -> int | None:
+    """The body's length when known in advance: 0 without body, None when chunked."""
+    length = None
+    for name, value in headers:
+        if name == "transfer-encoding":
+            return None
+        if name == "content-length":
+            length = value
+    if length is None:
+        return 0
+    try:
+        return max(0, int(length))
+    except ValueError:
+        return None  # hyper refuses such a request before it reaches us
+
+
+def _host_and_port(address: str) -> tuple[str, str]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), port
+
+
+class DeadlineChannel(HTTPChannel):
+    """A waitress connection whose request (headers and body) must arrive within
+    `read_timeout` seconds of its first byte, or it is answered 408 and closed.
+
+    Waitress only closes a connection after `channel_timeout` seconds *without any byte*, so a
+    client sending a byte now and then would keep its connection for ever. The check runs in
+    `readable()`, which waitress's loop calls for every connection at least once a second.
+    """
+
+    read_timeout = 10.0
+    request_started: float | None = None
+
+    def received(self, data: bytes) -> bool:
+        before = self.request
+        result = super().received(data)
+        if self.request is None:
+            self.request_started = None
+        elif self.request is not before:
+            self.request_started = time.monotonic()
+        return result
+
+    def readable(self) -> bool:
+        if (
+            self.request_started is not None
+            and self.request is not None
+            and not self.requests  # nothing being answered: the 408 cannot cut a response
+            and not self.will_close
+            and not self.close_when_flushed
+            and time.monotonic() - self.request_started > self.read_timeout
+        ):
+            self._answer_timeout()
+        return bool(super().readable())
+
+    def _answer_timeout(self) -> None:
+        body = _error("request_timeout", f"request not received within {self.read_timeout:g} s")
+        response = (
+            b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        with self.outbuf_lock:
+            self.outbufs[-1].append(response)
+            self.current_outbuf_count += len(response)
+            self.total_outbufs_len += len(response)
+        self.request = None
+        self.request_started = None
+        self.close_when_flushed = True
+
+
+def waitress_server(
+    app: WSGIApp,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    read_timeout: float,
+    connection_limit: int,
+) -> Any:
+    """A waitress server (not yet running) that bounds what slow and idle clients can hold:
+    `connection_limit` connections, each request given `read_timeout` seconds to arrive, and
+    a connection idle for about as long closed."""
+    from waitress.server import create_server
+
+    raise_open_files_limit(connection_limit)
+    # a second more than the request deadline, so that a stalled request gets its 408 first
+    idle_seconds = math.ceil(read_timeout) + 1
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="connector",
+        # waitress counts its own listening socket and wake-up pipe among the connections
+        connection_limit=connection_limit + 2,
+        channel_timeout=idle_seconds,
+        cleanup_interval=1,
+        backlog=2048,
+        asyncore_use_poll=True,  # select() cannot watch more than 1,024 sockets
+    )
+    channel = type("Channel", (DeadlineChannel,), {"read_timeout": float(read_timeout)})
+    server.channel_class = channel
+    return server
+
+
+def raise_open_files_limit(connection_limit: int) -> None:
+    """Lets this process hold `connection_limit` connections besides its files (the soft
+    limit is often 1,024), as far as the hard limit allows."""
+    wanted = connection_limit + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
