@@ -104,21 +104,35 @@ def _health(services: Services) -> tuple[Response, int]:
 
 
 def serve(settings: Settings) -> None:
-    """Runs `connector.wsgi:app` under granian, a production server whose HTTP side is
-    written in Rust: it costs about half the CPU per request of a pure-Python server, which
-    is what the webhook intake spends most of its time on (see bench/webhooks.py)."""
+    """Runs the app under granian, a production server whose HTTP side is written in Rust: it
+    costs about half the CPU per request of a pure-Python server, which is what the webhook
+    intake spends most of its time on (see bench/webhooks.py).
+
+    Slow clients cannot stop it (bench/slow_clients.py): HTTP/1.1 only, so that the header
+    time-out also closes connections that send nothing; at most `http_connection_limit`
+    connections per process; and the app runs behind `connector.wsgi:rsgi_app`, which reads
+    each body on the event loop within `http_read_timeout` before a thread sees the request.
+    """
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
+    from connector.web_server import raise_open_files_limit
+
+    raise_open_files_limit(settings.http_connection_limit)  # the server processes inherit it
     Granian(
-        "connector.wsgi:app",
+        "connector.wsgi:rsgi_app",
         address=settings.http_host,
         port=settings.http_port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.http_read_timeout * 1000))
+        ),
         workers=settings.http_workers,
-        blocking_threads=settings.http_threads,
         backlog=2048,
+        backpressure=settings.http_connection_limit,
         log_level=LogLevels(settings.log_level),
         log_access=False,
         respawn_failed_workers=True,
