@@ -23,7 +23,7 @@ and each record is cut at once to a compact `Row` (key, own id, hundredths, stat
 shop's orders are held as such rows by key; a target's rows only while it is compared.
 
 A target is a small `OrderSide` (or `CustomerSide`): its system name, `rows(period)`, which
-orders it `expects`, and the `repairs` of its differences. A new system adds one side to
+orders it `expects`, and the `repair` of its differences. A new system adds one side to
 `ORDER_SIDES` / `CUSTOMER_SIDES`.
 
 Repairs (`--fix`) are the tasks the flows already run, so the flows do the work: the target's
@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from connector.errors import ConnectorError, MappingError
 from connector.flows.hub import PUSH_KEYS
@@ -52,7 +53,7 @@ from connector.logs import mask
 from connector.store import reading
 from connector.store.tables import identity_keys, links, loyalty_orders
 from connector.sync.streams import TaskItem
-from connector.sync.times import iso, utc, wc_gmt
+from connector.sync.times import BadDate, iso, utc, wc_gmt
 
 if TYPE_CHECKING:
     from connector.services import Services
@@ -66,6 +67,8 @@ CUSTOMER_MISSING = "customer missing"
 CLOSED = ("cancelled", "returned")  # canonical statuses that undo an order's bonuses
 READ_CHUNK = 1000  # rows fetched from the store at a time
 KEY_CHUNK = 500  # keys per `IN (...)` lookup
+STREAM_ABOVE = 5000  # more keys than this are looked up by one pass over the table
+REREADS = ("woocommerce.order", "woocommerce.customer")  # the shop read fresh (webhook, poll)
 CLOCK_SLACK = timedelta(days=1)  # a deal is made after its order, but clocks of systems differ
 
 
@@ -84,9 +87,13 @@ class Period:
     until: datetime | None = None
 
     def holds(self, moment: Any) -> bool:
-        if moment in (None, ""):
+        """Whether `moment` is in the period; an unknown moment only in an unbounded one."""
+        try:
+            when = moment if isinstance(moment, datetime) else utc(str(moment))
+        except BadDate:
+            when = None
+        if moment in (None, "") or when is None:
             return self.since is None and self.until is None
-        when = moment if isinstance(moment, datetime) else utc(str(moment))
         return (self.since is None or when >= self.since) and (
             self.until is None or when < self.until
         )
@@ -101,6 +108,10 @@ def cents(value: Any) -> int | None:
     """Money as integer hundredths (rounded half up); None when there is no number."""
     if value in (None, ""):
         return None
+    if isinstance(value, str):  # "16", "16.5", "16.50": the common case, without Decimal
+        whole, _, part = value.partition(".")
+        if whole.isdigit() and len(part) <= 2 and (not part or part.isdigit()):
+            return int(whole) * 100 + int(part.ljust(2, "0") or 0)
     try:
         return int((Decimal(str(value)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     except (InvalidOperation, ValueError):
@@ -125,16 +136,25 @@ class Row(NamedTuple):
 
 
 class ShopOrder(NamedTuple):
-    """One order of the shop over the period: what every target is compared with."""
+    """One order of the shop over the period: what every target is compared with (about 350
+    bytes: strings repeated across orders, such as statuses, are shared)."""
 
     key: str  # canonical order id (`woocommerce-1001`, `shop-pos-R-1`)
-    ref: str  # its id in the shop
     origin: str  # who says it: "woocommerce" (read from the shop) or "hub" (born elsewhere)
     amount: int | None
     status: str | None  # as `origin` says it
-    number: str | None
+    own_number: str | None  # the shop's order number, when it is not its id
     paid: bool
     email: str | None  # lower-cased
+
+    @property
+    def ref(self) -> str:
+        """Its id in the shop (canonical ids name their source: `identity.order_id_for`)."""
+        return self.key.split("-", 1)[1] if self.origin == "woocommerce" else self.key
+
+    @property
+    def number(self) -> str:
+        return self.own_number or self.ref
 
 
 class Buyer(NamedTuple):
@@ -315,11 +335,13 @@ def read_shop(services: Services, period: Period) -> Shop:
             registered += 1
         shop.read["woocommerce customers"] = registered
     born_elsewhere = 0
-    for row, created, paid, email, source in hub_snapshots(services.engine):
+    for row, created, paid, email, source in hub_snapshots(
+        services.engine, not_born_in="woocommerce" if woo else None
+    ):
         if woo and source == "woocommerce" or not period.holds(created):
             continue
         shop.orders[row.key] = ShopOrder(
-            row.key, row.ref, "hub", row.amount, row.status, row.number, paid, email
+            row.key, "hub", row.amount, row.status, row.number, paid, email
         )
         shop.add_buyer(email, None, row.key)
         born_elsewhere += 1
@@ -344,13 +366,13 @@ def woocommerce_orders(client: Any, mapping: Any, period: Period) -> Iterator[Sh
         last_id = order_id
         amount = total.convert(record.get("total"))
         email = str((record.get("billing") or {}).get("email") or "").strip().lower()
+        number = _text(record.get("number"))
         yield ShopOrder(
-            key=f"woocommerce-{order_id}",
-            ref=str(order_id),
+            key=sys.intern(f"woocommerce-{order_id}"),
             origin="woocommerce",
             amount=cents(amount),
-            status=_text(record.get("status")),
-            number=_text(record.get("number")),
+            status=_status(record.get("status")),
+            own_number=None if number == str(order_id) else number,
             paid=bool(record.get("date_paid_gmt")),
             email=email or None,
         )
@@ -369,29 +391,49 @@ def woocommerce_customers(client: Any, period: Period) -> Iterator[Buyer]:
             yield Buyer(email, str(record["id"]), None)
 
 
-def hub_snapshots(engine: Any) -> Iterator[tuple[Row, Any, bool, str | None, str | None]]:
-    """Every order the hub holds: (row, created at, paid, email, source system), by cursor."""
+SNAPSHOT_FIELDS = ("total", "status", "number", "email", "paid_at", "created_at")
+
+
+def hub_snapshots(
+    engine: Any, born_in: str | None = None, not_born_in: str | None = None
+) -> Iterator[tuple[Row, Any, bool, str | None, str | None]]:
+    """Every order the hub holds: (row, created at, paid, email, source system), by cursor.
+
+    Only the compared fields are taken out of each snapshot, by the database (JSON paths), not
+    the whole snapshot with its lines. Canonical order ids name their source
+    (`identity.order_id_for`): `born_in` / `not_born_in` keep the orders of one source or the
+    others.
+    """
+    data = links.c.data
+    columns = [data[name].as_string() for name in SNAPSHOT_FIELDS]
     query = (
-        select(links.c.canonical_id, links.c.data)
+        select(links.c.canonical_id, *columns, data[("custom", "source", "system")].as_string())
         .where(links.c.entity == "order", links.c.system == HUB)
         .order_by(links.c.id)
         .execution_options(yield_per=READ_CHUNK)
     )
+    if born_in is not None:
+        query = query.where(links.c.canonical_id.startswith(f"{born_in}-", autoescape=True))
+    if not_born_in is not None:
+        query = query.where(~links.c.canonical_id.startswith(f"{not_born_in}-", autoescape=True))
     with reading(engine) as connection:
-        for key, data in connection.execute(query):
-            snapshot = data if isinstance(data, dict) else json.loads(data or "{}")
-            custom = snapshot.get("custom") or {}
-            status = snapshot.get("status")
-            email = str(snapshot.get("email") or "").strip().lower() or None
-            row = Row(key, key, cents(snapshot.get("total")), status, _text(snapshot.get("number")))
-            paid = status in PAID or bool(snapshot.get("paid_at"))
-            # canonical order ids name their source (`identity.order_id_for`)
-            source = (custom.get("source") or {}).get("system") or str(key).split("-", 1)[0]
-            yield row, snapshot.get("created_at"), paid, email, source
+        for key, total, status, number, email, paid_at, created, source in connection.execute(
+            query
+        ):
+            status, key = _status(status), sys.intern(key)
+            row = Row(key, key, cents(total), status, _text(number))
+            paid = status in PAID or bool(paid_at)
+            email = str(email or "").strip().lower() or None
+            yield row, created, paid, email, source or str(key).split("-", 1)[0]
 
 
 def _text(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _status(value: Any) -> str | None:
+    """A status as one shared string: a hundred thousand orders have a handful of statuses."""
+    return None if value in (None, "") else sys.intern(str(value))
 
 
 # --------------------------------------------------------------------------- repairs
@@ -405,6 +447,7 @@ class Repairs:
     run: str = ""
     tasks: list[TaskItem] = field(default_factory=list)
     link_changes: list[Callable[[Connection], None]] = field(default_factory=list)
+    forgotten: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -420,25 +463,43 @@ class Repairs:
             TaskItem(kind, payload, f"reconcile:{self.run}:{kind}:{digest}", ordering_key)
         )
 
+    def forget_fingerprint(self, entity: str, system: str, canonical_id: str) -> None:
+        """The link's fingerprint says the system holds what we wrote; it does not."""
+        self.forgotten.setdefault((entity, system), []).append(canonical_id)
+
     def push(self, kind: str, target_id: str, **payload: Any) -> None:
         """A push task as the fan-out queues it (`connector.flows.hub.push`)."""
         self.add(kind, {"id": target_id, **payload}, PUSH_KEYS[kind].format(id=target_id))
 
     def enqueue(self, queue: Any) -> list[int]:
-        """Everything in one transaction, in the order added (a re-read before the shop push of
-        the same order: they share its ordering key)."""
+        """Everything in one transaction, kind by kind, the shop's re-reads first: a re-read and
+        the shop push of the same order share its ordering key, and the push must come after."""
+        by_kind: dict[str, list[tuple[dict[str, Any], str | None, str | None]]] = {}
+        for kind in REREADS:
+            by_kind[kind] = []
+        for task in self.tasks:
+            by_kind.setdefault(task.kind, []).append(
+                (task.payload, task.dedupe_key, task.ordering_key)
+            )
         ids: list[int] = []
         with queue.engine.begin() as connection:
             for change in self.link_changes:
                 change(connection)
-            start = 0
-            while start < len(self.tasks):  # runs of one kind keep the order of the list
-                kind, end = self.tasks[start].kind, start
-                while end < len(self.tasks) and self.tasks[end].kind == kind:
-                    end += 1
-                batch = [(t.payload, t.dedupe_key, t.ordering_key) for t in self.tasks[start:end]]
-                ids.extend(queue.enqueue_many(kind, batch, connection=connection))
-                start = end
+            for (entity, system), ids_of in self.forgotten.items():
+                for start in range(0, len(ids_of), KEY_CHUNK):
+                    connection.execute(
+                        update(links)
+                        .where(
+                            links.c.entity == entity,
+                            links.c.system == system,
+                            links.c.canonical_id.in_(ids_of[start : start + KEY_CHUNK]),
+                        )
+                        .values(fingerprint=None)
+                    )
+            for kind, items in by_kind.items():
+                for start in range(0, len(items), READ_CHUNK):
+                    batch = items[start : start + READ_CHUNK]
+                    ids.extend(queue.enqueue_many(kind, batch, connection=connection))
         return ids
 
     def counts(self) -> dict[str, int]:
@@ -525,7 +586,9 @@ class HubOrders(OrderSide):
         return services.enabled("woocommerce")  # otherwise the hub is the shop itself
 
     def rows(self, period: Period) -> Iterator[Row]:
-        for row, _created, _paid, _email, _source in hub_snapshots(self.services.engine):
+        for row, _created, _paid, _email, _source in hub_snapshots(
+            self.services.engine, born_in="woocommerce"
+        ):
             yield row
 
     def expects(self, order: ShopOrder, shop: Shop) -> bool:
@@ -574,7 +637,7 @@ class Bitrix24Deals(OrderSide):
                 key=_text(deal.get(self.origin_field)),
                 ref=str(deal["ID"]),
                 amount=cents(self.total.convert(deal.get(self.total.system_field or ""))),
-                status=_text(deal.get(self.view.system_field or "")),
+                status=_status(deal.get(self.view.system_field or "")),
                 number=_text(deal.get(self.number_field)) if self.number_field else None,
             )
 
@@ -604,29 +667,16 @@ class MailchimpOrders(OrderSide):
                 key=str(order["id"]),
                 ref=str(order["id"]),
                 amount=cents(self.total.convert(order.get(self.total.system_field or ""))),
-                status=_text(order.get(self.view.system_field or "")),
+                status=_status(order.get(self.view.system_field or "")),
             )
 
     def expects(self, order: ShopOrder, shop: Shop) -> bool:
         return bool(order.email)  # the flow sends no order it cannot address
 
     def repair(self, repairs: Repairs, order: ShopOrder, found: list[Difference]) -> None:
-        key = order.key
-
-        def forget_fingerprint(connection: Connection) -> None:
-            # the link vouches for a body Mailchimp no longer holds: let the push write again
-            connection.execute(
-                links.update()
-                .where(
-                    links.c.entity == "order",
-                    links.c.canonical_id == key,
-                    links.c.system == "mailchimp",
-                )
-                .values(fingerprint=None)
-            )
-
-        repairs.link_changes.append(forget_fingerprint)
-        repairs.push("push.mailchimp.order", key)
+        # the link vouches for a body Mailchimp no longer holds: the push must write it again
+        repairs.forget_fingerprint("order", self.system, order.key)
+        repairs.push("push.mailchimp.order", order.key)
 
     def name(self, row: Row) -> str:
         return f"order {row.ref}"
@@ -650,7 +700,7 @@ class LoyaltyLedger(OrderSide):
         )
         with reading(self.services.engine) as connection:
             for order_id, total, paid_version, closed in connection.execute(query):
-                status = closed or ("paid" if paid_version is not None else "open")
+                status = _status(closed or ("paid" if paid_version is not None else "open"))
                 yield Row(order_id, order_id, int(total or 0), status)
 
     def _wanted(self, order: ShopOrder, shop: Shop) -> str | None:
@@ -720,22 +770,31 @@ ORDER_SIDES: tuple[type[OrderSide], ...] = (
 )
 
 
-def linked_records(engine: Any, system: str, keys: Iterable[str]) -> dict[str, str]:
-    """The links table's record in `system` of each order of `keys` (canonical id -> own id)."""
-    wanted = list(keys)
+def lookup(
+    engine: Any, key: Any, value: Any, where: Any, wanted: Collection[str]
+) -> dict[str, str]:
+    """`key -> value` of the rows matching `where` whose key is in `wanted`: by `IN` lists for a
+    few keys, else by one pass over the rows (one query instead of hundreds)."""
     found: dict[str, str] = {}
     with reading(engine) as connection:
-        for start in range(0, len(wanted), KEY_CHUNK):
-            chunk = wanted[start : start + KEY_CHUNK]
-            rows = connection.execute(
-                select(links.c.canonical_id, links.c.external_id).where(
-                    links.c.entity == "order",
-                    links.c.system == system,
-                    links.c.canonical_id.in_(chunk),
-                )
-            )
-            found.update({str(key): str(ref) for key, ref in rows})
+        if len(wanted) <= STREAM_ABOVE:
+            keys = list(wanted)
+            for start in range(0, len(keys), KEY_CHUNK):
+                chunk = keys[start : start + KEY_CHUNK]
+                rows = connection.execute(select(key, value).where(where, key.in_(chunk)))
+                found.update({sys.intern(str(k)): str(v) for k, v in rows})
+            return found
+        query = select(key, value).where(where).execution_options(yield_per=READ_CHUNK)
+        for k, v in connection.execute(query):
+            if k in wanted:
+                found[sys.intern(str(k))] = str(v)
     return found
+
+
+def linked_ids(engine: Any, entity: str, system: str, ids: Collection[str]) -> dict[str, str]:
+    """The links table's record in `system` of each canonical id of `ids` (id -> own id)."""
+    where = (links.c.entity == entity) & (links.c.system == system)
+    return lookup(engine, links.c.canonical_id, links.c.external_id, where, ids)
 
 
 def _by_id(ref: str) -> tuple[int, str]:
@@ -746,18 +805,23 @@ def compare_orders(
     side: OrderSide, shop: Shop, period: Period, statuses: Statuses, repairs: Repairs | None
 ) -> tuple[list[Difference], int]:
     """Every difference between the shop's orders and one side; (differences, rows read)."""
-    linked = linked_records(side.services.engine, side.system, shop.orders) if side.linked else {}
-    owner = {ref: key for key, ref in linked.items()}
+    linked = (
+        linked_ids(side.services.engine, "order", side.system, shop.orders) if side.linked else {}
+    )
+    owner: dict[str, str] = {}
     claims = Claims()
     read = 0
     for row in side.rows(period):
         read += 1
-        if row.key:  # it names its order (ORIGIN_ID): one outside the period is not ours to see
-            key = row.key if row.key in shop.orders else owner.get(row.ref)
-        else:  # a record made by hand: the links table, else the shop's order number
+        key = row.key if row.key in shop.orders else None
+        if key is None and linked and not owner:
+            owner = {ref: key for key, ref in linked.items()}
+        if key is None and row.key:  # it names an order outside the period: not ours to see
+            key = owner.get(row.ref)
+        elif key is None:  # a record made by hand: the links table, else the shop's number
             key = owner.get(row.ref) or shop.by_number(row.number)
-        if key is not None:
-            claims.add(key, row)
+        if key is not None:  # kept compact: the shop's key, no number
+            claims.add(key, row._replace(key=shop.orders[key].key, number=None))
     found: list[Difference] = []
     to_repair: list[tuple[ShopOrder, list[Difference]]] = []
     for key, order in shop.orders.items():
@@ -791,7 +855,7 @@ def compare_orders(
             to_repair.append((order, mine))
         found.extend(mine)
     if to_repair and repairs is not None:
-        in_hub = linked_records(side.services.engine, HUB, [o.key for o, _ in to_repair])
+        in_hub = linked_ids(side.services.engine, "order", HUB, {o.key for o, _ in to_repair})
         for order, mine in to_repair:
             if side.system == HUB or order.key in in_hub:
                 side.repair(repairs, order, mine)
@@ -881,48 +945,28 @@ class People:
 def resolve_people(engine: Any, shop: Shop) -> People:
     """The hub's customer of each buyer, found by email as the flows found it (identity keys)."""
     people = People()
-    emails = sorted(shop.buyers)
-    with reading(engine) as connection:
-        for start in range(0, len(emails), KEY_CHUNK):
-            chunk = emails[start : start + KEY_CHUNK]
-            rows = connection.execute(
-                select(identity_keys.c.value, identity_keys.c.canonical_id).where(
-                    identity_keys.c.kind == "email", identity_keys.c.value.in_(chunk)
-                )
-            )
-            known = {str(email): str(cid) for email, cid in rows}
-            for email in chunk:
-                cid = known.get(email)
-                if cid is None:
-                    people.strangers.append(shop.buyers[email])
-                else:
-                    people.customers.setdefault(cid, shop.buyers[email])
+    known = lookup(
+        engine,
+        identity_keys.c.value,
+        identity_keys.c.canonical_id,
+        identity_keys.c.kind == "email",
+        shop.buyers,
+    )
+    for email in sorted(shop.buyers):
+        cid = known.get(email)
+        if cid is None:
+            people.strangers.append(shop.buyers[email])
+        else:
+            people.customers.setdefault(cid, shop.buyers[email])
     return people
-
-
-def linked_customers(engine: Any, system: str, ids: Iterable[str]) -> dict[str, str]:
-    """The links table's record in `system` of each customer of `ids`."""
-    wanted = list(ids)
-    found: dict[str, str] = {}
-    with reading(engine) as connection:
-        for start in range(0, len(wanted), KEY_CHUNK):
-            rows = connection.execute(
-                select(links.c.canonical_id, links.c.external_id).where(
-                    links.c.entity == "customer",
-                    links.c.system == system,
-                    links.c.canonical_id.in_(wanted[start : start + KEY_CHUNK]),
-                )
-            )
-            found.update({str(cid): str(ref) for cid, ref in rows})
-    return found
 
 
 def compare_customers(
     side: CustomerSide, shop: Shop, people: People, repairs: Repairs | None
 ) -> tuple[list[Difference], int]:
     """The period's customers the side holds no record of; (differences, records read)."""
-    linked = linked_customers(side.services.engine, side.system, people.customers)
-    waiting = {ref.strip().lower(): cid for cid, ref in linked.items()}
+    tied = linked_ids(side.services.engine, "customer", side.system, people.customers)
+    waiting = {ref.strip().lower(): cid for cid, ref in tied.items()}
     read = 0
     for ref in side.refs():
         read += 1
@@ -930,9 +974,9 @@ def compare_customers(
     gone = set(waiting.values())
     found = []
     for cid, buyer in people.customers.items():
-        if cid in linked and cid not in gone:
+        if cid in tied and cid not in gone:
             continue
-        where = f"{side.system} record {linked[cid]} is gone" if cid in linked else "never sent"
+        where = f"{side.system} record {tied[cid]} is gone" if cid in tied else "never sent"
         found.append(_customer_missing(side, buyer, f"hub customer {cid}, {where}"))
         if repairs is not None:
             repairs.push(side.push_kind, cid)
