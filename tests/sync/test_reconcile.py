@@ -207,6 +207,29 @@ def test_a_duplicate_deal_is_listed_for_a_person_and_never_deleted(world, cli_en
     assert command(cli_env, "--check")[0] == 0
 
 
+def test_when_the_linked_deal_is_gone_a_copy_becomes_the_orders_deal_and_no_third_is_made(
+    world,
+):
+    order, deal = a_settled_order(world)
+    copy = world.crm(
+        "/act/deal",
+        action="add",
+        fields={"TITLE": "Copy", "ORIGIN_ID": deal["ORIGIN_ID"], "OPPORTUNITY": "16.00"},
+    )
+    delete_the_deal(world, order, deal)
+    world.settle()
+
+    gone, stage = reconcile(world.services, fix=True).differences
+    assert (gone.kind, gone.ref) == ("missing", f"deal {deal['ID']}")
+    assert gone.found == f"deal {copy['id']} names the order instead"
+    assert (stage.kind, stage.ref, stage.found) == ("status differs", f"deal {copy['id']}", "NEW")
+    world.settle()
+
+    assert [d["ID"] for d in world.deals()] == [copy["id"]]
+    assert next(iter(world.deals()))["STAGE_ID"] == "EXECUTING"
+    assert reconcile(world.services).differences == []
+
+
 def test_a_deal_typed_by_hand_with_the_order_number_is_a_duplicate(world):
     order, deal = a_settled_order(world)
     world.crm(
@@ -278,3 +301,15 @@ def test_bad_input_is_one_line_and_exit_code_2(cli_env, args, message):
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
     assert message in result.output
+
+
+def test_the_mailchimp_client_lists_members_page_by_page(shop_services):
+    client, audience = shop_services.mailchimp, shop_services.settings.mailchimp_list_id
+    emails = [f"reader{n}@example.com" for n in range(5)]
+    for email in emails:
+        client.upsert_member(audience, email, {}, "transactional")
+
+    listed = list(client.list_members(audience, ["email_address"], count=2))
+
+    assert sorted(m["email_address"] for m in listed) == emails
+    assert all(set(m) == {"email_address"} for m in listed)
