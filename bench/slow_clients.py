@@ -10,7 +10,8 @@ Before the guard, 16 such connections stopped every route of `serve` (one per th
 100 stopped `run` (waitress's default connection limit), each until the clients gave up.
 
 Last, what the guard costs: server CPU per request of a bare Flask route under granian's own
-WSGI interface against the same route behind `WholeRequestWSGI` (granian's RSGI interface).
+WSGI interface against the same route behind `WholeRequestWSGI` (granian's RSGI interface),
+with waitress for scale.
 
 Ends with `BENCH slow_clients_serve ...`, `BENCH slow_clients_run ...` and
 `BENCH slow_clients_guard_cost ...` lines.
@@ -228,36 +229,31 @@ def keep_alive_posts(port: int, count: int) -> None:
             assert b" 200 " in status, status
 
 
+def server_command(name: str, port: int, folder: Path) -> list[str]:
+    if name == "waitress":
+        return [sys.executable, "-m", "waitress", "--threads=8", f"--port={port}", "bare_app:app"]
+    interface, target = ("wsgi", "bare_app:app") if name == "wsgi" else ("rsgi", "bare_app:guarded")
+    extra = ["--blocking-threads", "8"] if interface == "wsgi" else []
+    return [
+        sys.executable, "-m", "granian", "--interface", interface, "--http", "1",
+        "--port", str(port), "--log-level", "error", *extra, target,
+    ]  # fmt: skip
+
+
 def guard_cost(requests: int) -> str:
-    """Server CPU per request: granian WSGI against granian RSGI + WholeRequestWSGI."""
+    """Server CPU per request of a bare Flask route: granian's WSGI interface (no guard),
+    granian RSGI + WholeRequestWSGI (what `serve` runs), and waitress for scale."""
     folder = Path(tempfile.mkdtemp(prefix="bench-guard-"))
     (folder / "bare_app.py").write_text(BARE_APP)
     results = {}
-    for name, interface, target in (
-        ("wsgi", "wsgi", "bare_app:app"),
-        ("guarded", "rsgi", "bare_app:guarded"),
-    ):
+    for name in ("wsgi", "guarded", "waitress"):
         port = free_port()
-        extra = ["--blocking-threads", "8"] if interface == "wsgi" else []
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                interface,
-                "--http",
-                "1",
-                "--port",
-                str(port),
-                "--log-level",
-                "error",
-                "--working-dir",
-                str(folder),
-                *extra,
-                target,
-            ],
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            server_command(name, port, folder),
+            cwd=folder,
+            env={**os.environ, "PYTHONPATH": f"{folder}:{Path(__file__).resolve().parents[1]}"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_listening(port)
@@ -271,7 +267,7 @@ def guard_cost(requests: int) -> str:
                 best = min(best, cpu)
                 print(
                     f"  {name:8s} {cpu:.3f} ms CPU/request, {requests / elapsed:.0f} requests/s"
-                    " (one connection, one at a time)"
+                    " (one connection, one request at a time)"
                 )
             results[name] = best
         finally:
@@ -279,8 +275,8 @@ def guard_cost(requests: int) -> str:
             server.wait(timeout=60)
     return (
         f"BENCH slow_clients_guard_cost wsgi_cpu_ms={results['wsgi']:.3f} "
-        f"guarded_cpu_ms={results['guarded']:.3f} "
-        f"ratio={results['guarded'] / results['wsgi']:.2f}"
+        f"guarded_cpu_ms={results['guarded']:.3f} waitress_cpu_ms={results['waitress']:.3f} "
+        f"guarded_vs_wsgi={results['guarded'] / results['wsgi']:.2f}"
     )
 
 

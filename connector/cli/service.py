@@ -86,6 +86,7 @@ def run(env_file: str | None) -> None:
         threads=settings.http_threads,
         read_timeout=settings.http_read_timeout,
         connection_limit=settings.http_connection_limit,
+        max_body_bytes=settings.webhook_max_bytes,
     )
 
     def stop() -> None:
