@@ -127,6 +127,7 @@ def serve(settings: Settings) -> None:
         port=settings.http_port,
         interface=Interfaces.RSGI,
         http=HTTPModes.http1,
+        websockets=False,
         http1_settings=HTTP1Settings(
             header_read_timeout=max(1, round(settings.http_read_timeout * 1000))
         ),
