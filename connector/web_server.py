@@ -53,8 +53,9 @@ class WholeRequestWSGI:
     The body, of a declared length up to `max_body_bytes` (else 413; 411 for a chunked one), is
     read on the event loop, where a waiting client costs no thread, within `read_timeout`
     seconds (else 408 and the connection is closed); only then does one of `threads` threads
-    run the WSGI app on the whole request. Its cost: about 0.1-0.15 ms of CPU per request more
-    than granian's own WSGI interface (bench/slow_clients.py).
+    run the WSGI app on the whole request. Its cost, the hand-over from the event loop to a
+    thread and back: about 0.2 ms of CPU per request more than granian's own WSGI interface
+    (bench/slow_clients.py), which hands requests to threads from Rust.
     """
 
     def __init__(
@@ -139,12 +140,12 @@ class WholeRequestWSGI:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            status, headers = started
+            return int(status.split(" ", 1)[0]), list(headers), written.getvalue()
         except Exception:
             log.exception("the web app failed on %s", environ.get("PATH_INFO"))
             message = "internal error; nothing was acknowledged"
             return 500, [_JSON], _error("internal", message)
-        status, headers = started
-        return int(status.split(" ", 1)[0]), list(headers), written.getvalue()
 
     def _environ(self, scope: Any, headers: Headers, body: bytes) -> dict[str, Any]:
         server_host, server_port = _host_and_port(scope.server)
