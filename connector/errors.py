@@ -23,7 +23,13 @@ class RateLimited(TransientError):
         self.wait = wait
 
 
-class MappingsUnusable(RateLimited):
+class Wait(RateLimited):
+    """Not a failure: the task cannot run yet and will be run again after `wait` seconds without
+    counting an attempt. The worker logs it at INFO, and the queue records no error row for it
+    (a dead letter's history lists failures, not waits); the message says what it waits for."""
+
+
+class MappingsUnusable(Wait):
     """The mapping files are invalid and the set in force cannot serve this task (there is no
     good set at all, or it lacks what the task needs): the task waits for the admin's fix.
 
@@ -88,7 +94,7 @@ class UnknownTaskKind(PermanentError):
         self.kind = kind
 
 
-class NotReady(RateLimited):
+class NotReady(Wait):
     """Not a failure: the task needs what another task is still writing (a deal needs its
     contact first). The queue runs it again after `wait` seconds without counting an attempt,
     and the worker logs it at INFO as "waiting for ..."; the message says what it waits for."""

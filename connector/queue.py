@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from connector.errors import ConnectorError, PermanentError, RateLimited
+from connector.errors import ConnectorError, PermanentError, RateLimited, Wait
 from connector.store import reading, take_turns
 from connector.store.raw import RawSQL, as_json, in_list, insert_each, select_column
 from connector.store.tables import task_errors, tasks
@@ -320,16 +320,17 @@ class Queue:
         with self.engine.begin() as connection:
             if state == DEAD:
                 _finish_turns(connection, [task])
-            connection.execute(
-                insert(task_errors).values(
-                    task_id=task.id,
-                    attempt=task.attempts,
-                    started_at=task.started_at,
-                    failed_at=now,
-                    error_type=type(error).__name__,
-                    message=message,
+            if not isinstance(error, Wait):  # a wait is no failure: no row in the history
+                connection.execute(
+                    insert(task_errors).values(
+                        task_id=task.id,
+                        attempt=task.attempts,
+                        started_at=task.started_at,
+                        failed_at=now,
+                        error_type=type(error).__name__,
+                        message=message,
+                    )
                 )
-            )
             connection.execute(
                 update(tasks)
                 .where(tasks.c.id == task.id, tasks.c.locked_by == worker)

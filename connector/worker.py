@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.errors import NotReady
+from connector.errors import Wait
 from connector.queue import Task, worker_identity
 from connector.services import Services
 from connector.tasks import TaskContext
@@ -193,7 +193,7 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - every failure is recorded and classified
             outcome = queue.fail(task, self.name, error)
             metrics.tasks.labels(task.kind, outcome).inc()
-            if isinstance(error, NotReady) and outcome == "queued":  # a normal wait, no failure
+            if isinstance(error, Wait) and outcome == "queued":  # a normal wait, no failure
                 log.info("task %s %s %s; again in %.1fs", task.id, task.kind, error, error.wait)
                 return False
             level = logging.ERROR if outcome == "dead" else logging.WARNING

@@ -6,10 +6,12 @@ import json
 import logging
 
 import pytest
+from sqlalchemy import select
 
 from connector.identity import HUB, save_link
 from connector.logs import JsonFormatter, MaskingFilter, mask
 from connector.services import Services
+from connector.store.tables import task_errors
 from connector.worker import Worker
 from tests.support import make_settings
 
@@ -85,4 +87,21 @@ def test_a_deal_waiting_for_its_contact_is_logged_as_a_wait_not_a_failed_attempt
         )
     ]
     assert services.queue.get(task_id)["attempts"] == 0  # no attempt was counted
+    services.close()
+
+
+def test_a_wait_leaves_no_row_in_the_tasks_error_history(tmp_path):
+    services = Services(
+        make_settings(tmp_path, bitrix24_webhook_url="https://crm.example/rest/1/abcdef/")
+    )
+    save_link(services.engine, "order", "o1", HUB, "o1", data={"id": "o1", "customer_id": "c1"})
+    task_id = services.queue.enqueue("push.bitrix24.deal", {"id": "o1"})
+    worker = Worker(services)
+    [task] = services.queue.claim(worker.name)
+    assert not worker.execute(task)
+
+    with services.engine.connect() as connection:
+        rows = connection.execute(select(task_errors).where(task_errors.c.task_id == task_id)).all()
+    assert rows == []  # `connector dlq show` lists failures, never waits
+    assert "waiting for the contact" in services.queue.get(task_id)["last_error"]
     services.close()
