@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connector.errors import MappingError
+from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
-from connector.mapping.errors import MappingErrors, did_you_mean
+from connector.mapping.errors import MappingErrors, did_you_mean, format_error
 from connector.model import ORDER_STATUSES, SHIPMENT_STATES
 
 RULES_FILE = "delivery.yaml"
@@ -141,7 +141,14 @@ def rules_for(services: Any) -> DeliveryRules:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
         stamp = 0
-    return _cached(path, stamp)
+    try:
+        return _cached(path, stamp)
+    except MappingErrors as errors:  # the admin's edit broke the file: wait for the fix
+        raise MappingsUnusable(
+            f"the delivery rules are invalid ({format_error(errors.errors[0])}); waiting",
+            60.0,
+            errors.errors,
+        ) from None
 
 
 @functools.lru_cache(maxsize=8)

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from connector.errors import MappingError
+from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
 
 RULES_FILE = "loyalty.yaml"
@@ -216,7 +216,12 @@ def rules_for(settings: Any) -> LoyaltyRules:
         changed = os.stat(path).st_mtime_ns
     except OSError:
         changed = 0
-    return _cached_rules(path, changed)
+    try:
+        return _cached_rules(path, changed)
+    except MappingError as error:  # the admin's edit broke the file: wait for the fix, never die
+        raise MappingsUnusable(
+            f"the loyalty rules are invalid ({error}); waiting for the fix", 60.0, [error]
+        ) from None
 
 
 @functools.lru_cache(maxsize=16)

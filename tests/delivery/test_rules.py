@@ -156,3 +156,16 @@ def test_yaml_syntax_errors_and_a_missing_top_key_are_located(tmp_path: Path):
     assert problems(tmp_path, "delivery:\n  carriers: [\n")[0].split(":")[1].isdigit()
     [message] = problems(tmp_path, "carriers: []\n")
     assert message.endswith(":1: a delivery rules file starts with `delivery:`")
+
+
+def test_a_broken_rules_file_makes_tasks_wait_instead_of_dying(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from connector.delivery.rules import rules_for
+    from connector.errors import MappingsUnusable, PermanentError
+
+    write(tmp_path, "delivery:\n  carriers:\n    - carrier: dhl\n")
+    with pytest.raises(MappingsUnusable) as waited:
+        rules_for(SimpleNamespace(mappings_path=tmp_path))
+    assert not isinstance(waited.value, PermanentError)  # the queue retries it, never dead
+    assert "delivery.yaml" in str(waited.value) and waited.value.problems

@@ -6,6 +6,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from connector.loyalty import LoyaltyRules, load_rules, validate_rules_file
 from connector.loyalty.rules import SHIPPED_RULES, rules_path
 from connector.loyalty.tasks import make_handlers
@@ -77,3 +79,16 @@ def test_the_docs_name_every_task_kind() -> None:
     text = DOCS.read_text(encoding="utf-8")
     documented = set(re.findall(r"`(loyalty\.[a-z_]+)`", text))
     assert set(make_handlers()) <= documented
+
+
+def test_a_broken_rules_file_makes_tasks_wait_instead_of_dying(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from connector.errors import MappingsUnusable, PermanentError
+    from connector.loyalty.rules import rules_for
+
+    (tmp_path / "loyalty.yaml").write_text("loyalty:\n  accrual: {percent: lots}\n")
+    with pytest.raises(MappingsUnusable) as waited:
+        rules_for(SimpleNamespace(mappings_dir=str(tmp_path)))
+    assert not isinstance(waited.value, PermanentError)  # the queue retries it, never dead
+    assert "loyalty" in str(waited.value) and waited.value.problems
