@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connector.sandbox.runner import Sandbox
 from connector.systems.bitrix24 import Bitrix24Client, Plan, WebhookConnection
+from connector_sandbox.runner import Sandbox
 
 BATCH = 50
 

@@ -282,7 +282,7 @@ class FakeMailchimp:
 def seed_emulators(sandbox: Any, count: int, buyers: int, drifts: Drifts) -> list[Order]:
     """Orders in the shop, deals and contacts in the portal, orders and members in Mailchimp:
     written into the emulators' state in Python, not through their APIs."""
-    from connector.sandbox.bitrix24.fields import CONTACT, DEAL
+    from connector_sandbox.bitrix24.fields import CONTACT, DEAL
 
     shop = sandbox.apps["woocommerce"].extensions["woocommerce"]
     portal = sandbox.apps["bitrix24"].extensions["bitrix24"]
@@ -377,7 +377,7 @@ def mocked(count: int) -> tuple[float, float, int]:
 
 
 def over_http(count: int) -> tuple[float, float, int]:
-    from connector.sandbox.runner import Sandbox
+    from connector_sandbox.runner import Sandbox
 
     buyers = max(1, int(count * BUYERS))
     drifts = Drifts(count)

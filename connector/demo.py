@@ -180,8 +180,8 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
     from waitress.server import create_server
 
     from connector.app import create_app
-    from connector.sandbox.runner import Sandbox
     from connector.worker import Worker
+    from connector_sandbox.runner import Sandbox
 
     with Sandbox(ports={}) as sandbox:
         env = sandbox.settings_env() | {

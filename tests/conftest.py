@@ -5,11 +5,13 @@ reaches the store (through `store_url`, which `settings`, `services` and the sui
 runs twice, on SQLite and on PostgreSQL: the PostgreSQL variant runs only when TEST_POSTGRES_URL
 names a scratch database (emptied before each test) and is skipped otherwise. A test that is
 about SQLite itself is marked `sqlite_only` and runs once.
+
+The sandbox fixtures (`sandbox`, `fresh_sandbox`, `sandbox_env`, `webhook_sink`) come from the
+pytest plugin `connector_sandbox.pytest_plugin`, registered by installing ./sandbox.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -18,10 +20,6 @@ import pytest
 from connector.config import Settings
 from connector.services import Services
 from tests.support import make_settings
-
-with contextlib.suppress(ImportError):  # the sandbox fixtures (connector/sandbox/testing.py)
-    from connector.sandbox.testing import *  # noqa: F403
-
 
 # Suites (folders under tests/) whose store-using tests also run on PostgreSQL; tests/core uses
 # `any_store_services` instead.

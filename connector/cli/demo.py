@@ -1,4 +1,4 @@
-"""`connector demo` (what `make demo` runs): a shopper's story against the bundled sandbox."""
+"""`connector demo` (what `make demo` runs): a shopper's story against the sandbox (./sandbox)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import click
 @click.command()
 def demo() -> None:
     """Play a shopper's story across shop, Bitrix24 and Mailchimp and check the invariants."""
+    from connector.cli.sandbox import sandbox_runner
     from connector.demo import run_demo
     from connector.logs import configure_logging
 
+    sandbox_runner()  # installed? (one line and exit 2 if not)
     configure_logging("error")
     problems = run_demo(click.echo)
     sys.exit(1 if problems else 0)

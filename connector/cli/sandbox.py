@@ -1,29 +1,48 @@
-"""`connector sandbox`: every emulator on loopback ports, with URLs, credentials and an env file."""
+"""`connector sandbox`: every emulator on loopback ports, with URLs, credentials and an env file.
+
+The emulators are their own distribution (`sandbox/`, import package `connector_sandbox`), not
+part of the runtime: this module imports them only when a command runs, and says how to install
+them when they are missing.
+"""
 
 from __future__ import annotations
 
+import importlib
 import signal
+import sys
 import threading
+from types import ModuleType
 from typing import Any
 
 import click
 
-from connector.sandbox.runner import DEFAULT_PORT_BASE, EMULATORS, Sandbox
+DEFAULT_PORT_BASE = 8700
+INSTALL_HINT = "pip install -e ./sandbox (make demo does it)"
+
+
+def sandbox_runner() -> ModuleType:
+    """`connector_sandbox.runner`, imported now; without it, one line and exit code 2."""
+    try:
+        return importlib.import_module("connector_sandbox.runner")
+    except ImportError as error:
+        click.echo(f"error: the sandbox is not installed ({error}): {INSTALL_HINT}", err=True)
+        sys.exit(2)
 
 
 def _ports(port_base: int, overrides: tuple[str, ...]) -> dict[str, int]:
+    emulators: tuple[str, ...] = sandbox_runner().EMULATORS
     ports = {
-        name: (port_base + offset if port_base else 0) for offset, name in enumerate(EMULATORS, 1)
+        name: (port_base + offset if port_base else 0) for offset, name in enumerate(emulators, 1)
     }
     for item in overrides:
         name, _, port = item.partition("=")
-        if name not in EMULATORS or not port.isdigit():
-            raise click.BadParameter(f"expected NAME=PORT with NAME in {', '.join(EMULATORS)}")
+        if name not in emulators or not port.isdigit():
+            raise click.BadParameter(f"expected NAME=PORT with NAME in {', '.join(emulators)}")
         ports[name] = int(port)
     return ports
 
 
-def _describe(sandbox: Sandbox) -> list[str]:
+def _describe(sandbox: Any) -> list[str]:
     lines = []
     api = sandbox.api_urls
     for name, url in sandbox.urls.items():
@@ -41,9 +60,8 @@ def _describe(sandbox: Sandbox) -> list[str]:
     type=int,
     default=DEFAULT_PORT_BASE,
     show_default=True,
-    help="Emulators listen on PORT_BASE+1, +2, ... in the order "
-    + ", ".join(EMULATORS)
-    + "; 0 picks free ports.",
+    help="Emulators listen on PORT_BASE+1, +2, ... in the order this command lists them; "
+    "0 picks free ports.",
 )
 @click.option(
     "--port", "ports", multiple=True, metavar="NAME=PORT", help="Port of one emulator (repeatable)."
@@ -55,14 +73,15 @@ def _describe(sandbox: Sandbox) -> list[str]:
 )
 def command(host: str, port_base: int, ports: tuple[str, ...], env_file: str | None) -> None:
     """Start local emulators of Bitrix24, Mailchimp, WooCommerce, CDEK, Nova Poshta and Open
-    Loyalty; run until Ctrl-C or SIGTERM."""
+    Loyalty (installed from ./sandbox); run until Ctrl-C or SIGTERM."""
+    runner = sandbox_runner()
     stop = threading.Event()
 
     def on_signal(*_: Any) -> None:
         stop.set()
 
+    sandbox = runner.Sandbox(ports=_ports(port_base, ports), host=host)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sandbox = Sandbox(ports=_ports(port_base, ports), host=host)
     try:
         sandbox.start()
         for line in _describe(sandbox):

@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from connector.app import create_app
 from connector.audit import writes
 from connector.http import RetryPolicy
-from connector.sandbox.runner import serve
 from connector.services import Services
 from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
 from connector.worker import Worker
+from connector_sandbox.runner import serve
 from tests.support import make_settings, register_connector
 
 B24_TOKEN = "e2e-application-token"

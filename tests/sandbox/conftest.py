@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector.sandbox import runner
+from connector_sandbox import runner
 from tests.support import SPECS
-
 
 
 def spec_json(relative: str) -> Any:
@@ -37,7 +35,7 @@ WC_AUTH = basic(runner.WOOCOMMERCE_KEY, runner.WOOCOMMERCE_SECRET)
 
 @pytest.fixture
 def mailchimp_app() -> Flask:
-    from connector.sandbox.mailchimp import create_app
+    from connector_sandbox.mailchimp import create_app
 
     return create_app({"batch_delay": 0.01})
 
@@ -49,7 +47,7 @@ def mc(mailchimp_app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def woo_app() -> Flask:
-    from connector.sandbox.woocommerce import create_app
+    from connector_sandbox.woocommerce import create_app
 
     return create_app({"seed": "docs"})
 

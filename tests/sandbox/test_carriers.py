@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector.sandbox.cdek import create_app as create_cdek
-from connector.sandbox.novaposhta import create_app as create_novaposhta
-from connector.sandbox.sink import WebhookSink
+from connector_sandbox.cdek import create_app as create_cdek
+from connector_sandbox.novaposhta import create_app as create_novaposhta
+from connector_sandbox.sink import WebhookSink
 from tests.sandbox.conftest import spec_json, spec_text
 
 CDEK_FORM = "application/x-www-form-urlencoded"

@@ -14,8 +14,8 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector.sandbox.mailchimp import create_app
-from connector.sandbox.sink import WebhookSink
+from connector_sandbox.mailchimp import create_app
+from connector_sandbox.sink import WebhookSink
 from tests.sandbox.conftest import MC_AUTH, spec_json, spec_text
 
 LIST = "a6b5da1054"
@@ -130,7 +130,7 @@ def seed(app: Flask, email: str, unique_id: str, status: str = "subscribed") -> 
 def fired_at(monkeypatch: pytest.MonkeyPatch, form_file: str) -> None:
     stamp = dict(parse_qsl(spec_text(form_file)))["fired_at"]
     moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
-    monkeypatch.setattr("connector.sandbox.mailchimp.app.utcnow", lambda: moment)
+    monkeypatch.setattr("connector_sandbox.mailchimp.app.utcnow", lambda: moment)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector.sandbox.mailchimp import create_app
-from connector.sandbox.mailchimp.openapi import RequestValidator
-from connector.sandbox.runner import Sandbox
+from connector_sandbox.mailchimp import create_app
+from connector_sandbox.mailchimp.openapi import RequestValidator
+from connector_sandbox.runner import Sandbox
 from tests.sandbox.conftest import MC_AUTH, basic, spec_json
 
 MEMBERS = "/3.0/lists/sandbox-list/members"
@@ -191,7 +191,7 @@ def test_validation_is_skipped_when_the_spec_is_missing(
 ) -> None:
     validator = RequestValidator(None)
     validator._path = None
-    import connector.sandbox.mailchimp.openapi as openapi
+    import connector_sandbox.mailchimp.openapi as openapi
 
     original = openapi.DEFAULT_PATHS
     openapi.DEFAULT_PATHS = (tmp_path / "absent.json",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from connector.sandbox.openloyalty import create_app
+from connector_sandbox.openloyalty import create_app
 from tests.sandbox.conftest import spec_json, spec_text
 
 FORM = "application/x-www-form-urlencoded"

@@ -10,8 +10,8 @@ import pytest
 import requests
 from flask import Flask
 
-from connector.sandbox.faults import FaultInjector
-from connector.sandbox.runner import ServedApp, serve
+from connector_sandbox.faults import FaultInjector
+from connector_sandbox.runner import ServedApp, serve
 
 
 def plain_app() -> Flask:
@@ -149,9 +149,9 @@ def test_every_kind_of_fault_keeps_its_share() -> None:
 
 
 def test_every_emulator_answers_faults_in_its_own_error_shape() -> None:
-    from connector.sandbox.cdek import create_app as cdek
-    from connector.sandbox.mailchimp import create_app as mailchimp
-    from connector.sandbox.woocommerce import create_app as woocommerce
+    from connector_sandbox.cdek import create_app as cdek
+    from connector_sandbox.mailchimp import create_app as mailchimp
+    from connector_sandbox.woocommerce import create_app as woocommerce
 
     shapes = {
         "/3.0/ping": (mailchimp, "title"),

@@ -8,11 +8,11 @@ from pathlib import Path
 import requests
 
 from connector.config import load_settings
-from connector.sandbox.runner import EMULATORS, Sandbox
+from connector_sandbox.runner import EMULATORS, Sandbox
 
 
 def test_every_emulator_answers_on_its_own_loopback_port(fresh_sandbox: Sandbox) -> None:
-    present = [n for n in EMULATORS if importlib.util.find_spec(f"connector.sandbox.{n}")]
+    present = [n for n in EMULATORS if importlib.util.find_spec(f"connector_sandbox.{n}")]
     assert set(fresh_sandbox.urls) == set(present)
     ports = {url.rsplit(":", 1)[1] for url in fresh_sandbox.urls.values()}
     assert len(ports) == len(fresh_sandbox.urls)

@@ -28,7 +28,7 @@ def test_without_credentials_the_shop_refuses_like_woocommerce(wc: FlaskClient) 
 
 
 def test_query_string_credentials_are_accepted(wc: FlaskClient) -> None:
-    from connector.sandbox import runner
+    from connector_sandbox import runner
 
     query = f"consumer_key={runner.WOOCOMMERCE_KEY}&consumer_secret={runner.WOOCOMMERCE_SECRET}"
     assert wc.get(f"{API}/orders/727?{query}").status_code == 200

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector.sandbox.sink import Received, WebhookSink
-from connector.sandbox.woocommerce.hooks import php_json, signature
+from connector_sandbox.sink import Received, WebhookSink
+from connector_sandbox.woocommerce.hooks import php_json, signature
 from tests.sandbox.conftest import WC_AUTH, spec_json, spec_text
 
 API = "/wp-json/wc/v3"
@@ -158,7 +158,7 @@ def topics(sink: WebhookSink) -> list[str]:
 def test_a_registered_shopper_fills_a_cart_orders_and_pays(
     shop: FlaskClient, webhook_sink: WebhookSink
 ) -> None:
-    from connector.sandbox.runner import WOOCOMMERCE_WEBHOOK_SECRET
+    from connector_sandbox.runner import WOOCOMMERCE_WEBHOOK_SECRET
 
     registered = shop.post(
         "/_sandbox/shopper/register",

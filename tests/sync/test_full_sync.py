@@ -137,7 +137,7 @@ def cli_env(sandbox_env, tmp_path, monkeypatch, store_url):
 
 
 def test_the_command_prints_a_summary(cli_env, fresh_sandbox):
-    from connector.sandbox.runner import Sandbox  # noqa: F401 - the sandbox is running
+    from connector_sandbox.runner import Sandbox  # noqa: F401 - the sandbox is running
 
     result = CliRunner().invoke(
         main, ["sync", "--full", "--system", "woocommerce", "--json", "--env-file", cli_env]

@@ -31,7 +31,7 @@ from connector.systems.novaposhta import NovaPoshtaClient
 from connector.systems.woocommerce import WooCommerceClient
 from connector.systems.woocommerce.setup import setup_woocommerce
 
-runner = pytest.importorskip("connector.sandbox.runner")
+runner = pytest.importorskip("connector_sandbox.runner")
 
 RATE, BURST = 40.0, 20
 FAST_RETRY = RetryPolicy(attempts=8, backoff=0.01, backoff_cap=0.05)

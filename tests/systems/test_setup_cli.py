@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from connector.cli import main
 
-pytest.importorskip("connector.sandbox.runner")
+pytest.importorskip("connector_sandbox.runner")
 REPO = Path(__file__).resolve().parents[2]
 
 

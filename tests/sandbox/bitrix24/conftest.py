@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector.sandbox.bitrix24 import Bitrix24Config, create_app
+from connector_sandbox.bitrix24 import Bitrix24Config, create_app
 from tests.support import SPECS as ALL_SPECS
 
 SPECS = ALL_SPECS / "bitrix24"

@@ -243,7 +243,7 @@ def test_wrong_webhook_token_is_refused_like_the_portal(portal: Portal) -> None:
 
 
 def test_missing_scope_is_refused(clock) -> None:
-    from connector.sandbox.bitrix24 import Bitrix24Config, create_app
+    from connector_sandbox.bitrix24 import Bitrix24Config, create_app
 
     app = create_app(Bitrix24Config(clock=clock, scopes=("user",)))
     response = app.test_client().post("/rest/1/sandboxtoken/crm.contact.list", json={})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.sandbox.bitrix24 import Bitrix24Config, create_app
+from connector_sandbox.bitrix24 import Bitrix24Config, create_app
 
 from .conftest import FakeClock, Portal, spec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from connector.sandbox.bitrix24 import Bitrix24Config
+from connector_sandbox.bitrix24 import Bitrix24Config
 
 from .conftest import FakeClock, Portal, spec
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from connector.sandbox.bitrix24 import Bitrix24Config, create_app
+from connector_sandbox.bitrix24 import Bitrix24Config, create_app
 
 from .conftest import FakeClock
 

@@ -20,11 +20,11 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from connector.sandbox.common import Outbox, base_url, control_blueprint
-from connector.sandbox.faults import FaultInjector
-from connector.sandbox.woocommerce import shopper
-from connector.sandbox.woocommerce.hooks import Webhooks, webhook_view
-from connector.sandbox.woocommerce.store import ShopState, WooError, invalid_param
+from connector_sandbox.common import Outbox, base_url, control_blueprint
+from connector_sandbox.faults import FaultInjector
+from connector_sandbox.woocommerce import shopper
+from connector_sandbox.woocommerce.hooks import Webhooks, webhook_view
+from connector_sandbox.woocommerce.store import ShopState, WooError, invalid_param
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
@@ -56,7 +56,7 @@ ORDERBY = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = DEFAULTS | dict(config or {})
-    app = Flask("connector.sandbox.woocommerce")
+    app = Flask("connector_sandbox.woocommerce")
     app.config["SANDBOX"] = settings
     state = ShopState(settings)
     outbox = Outbox(timeout=settings["webhook_timeout"])

@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 from flask import Flask
 from werkzeug.test import Client
 
-from connector.sandbox.common import base_url
-from connector.sandbox.mailchimp.state import MailchimpState, short_id, timestamp
+from connector_sandbox.common import base_url
+from connector_sandbox.mailchimp.state import MailchimpState, short_id, timestamp
 
 INTERNAL = "sandbox.internal"
 

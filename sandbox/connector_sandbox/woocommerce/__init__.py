@@ -2,6 +2,6 @@
 API.
 """
 
-from connector.sandbox.woocommerce.app import create_app
+from connector_sandbox.woocommerce.app import create_app
 
 __all__ = ["create_app"]

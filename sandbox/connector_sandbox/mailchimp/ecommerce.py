@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from connector.sandbox.mailchimp import errors
-from connector.sandbox.mailchimp.state import EMAIL_RE, MailchimpState, timestamp
+from connector_sandbox.mailchimp import errors
+from connector_sandbox.mailchimp.state import EMAIL_RE, MailchimpState, timestamp
 
 COLLECTIONS = ("customers", "products", "carts", "orders", "promo-rules")
 KIND = {

@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from connector.sandbox.common import Outbox
-from connector.sandbox.mailchimp import errors
-from connector.sandbox.mailchimp.batches import BatchRunner
-from connector.sandbox.mailchimp.state import MailchimpState, md5_hex, timestamp
+from connector_sandbox.common import Outbox
+from connector_sandbox.mailchimp import errors
+from connector_sandbox.mailchimp.batches import BatchRunner
+from connector_sandbox.mailchimp.state import MailchimpState, md5_hex, timestamp
 
 
 def blueprint(state: MailchimpState, outbox: Outbox, batches: BatchRunner) -> Blueprint:

@@ -21,8 +21,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from connector.sandbox.common import Outbox
-from connector.sandbox.woocommerce.store import ShopState, WooError
+from connector_sandbox.common import Outbox
+from connector_sandbox.woocommerce.store import ShopState, WooError
 
 USER_AGENT = "WooCommerce/9.9.5 Hookshot (WordPress/6.8.1)"
 MAX_FAILURES = 5

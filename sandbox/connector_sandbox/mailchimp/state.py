@@ -18,8 +18,8 @@ from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
-from connector.sandbox.common import md5_hex, utcnow
-from connector.sandbox.mailchimp import errors
+from connector_sandbox.common import md5_hex, utcnow
+from connector_sandbox.mailchimp import errors
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 DEFAULT_MERGE_FIELDS = (

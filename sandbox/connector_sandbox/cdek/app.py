@@ -24,8 +24,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from connector.sandbox.common import Outbox, control_blueprint, new_uuid
-from connector.sandbox.faults import FaultInjector
+from connector_sandbox.common import Outbox, control_blueprint, new_uuid
+from connector_sandbox.faults import FaultInjector
 
 DEFAULTS: dict[str, Any] = {
     "client_id": "sandbox-cdek-account",
@@ -129,7 +129,7 @@ class CdekState:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = DEFAULTS | dict(config or {})
-    app = Flask("connector.sandbox.cdek")
+    app = Flask("connector_sandbox.cdek")
     app.config["SANDBOX"] = settings
     state = CdekState(settings)
     outbox = Outbox(timeout=settings["webhook_timeout"])

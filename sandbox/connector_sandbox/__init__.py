@@ -14,7 +14,7 @@ __all__ = ["Sandbox"]
 def __getattr__(name: str) -> Any:
     # lazy, so importing one emulator never drags in the others
     if name == "Sandbox":
-        from connector.sandbox.runner import Sandbox
+        from connector_sandbox.runner import Sandbox
 
         return Sandbox
     raise AttributeError(name)

@@ -1,5 +1,5 @@
 """Open Loyalty (3.2, open-source edition) emulator: customers, points transfers, transactions."""
 
-from connector.sandbox.openloyalty.app import create_app
+from connector_sandbox.openloyalty.app import create_app
 
 __all__ = ["create_app"]

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from connector.sandbox.common import Outbox
-from connector.sandbox.mailchimp import errors
-from connector.sandbox.mailchimp.state import MailchimpState, short_id
+from connector_sandbox.common import Outbox
+from connector_sandbox.mailchimp import errors
+from connector_sandbox.mailchimp.state import MailchimpState, short_id
 
 WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign")
 WEBHOOK_SOURCES = ("user", "admin", "api")

@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from connector.sandbox.common import Outbox, md5_hex
-from connector.sandbox.woocommerce.hooks import TOPIC_HOOKS, Webhooks, webhook_view
-from connector.sandbox.woocommerce.store import ShopState, WooError
+from connector_sandbox.common import Outbox, md5_hex
+from connector_sandbox.woocommerce.hooks import TOPIC_HOOKS, Webhooks, webhook_view
+from connector_sandbox.woocommerce.store import ShopState, WooError
 
 View = Callable[[str, dict[str, Any]], dict[str, Any]]
 

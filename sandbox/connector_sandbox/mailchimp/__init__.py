@@ -2,6 +2,6 @@
 webhooks).
 """
 
-from connector.sandbox.mailchimp.app import create_app
+from connector_sandbox.mailchimp.app import create_app
 
 __all__ = ["create_app"]

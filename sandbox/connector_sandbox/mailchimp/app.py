@@ -20,12 +20,12 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from connector.sandbox.common import Outbox, control_blueprint, utcnow
-from connector.sandbox.faults import FaultInjector
-from connector.sandbox.mailchimp import audience, control, ecommerce, errors
-from connector.sandbox.mailchimp.batches import INTERNAL, BatchRunner
-from connector.sandbox.mailchimp.openapi import RequestValidator
-from connector.sandbox.mailchimp.state import MailchimpState
+from connector_sandbox.common import Outbox, control_blueprint, utcnow
+from connector_sandbox.faults import FaultInjector
+from connector_sandbox.mailchimp import audience, control, ecommerce, errors
+from connector_sandbox.mailchimp.batches import INTERNAL, BatchRunner
+from connector_sandbox.mailchimp.openapi import RequestValidator
+from connector_sandbox.mailchimp.state import MailchimpState
 
 JSON_TYPE = "application/json; charset=utf-8"
 DEFAULTS: dict[str, Any] = {
@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = DEFAULTS | dict(config or {})
-    app = Flask("connector.sandbox.mailchimp")
+    app = Flask("connector_sandbox.mailchimp")
     app.config["SANDBOX"] = settings
     state = MailchimpState(settings)
     outbox = Outbox(timeout=settings["webhook_timeout"])

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from connector.sandbox.common import md5_hex, utcnow
-from connector.sandbox.woocommerce import catalog
+from connector_sandbox.common import md5_hex, utcnow
+from connector_sandbox.woocommerce import catalog
 
 ORDER_STATUSES = (
     "pending",

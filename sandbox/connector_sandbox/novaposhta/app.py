@@ -23,8 +23,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from connector.sandbox.common import control_blueprint, new_uuid
-from connector.sandbox.faults import FaultInjector
+from connector_sandbox.common import control_blueprint, new_uuid
+from connector_sandbox.faults import FaultInjector
 
 DEFAULTS: dict[str, Any] = {"api_key": "0123456789abcdef0123456789abcdef"}
 TRACK_LIMIT = 100
@@ -230,7 +230,7 @@ def not_found_view(number: str) -> dict[str, Any]:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = DEFAULTS | dict(config or {})
-    app = Flask("connector.sandbox.novaposhta")
+    app = Flask("connector_sandbox.novaposhta")
     app.config["SANDBOX"] = settings
     state = NovaPoshtaState(settings)
     app.extensions["novaposhta"] = state

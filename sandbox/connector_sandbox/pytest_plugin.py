@@ -1,9 +1,10 @@
 """Pytest fixtures that start the sandbox in-process on free ports, for end-to-end tests and
 benchmarks.
 
-``tests/conftest.py`` does ``from connector.sandbox.testing import *``. ``sandbox`` starts every
-emulator once per session; ``fresh_sandbox`` is the same object, reset (state emptied, faults off)
-before the test.
+A pytest plugin: installing this package registers it (the ``pytest11`` entry point in
+``sandbox/pyproject.toml``), so any test suite gets the fixtures with no import. ``sandbox`` starts
+every emulator once per session; ``fresh_sandbox`` is the same object, reset (state emptied, faults
+off) before the test.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.sandbox.runner import Sandbox
-from connector.sandbox.sink import WebhookSink
+from connector_sandbox.runner import Sandbox
+from connector_sandbox.sink import WebhookSink
 
 __all__ = ["sandbox", "fresh_sandbox", "sandbox_env", "webhook_sink", "webhook_sink_server"]
 

@@ -12,7 +12,7 @@ from typing import Any
 from requests.structures import CaseInsensitiveDict
 from werkzeug.wrappers import Request, Response
 
-from connector.sandbox.runner import ServedApp
+from connector_sandbox.runner import ServedApp
 
 
 @dataclass

@@ -24,8 +24,8 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from connector.sandbox.common import control_blueprint, form_pairs, new_uuid, parse_php_form
-from connector.sandbox.faults import FaultInjector
+from connector_sandbox.common import control_blueprint, form_pairs, new_uuid, parse_php_form
+from connector_sandbox.faults import FaultInjector
 
 DEFAULTS: dict[str, Any] = {
     "username": "admin",
@@ -399,7 +399,7 @@ def _items(raw: Any) -> list[dict[str, Any]]:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = DEFAULTS | dict(config or {})
-    app = Flask("connector.sandbox.openloyalty")
+    app = Flask("connector_sandbox.openloyalty")
     app.config["SANDBOX"] = settings
     state = LoyaltyState(settings)
     app.extensions["openloyalty"] = state

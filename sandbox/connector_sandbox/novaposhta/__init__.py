@@ -1,5 +1,5 @@
 """Nova Poshta API 2.0 emulator: one JSON endpoint for waybills and tracking."""
 
-from connector.sandbox.novaposhta.app import create_app
+from connector_sandbox.novaposhta.app import create_app
 
 __all__ = ["create_app"]

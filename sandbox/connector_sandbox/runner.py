@@ -2,7 +2,7 @@
 server.
 
 Used by ``connector sandbox`` (the demo and admins rehearsing a change) and by the pytest fixtures
-in ``connector.sandbox.testing`` (end-to-end tests and benchmarks). Port 0 picks a free port.
+in ``connector_sandbox.pytest_plugin`` (end-to-end tests and benchmarks). Port 0 picks a free port.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from connector.sandbox.faults import ensure_faults
+from connector_sandbox.faults import ensure_faults
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ EMULATORS: tuple[str, ...] = (
     "novaposhta",
     "openloyalty",
 )
-DEFAULT_PORT_BASE = 8700
 
 # stable sandbox credentials: the same every start, so an env file written once keeps working
 MAILCHIMP_API_KEY = "0123456789abcdef0123456789abcdef-us1"
@@ -96,7 +95,7 @@ FAULT_BODIES = {"bitrix24": _bitrix24_fault_body}
 
 def _factory(name: str) -> Callable[..., Flask] | None:
     try:
-        module = importlib.import_module(f"connector.sandbox.{name}")
+        module = importlib.import_module(f"connector_sandbox.{name}")
     except ImportError as error:
         log.warning("sandbox emulator %s is not available: %s", name, error)
         return None
