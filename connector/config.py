@@ -255,6 +255,26 @@ SETTINGS: tuple[Setting, ...] = (
         "URL of your site that receives signed `order.updated` and `customer.updated` events "
         "(CRM stage moves, CRM-owned contact fields); signed with the shop webhook secret.",
     ),
+    # Kaspi.kz marketplace (until the system registry declares them in connector/systems/kaspi)
+    Setting("kaspi_url", "https://kaspi.kz/shop/api/v2", "Kaspi.kz merchant API base URL."),
+    Setting(
+        "kaspi_token",
+        None,
+        "Kaspi.kz API token (merchant cabinet, Settings -> API); Kaspi orders are polled when set.",
+        secret=True,
+    ),
+    Setting(
+        "kaspi_auto_accept",
+        False,
+        "Accept new Kaspi orders (APPROVED_BY_BANK -> ACCEPTED_BY_MERCHANT) as they are read.",
+        _bool,
+    ),
+    Setting(
+        "kaspi_poll_minutes",
+        5.0,
+        "Minutes between two polls of Kaspi orders.",
+        _positive(float),
+    ),
     # Carriers
     Setting("cdek_url", "https://api.cdek.ru", "CDEK API v2 base URL."),
     Setting("cdek_client_id", None, "CDEK OAuth client id."),
