@@ -46,6 +46,7 @@ OPENLOYALTY_PASSWORD = "open"
 OPENLOYALTY_API_TOKEN = "sandbox-openloyalty-api-token"
 MAILCHIMP_WEBHOOK_SECRET = "sandbox-mailchimp-webhook-path"
 CDEK_WEBHOOK_SECRET = "sandbox-cdek-webhook-path"
+KASPI_TOKEN = "sandbox-kaspi-token"
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -68,6 +69,7 @@ def default_config() -> dict[str, dict[str, Any]]:
             "password": OPENLOYALTY_PASSWORD,
             "api_token": OPENLOYALTY_API_TOKEN,
         },
+        "kaspi": {"token": KASPI_TOKEN},
     }
 
 
@@ -278,6 +280,11 @@ class Sandbox:
                 "CONNECTOR_OPENLOYALTY_URL": urls["openloyalty"],
                 "CONNECTOR_OPENLOYALTY_TOKEN": config["openloyalty"]["api_token"],
             }
+        if "kaspi" in urls:
+            env |= {
+                "CONNECTOR_KASPI_URL": urls["kaspi"] + _API_SUFFIX["kaspi"],
+                "CONNECTOR_KASPI_TOKEN": config["kaspi"]["token"],
+            }
         return env
 
     def write_env_file(self, path: str) -> None:
@@ -293,6 +300,7 @@ _API_SUFFIX = {
     "cdek": "/v2",
     "novaposhta": "/v2.0/json/",
     "openloyalty": "/api",
+    "kaspi": "/shop/api/v2",
 }
 
 
