@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector import keys
 from connector.errors import PermanentError
 from connector.inbound import Inbound, TaskSpec, content_key
 from connector.safe_input import load_json
@@ -167,7 +168,7 @@ def woocommerce() -> tuple[Response, int]:
                 "event": delivery.event,
                 "modified": delivery.payload.get("date_modified_gmt"),
             },
-            ordering_key=f"{delivery.resource}:woocommerce:{delivery.resource_id}",
+            ordering_key=keys.record(delivery.resource, "woocommerce", delivery.resource_id),
         )
     # The delivery id changes on every attempt: topic + id + modified time is the event, and
     # the body tells apart two changes within one second (WooCommerce keeps whole seconds).
@@ -216,7 +217,7 @@ def bitrix24() -> tuple[Response, int]:
         task = TaskSpec(
             "bitrix24.event",
             {"event": event.name, "entity": entity, "id": event.entity_id, "ts": event.ts},
-            ordering_key=f"{entity}:bitrix24:{event.entity_id}",
+            ordering_key=keys.record(entity, "bitrix24", event.entity_id),
         )
     # Bitrix24 never re-sends an event, and two changes of one deal within a second (our write
     # and a manager's stage move) send identical bodies: the time of arrival keeps them apart.
@@ -285,7 +286,7 @@ def mailchimp(secret: str) -> tuple[Response, int]:
         task = TaskSpec(
             "mailchimp.event",
             {"type": event.type, "fired_at": event.fired_at, "data": event.data},
-            ordering_key=f"member:mailchimp:{(event.data.get('email') or event.email).lower()}",
+            ordering_key=keys.member(event.data.get("email") or event.email),
         )
     return _store("mailchimp", event.dedupe_key, event.type, body, task)
 
@@ -317,7 +318,7 @@ def cdek(secret: str) -> tuple[Response, int]:
             "cdek_number": status.cdek_number,
             "number": status.number,
         },
-        ordering_key=f"shipment:cdek:{status.order_uuid}",
+        ordering_key=keys.record("shipment", "cdek", status.order_uuid),
     )
     return _store(
         "cdek",
@@ -358,6 +359,6 @@ def generic_shop() -> tuple[Response, int]:
                 "data": event["data"],
                 "occurred_at": event.get("occurred_at"),
             },
-            ordering_key=f"{entity}:shop:{entity_id}",
+            ordering_key=keys.record(entity, "shop", entity_id),
         )
     return _store("shop", headers["webhook-id"], event["type"], body, task)

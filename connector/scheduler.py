@@ -7,6 +7,7 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connector import keys
 from connector.services import Services
 from jobs import Job, all_jobs, enqueue_job
 
@@ -34,7 +35,7 @@ def fire_at_start(services: Services, job: Job) -> int | None:
     """Enqueues a start run of `job` ({"start": true}), unkeyed by bucket: a restart within a
     bucket that already ran still gets its run."""
     task_id = services.queue.enqueue(
-        job.kind, {**job.payload, "start": True}, ordering_key=f"job:{job.name}"
+        job.kind, {**job.payload, "start": True}, ordering_key=keys.job(job.name)
     )
     log.info("job %s enqueued task %s at start", job.name, task_id)
     return task_id

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector import keys
 from connector.queue import Queue
 
 
@@ -29,7 +30,7 @@ class Job:
         return math.floor(now / self.every_seconds)
 
     def dedupe_key(self, now: float) -> str:
-        return f"job:{self.name}:{self.bucket(now)}"
+        return keys.job_bucket(self.name, self.bucket(now))
 
 
 def enqueue_job(queue: Queue, job: Job, now: float | None = None) -> int | None:
@@ -37,7 +38,7 @@ def enqueue_job(queue: Queue, job: Job, now: float | None = None) -> int | None:
     now = queue.clock() if now is None else now
     payload = {**job.payload, "bucket": job.bucket(now), "bucket_seconds": job.every_seconds}
     return queue.enqueue(
-        job.kind, payload, dedupe_key=job.dedupe_key(now), ordering_key=f"job:{job.name}"
+        job.kind, payload, dedupe_key=job.dedupe_key(now), ordering_key=keys.job(job.name)
     )
 
 

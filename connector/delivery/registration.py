@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from connector import keys
 from connector.delivery.carriers import (
     cdek_observation,
     cdek_order,
@@ -78,8 +79,8 @@ def on_order_status(
     task_id = services.queue.enqueue(
         REGISTER,
         {"order_id": canonical_order_id},
-        dedupe_key=f"delivery:register:{canonical_order_id}",
-        ordering_key=f"shipment:order:{canonical_order_id}",
+        dedupe_key=keys.delivery_registration(canonical_order_id),
+        ordering_key=keys.shipment_of_order(canonical_order_id),
         connection=connection,
     )
     return task_id is not None

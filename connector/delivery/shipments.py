@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from connector import keys
 from connector.delivery.rules import DeliveryRules, rules_for
 from connector.flows.hub import change_snapshot, load_snapshot, push
 from connector.flows.orders import fan_out_order
@@ -219,8 +220,8 @@ def _announce_tracking(
         services.queue.enqueue(
             PUSH_WOOCOMMERCE,
             {"order_id": order_id, "shop_id": shop.external_id, "carrier": carrier},
-            dedupe_key=f"delivery:woocommerce:{order_id}:{number}",
-            ordering_key=f"order:woocommerce:{shop.external_id}",
+            dedupe_key=keys.delivery("woocommerce", order_id, number),
+            ordering_key=keys.record("order", "woocommerce", shop.external_id),
             connection=connection,
         )
 
@@ -251,8 +252,8 @@ def _announce_state(
                 "tracking_number": number,
                 "city": shipment.get("city"),
             },
-            dedupe_key=f"delivery:bitrix24:{order_id}:{carrier}:{state}:{moment}",
-            ordering_key=f"deal:bitrix24:{order_id}",
+            dedupe_key=keys.delivery("bitrix24", order_id, carrier, state, moment),
+            ordering_key=keys.record("deal", "bitrix24", order_id),
             connection=connection,
         )
     customer_id = order.get("customer_id")
@@ -269,7 +270,7 @@ def _announce_state(
             "push.mailchimp.event",
             customer_id,
             {"name": rules.member_event(state), "properties": properties, "occurred_at": moment},
-            dedupe_key=f"delivery:event:{order_id}:{carrier}:{state}",
+            dedupe_key=keys.delivery("event", order_id, carrier, state),
         )
     event = rules.loyalty_events.get(state)
     if event and customer_id and LOYALTY_KIND in services.registry:
@@ -336,7 +337,7 @@ def _report_to_loyalty(
     services.queue.enqueue(
         LOYALTY_KIND,
         payload,
-        dedupe_key=f"loyalty:{order['id']}:{event}:shipment",
-        ordering_key=f"customer:loyalty:{order.get('customer_id')}",
+        dedupe_key=keys.loyalty_event(order["id"], event, "shipment"),
+        ordering_key=keys.loyalty_customer(order.get("customer_id")),
         connection=connection,
     )

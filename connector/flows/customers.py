@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from connector import keys
 from connector.audit import record_write
 from connector.errors import PermanentError
 from connector.flows.hub import (
@@ -230,7 +231,7 @@ def apply_crm_change(ctx: TaskContext, entity: str, record_id: Any) -> None:
                 "id": str(record_id),
                 "ts": None,
             },
-            ordering_key=f"{entity}:bitrix24:{record_id}",
+            ordering_key=keys.record(entity, "bitrix24", record_id),
             connection=connection,
         )
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from connector import keys
 from connector.audit import record_write
 from connector.errors import PermanentError
 from connector.flows.customers import apply_crm_change, fan_out_customer
@@ -274,8 +275,8 @@ def report_to_loyalty(connection: Connection, ctx: TaskContext, change: Change) 
         services.queue.enqueue(
             LOYALTY_KIND,
             payload,
-            dedupe_key=f"loyalty:{after['id']}:{event['event']}:{version}",
-            ordering_key=f"customer:loyalty:{after.get('customer_id')}",
+            dedupe_key=keys.loyalty_event(after["id"], event["event"], version),
+            ordering_key=keys.loyalty_customer(after.get("customer_id")),
             connection=connection,
         )
 
@@ -299,7 +300,7 @@ def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
                 ctx,
                 "push.bitrix24.contact",
                 cid,
-                dedupe_key=f"contact-for-deal:{ctx.task.id}",
+                dedupe_key=keys.contact_for_deal(ctx.task.id),
             )
         wait_for_dependency(ctx, f"the contact of order {oid}")
     deal_map = mappings(ctx).get("bitrix24", "deal")

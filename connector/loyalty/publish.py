@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, select
 
+from connector import keys
 from connector.loyalty.ledger import Balance
 from connector.store.tables import tasks
 
@@ -98,7 +99,7 @@ def enqueue_publish(
         run_at = (bucket + 1) * coalesce_seconds
     else:
         bucket, run_at = f"{now:.6f}", now
-    dedupe_key = f"balance:{customer_id}:{bucket}"
+    dedupe_key = keys.balance_bucket(customer_id, bucket)
     if connection.scalar(select(tasks.c.id).where(tasks.c.dedupe_key == dedupe_key)):
         return None  # the usual case in a burst; cheaper than the queue's insert-or-ignore
     return queue.enqueue(
@@ -106,7 +107,7 @@ def enqueue_publish(
         {"customer_id": customer_id},
         dedupe_key=dedupe_key,
         run_at=run_at,
-        ordering_key=f"balance:{customer_id}",
+        ordering_key=keys.balance(customer_id),
         connection=connection,
     )
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from connector import keys
 from connector.loyalty.orders import OrderEvent
 from connector.loyalty.publish import (
     PUBLISH_BALANCE,
@@ -88,7 +89,7 @@ def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., 
             ctx.services.queue.enqueue(
                 REMIND,
                 {"customer_id": customer_id, **event},
-                dedupe_key=f"bonus_expiring:{customer_id}:{event['date']}",
+                dedupe_key=keys.bonus_expiring(customer_id, event["date"]),
             )
 
     def remind(ctx: Any, payload: dict[str, Any]) -> None:

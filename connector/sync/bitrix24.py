@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from connector import keys
 from connector.sync.streams import Page, TaskItem
 from connector.sync.times import iso, now, utc
 from connector.systems.bitrix24.client import page_rows
@@ -35,8 +36,8 @@ def reconcile_task(entity: str, row: dict[str, Any], event: str = "RECONCILE") -
     return TaskItem(
         kind="bitrix24.event",
         payload={"event": event, "entity": entity, "id": record_id, "ts": modified or None},
-        dedupe_key=f"sync:bitrix24:{entity}:{record_id}:{modified}",
-        ordering_key=f"{entity}:bitrix24:{record_id}",
+        dedupe_key=keys.synced("bitrix24", entity, record_id, modified),
+        ordering_key=keys.record(entity, "bitrix24", record_id),
     )
 
 
@@ -175,6 +176,6 @@ def offline_task(event: dict[str, Any]) -> TaskItem | None:
             "ts": stamp or None,
             "via": "offline",
         },
-        dedupe_key=f"offline:bitrix24:{event.get('ID')}:{stamp}",
-        ordering_key=f"{entity}:bitrix24:{fields['ID']}",
+        dedupe_key=keys.offline_event("bitrix24", event.get("ID"), stamp),
+        ordering_key=keys.record(entity, "bitrix24", fields["ID"]),
     )

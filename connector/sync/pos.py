@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connector import keys
 from connector.errors import ConnectorError, MappingError
 from connector.queue import Queue
 from connector.sync.streams import TaskItem
@@ -153,8 +154,8 @@ def receipt_task(source: str, receipt: str, data: dict[str, Any]) -> TaskItem:
             "source": source,
             "occurred_at": created,
         },
-        dedupe_key=f"import:{source}:order:{receipt}",
-        ordering_key=f"order:shop:{data['id']}",
+        dedupe_key=keys.imported(source, "order", receipt),
+        ordering_key=keys.record("order", "shop", data["id"]),
     )
 
 

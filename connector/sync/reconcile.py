@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from sqlalchemy import Connection, select, update
 
+from connector import keys
 from connector.errors import ConnectorError, MappingError
 from connector.flows.hub import PUSH_KEYS
 from connector.flows.orders import CHECKOUT_DRAFTS, PAID, order_events
@@ -460,7 +461,7 @@ class Repairs:
         self._seen.add((kind, target))
         digest = hashlib.sha256(target.encode()).hexdigest()[:24]
         self.tasks.append(
-            TaskItem(kind, payload, f"reconcile:{self.run}:{kind}:{digest}", ordering_key)
+            TaskItem(kind, payload, keys.reconcile(self.run, kind, digest), ordering_key)
         )
 
     def forget_fingerprint(self, entity: str, system: str, canonical_id: str) -> None:
@@ -516,7 +517,7 @@ def shop_reread(repairs: Repairs, order: ShopOrder) -> None:
         repairs.add(
             "woocommerce.order",
             {"id": int(order.ref), "via": "reconcile"},
-            f"order:woocommerce:{order.ref}",
+            keys.record("order", "woocommerce", order.ref),
         )
 
 
@@ -755,7 +756,7 @@ class LoyaltyLedger(OrderSide):
                 **{k: v for k, v in detail.items() if k != "at"},
             }
             repairs.add(
-                "loyalty.order_event", payload, f"customer:loyalty:{snapshot['customer_id']}"
+                "loyalty.order_event", payload, keys.loyalty_customer(snapshot["customer_id"])
             )
 
     def name(self, row: Row) -> str:
@@ -988,7 +989,7 @@ def compare_customers(
             repairs.add(
                 "woocommerce.customer",
                 {"id": int(buyer.shop_id), "via": "reconcile"},
-                f"customer:woocommerce:{buyer.shop_id}",
+                keys.record("customer", "woocommerce", buyer.shop_id),
             )
         elif buyer.order in shop.orders:
             shop_reread(repairs, shop.orders[buyer.order])

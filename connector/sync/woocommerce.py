@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from connector import keys
 from connector.store.tables import inbound_events
 from connector.sync.streams import Page, TaskItem
 from connector.sync.times import now, utc, wc_gmt
@@ -39,8 +40,8 @@ def record_task(resource: str, row: dict[str, Any], via: str) -> TaskItem:
     return TaskItem(
         kind=f"woocommerce.{resource}",
         payload=payload,
-        dedupe_key=f"sync:woocommerce:{resource}:{record_id}:{modified}",
-        ordering_key=f"{resource}:woocommerce:{record_id}",
+        dedupe_key=keys.synced("woocommerce", resource, record_id, modified),
+        ordering_key=keys.record(resource, "woocommerce", record_id),
     )
 
 
