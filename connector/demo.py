@@ -180,10 +180,10 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
     from waitress.server import create_server
 
     from connector.app import create_app
+    from connector.cli.sandbox import sandbox_runner
     from connector.worker import Worker
-    from connector_sandbox.runner import Sandbox
 
-    with Sandbox(ports={}) as sandbox:
+    with sandbox_runner().Sandbox(ports={}) as sandbox:  # ./sandbox, installed apart
         env = sandbox.settings_env() | {
             "CONNECTOR_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}",
             "CONNECTOR_SHOP_WEBHOOK_SECRET": SHOP_SECRET,
