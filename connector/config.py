@@ -319,6 +319,11 @@ class Settings(_make_settings_class()):  # type: ignore[misc]
             return f"https://{dc}.api.mailchimp.com/3.0"
         return None
 
+    @property
+    def mappings_path(self) -> Path:
+        """The mappings folder in force (see `mappings_folder`)."""
+        return mappings_folder(self.mappings_dir)
+
     def replace(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
@@ -389,6 +394,20 @@ def env_example() -> str:
         value = "" if s.default is None else str(s.default)
         lines.append(f"{'' if s.default is not None and not s.secret else '# '}{s.env}={value}")
     return "\n".join(lines) + "\n"
+
+
+BUNDLED_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+
+
+def mappings_folder(configured: str | os.PathLike[str] | None) -> Path:
+    """The one rule for CONNECTOR_MAPPINGS_DIR, for the service and every command alike: the
+    folder as given when it exists (or is absolute); a relative one missing from the current
+    folder is looked up next to the connector, so the bundled `mappings/` serve from anywhere."""
+    path = Path(configured or "mappings")
+    if path.is_dir() or path.is_absolute():
+        return path
+    bundled = BUNDLED_MAPPINGS.parent / path
+    return bundled if bundled.is_dir() else path
 
 
 def sqlite_path(database_url: str) -> Path | None:

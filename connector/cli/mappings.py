@@ -19,16 +19,13 @@ from connector.model import ENTITIES
 
 def _default_dir() -> str:
     """CONNECTOR_MAPPINGS_DIR (default `mappings`); a relative one missing here: the bundled set."""
-    try:
-        from connector.config import load_settings
+    from connector.config import load_settings, mappings_folder
 
-        configured = Path(str(getattr(load_settings(), "mappings_dir", None) or "mappings"))
-    except (ConnectorError, ImportError):
-        configured = Path("mappings")
-    if configured.is_dir() or configured.is_absolute():
-        return str(configured)
-    bundled = Path(__file__).resolve().parents[2] / configured
-    return str(bundled if bundled.is_dir() else configured)
+    try:
+        configured = getattr(load_settings(), "mappings_dir", None)
+    except ConnectorError:
+        configured = None
+    return str(mappings_folder(configured))
 
 
 def _load(directory: str | None) -> MappingSet:

@@ -230,13 +230,18 @@ def import_file(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def trace(env_file: str | None, phone: str | None, email: str | None, as_json: bool) -> None:
     """One customer across all systems: ids, orders, consent, events and dead letters."""
+    from connector.mapping.phones import DEFAULT_REGION
     from connector.sync.trace import BadQuery, default_region, trace_customer
 
     if bool(phone) == bool(email):
         raise BadQuery("trace: give exactly one of --phone or --email")
     services = build_services(env_file)
-    region = default_region(services.mappings.current) if phone else "US"
-    found = trace_customer(services.engine, phone=phone, email=email, region=region)
+    found = trace_customer(
+        services.engine,
+        phone=phone,
+        email=email,
+        region=default_region(services.mappings.current) if phone else DEFAULT_REGION,
+    )
     if as_json:
         click.echo(json.dumps(found.as_dict(), default=str))
         return

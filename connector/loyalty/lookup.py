@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any
-
-import yaml
 
 
 @functools.lru_cache(maxsize=8)
 def phone_normaliser(mappings_dir: str) -> Callable[[str], str]:
-    """E.164 for numbers typed without `+`, read in the region of `mappings/defaults.yaml`."""
-    from connector.mapping.phones import normaliser
+    """E.164 for numbers typed without `+`, read in the `phone_region` of the mappings in force
+    (`defaults.yaml` of the folder `config.mappings_folder` picks)."""
+    from connector.config import mappings_folder
+    from connector.mapping.phones import configured_region, normaliser
 
-    region = "US"
-    try:
-        with open(os.path.join(mappings_dir, "defaults.yaml"), encoding="utf-8") as handle:
-            region = (yaml.safe_load(handle) or {}).get("defaults", {}).get("phone_region", region)
-    except (OSError, yaml.YAMLError, AttributeError):
-        pass
-    return normaliser(str(region))
+    return normaliser(configured_region(mappings_folder(mappings_dir)))
 
 
 def resolve_customer(

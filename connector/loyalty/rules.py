@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from connector.config import mappings_folder
 from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
 
@@ -190,7 +191,7 @@ def validate_rules_file(path: str) -> list[MappingError]:
 
 def rules_path(mappings_dir: str | None = None) -> str:
     """`<mappings_dir>/loyalty.yaml` when the admin has one, else the bundled one."""
-    admin = os.path.join(mappings_dir or "mappings", RULES_FILE)
+    admin = os.path.join(mappings_folder(mappings_dir), RULES_FILE)
     return admin if os.path.exists(admin) else SHIPPED_RULES
 
 
@@ -211,7 +212,7 @@ def load_rules(path: str | None = None, mappings_dir: str | None = None) -> Loya
 def rules_for(settings: Any) -> LoyaltyRules:
     """The rules of the running connector (`CONNECTOR_MAPPINGS_DIR/loyalty.yaml`), re-read
     when the file changes."""
-    path = rules_path(getattr(settings, "mappings_dir", None) or "mappings")
+    path = rules_path(getattr(settings, "mappings_dir", None))
     try:
         changed = os.stat(path).st_mtime_ns
     except OSError:

@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from connector.errors import MappingError
-from connector.mapping import loader, schema, value_maps
+from connector.mapping import loader, phones, schema, value_maps
 from connector.mapping.engine import HUB, CustomField, Mapping, MappingSet
 from connector.mapping.errors import did_you_mean
 from connector.mapping.rules import RuleError, compile_rule
@@ -270,7 +270,7 @@ class Builder:
             return found
 
         context = Context(
-            phone_region=options.get("phone_region") or "US",
+            phone_region=options.get("phone_region") or phones.DEFAULT_REGION,
             timezone=options.get("timezone") or "UTC",
             currency=options.get("currency"),
             value_map=value_map,

@@ -6,16 +6,25 @@ country code and a length check, which the library's metadata answers in ~3 us. 
 (national formats, a national prefix after the country code, extensions, letters) goes through
 the full parser, and results are cached: the same numbers come back with every order and echo.
 `tests/mapping/test_phones.py` checks the fast path against the full parser.
+
+A number written without `+` is read in a region: the record's own country when the mapping says
+where it is (`{phone: {country_from: billing.country}}`), else the configured `phone_region`
+(`mappings/defaults.yaml`; `DEFAULT_REGION` when no file sets one).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 
 import phonenumbers
+import yaml
 from phonenumbers import PhoneMetadata, PhoneNumber
 
+DEFAULT_REGION = "RU"
+"""The region when no file sets `phone_region`: the connector's users are Russian-speaking shops
+on Bitrix24. Kazakhstan shares +7, so `8 701 ...` reads right under RU too."""
 CACHE_SIZE = 65536
 _FORMATTING = str.maketrans("", "", " -().\u00a0\t/")
 _E164 = phonenumbers.PhoneNumberFormat.E164
@@ -57,6 +66,26 @@ def _fast_international(text: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return "+" + digits
+
+
+def region_of(country: object) -> str | None:
+    """A record's country (`'ru'`, `' KZ '`) as a region libphonenumber knows, else None."""
+    if not isinstance(country, str):
+        return None
+    code = country.strip().upper()
+    return code if code in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def configured_region(mappings_dir: str | os.PathLike[str]) -> str:
+    """The `phone_region` of `<mappings_dir>/defaults.yaml`, else `DEFAULT_REGION`."""
+    try:
+        with open(os.path.join(mappings_dir, "defaults.yaml"), encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError):
+        return DEFAULT_REGION
+    defaults = data.get("defaults") if isinstance(data, dict) else None
+    region = defaults.get("phone_region") if isinstance(defaults, dict) else None
+    return str(region).upper() if region else DEFAULT_REGION
 
 
 def normaliser(region: str) -> Callable[[str], str]:

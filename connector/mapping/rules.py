@@ -18,6 +18,7 @@ from connector.mapping.transforms import (
     NO_PARAMS,
     Context,
     Fn,
+    ReadsRecord,
     Transform,
     TransformError,
     normalise_params,
@@ -102,15 +103,26 @@ def compile_rule(spec: dict[str, Any], entity: str, context: Context, line: int)
     if not problems:
         _collect(problems, _check_sides, direction, canonical_texts, system_texts, steps)
         _collect(problems, _check_directions, direction, steps, in_fns, out_fns)
+    element_wise = all(p.each_at is not None for p in canonical_paths + system_paths)
+    record_steps = [i for i, fn in enumerate(in_fns) if isinstance(fn, ReadsRecord)]
+    if record_steps and element_wise and not problems:
+        problems.append(
+            RuleError(
+                f"{steps[record_steps[0]][0].name}: reads the record, so it works only on "
+                "fields outside lists (`[]` on both sides)",
+                ("transforms", record_steps[0]),
+            )
+        )
     if problems:
         raise RuleError.several(problems)
-    element_wise = all(p.each_at is not None for p in canonical_paths + system_paths)
     # A list value (one side has `[]`, or a list field) runs element transforms per item;
     # element-by-element rules already see one item at a time.
     listy = not element_wise and (
         any(p.each_at is not None for p in canonical_paths + system_paths)
         or any(_is_list_field(p, entity) for p in canonical_paths)
     )
+    record_chain = _record_chain(in_fns, steps, listy) if record_steps else None
+    in_fns = [fn.alone() if isinstance(fn, ReadsRecord) else fn for fn in in_fns]
     in_chain = _chain(in_fns, steps, listy)
     out_chain = _chain(list(reversed(out_fns)), list(reversed(steps)), listy)
     rule = FieldRule(
@@ -129,7 +141,11 @@ def compile_rule(spec: dict[str, Any], entity: str, context: Context, line: int)
         spec=spec,
     )
     skip = spec["skip_if_empty"]
-    if direction in ("in", "both"):
+    if direction in ("in", "both") and record_chain is not None:
+        rule.apply_in = _record_applier(
+            system_paths, canonical_paths, record_chain, skip, fills_missing
+        )
+    elif direction in ("in", "both"):
         rule.apply_in = _applier(system_paths, canonical_paths, in_chain, skip, fills_missing)
     if direction in ("out", "both"):
         rule.apply_out = _applier(canonical_paths, system_paths, out_chain, skip, fills_missing)
@@ -287,6 +303,31 @@ def _chain(
     return run
 
 
+def _record_chain(
+    fns: Sequence[Fn | ReadsRecord | None], steps: Sequence[tuple[Transform, dict]], listy: bool
+) -> Callable[[Any, Any], Any]:
+    """A chain of (value, record): transforms that read the record get it, the others the value."""
+    parts: list[tuple[Callable[..., Any], bool, bool]] = []
+    for fn, (transform, _) in zip(fns, steps, strict=True):
+        if fn is None:
+            continue
+        each = listy and not transform.whole
+        if isinstance(fn, ReadsRecord):
+            parts.append((fn.fn, True, each))
+        else:
+            parts.append((fn, False, each))
+
+    def run(value: Any, record: Any) -> Any:
+        for fn, reads, each in parts:
+            if each and isinstance(value, list):
+                value = [fn(v, record) if reads else fn(v) for v in value]
+            else:
+                value = fn(value, record) if reads else fn(value)
+        return value
+
+    return run
+
+
 def _listwise(fn: Fn) -> Fn:
     def each(value: Any) -> Any:
         return [fn(v) for v in value] if isinstance(value, list) else fn(value)
@@ -369,6 +410,31 @@ def _applier(
             value = None
         if chain is not None:
             value = chain(value)
+        if skip_if_empty and _empty(value):
+            return
+        write(out, value, existing)
+
+    return apply
+
+
+def _record_applier(
+    source: list[Path],
+    target: list[Path],
+    chain: Callable[[Any, Any], Any],
+    skip_if_empty: bool,
+    fills_missing: bool,
+) -> Apply:
+    """`_applier` for a chain that reads other fields of the record (the phone's country)."""
+    read = _reader(source)
+    write = _writer(target)
+
+    def apply(record: Any, out: dict, existing: Any) -> None:
+        value = read(record)
+        if value is MISSING:
+            if not fills_missing:
+                return
+            value = None
+        value = chain(value, record)
         if skip_if_empty and _empty(value):
             return
         write(out, value, existing)

@@ -46,10 +46,23 @@ class Param:
 class Context:
     """What a transform may read while it is built: file options and the system's value maps."""
 
-    phone_region: str = "US"
+    phone_region: str = phones.DEFAULT_REGION
     timezone: str = "UTC"
     currency: str | None = None
     value_map: Callable[[str], Any] | None = None
+
+
+@dataclass(frozen=True)
+class ReadsRecord:
+    """An `in` function that also reads other fields of the record it maps (the phone's
+    `country_from`): `fn(value, record)`; the rule passes the record, `record=None` when the value
+    is translated alone."""
+
+    fn: Callable[[Any, Any], Any]
+
+    def alone(self) -> Fn:
+        fn = self.fn
+        return lambda value: fn(value, None)
 
 
 @dataclass(frozen=True)
@@ -262,19 +275,45 @@ _PHONE_FORMATS = {
 }
 
 
+def _country_getters(raw: Any) -> list[Callable[[Any], Any]]:
+    """`country_from: billing.country` or a list of paths tried in order -> getters."""
+    from connector.mapping import paths
+
+    texts = [raw] if isinstance(raw, str) else raw
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise TransformError("country_from must be a path or a list of paths")
+    getters = []
+    for text in texts:
+        try:
+            path = paths.parse(text.strip())
+        except paths.PathError as error:
+            raise TransformError(f"country_from: {error}") from None
+        if path.each_at is not None:
+            raise TransformError(f"country_from: {text!r} must name one value, not a list")
+        getters.append(paths.path_getter(path))
+    return getters
+
+
 @_register(
     "phone",
-    "Normalises a phone to E.164 coming in (numbers without `+` are read in `region`, default: the "
-    "file's `phone_region`); formats it going out (`format`: e164, international, national).",
+    "Normalises a phone to E.164 coming in; a number without `+` is read in the record's own "
+    "country when `country_from` names where it is (paths tried in order, e.g. "
+    "`[billing.country, shipping.country]`), else in `region` (default: the file's "
+    "`phone_region`); formats it going out (`format`: e164, international, national).",
     (
         Param("region", str, doc="ISO country for numbers written without +"),
         Param("format", str, "e164", choices=tuple(_PHONE_FORMATS)),
         _ON_INVALID,
+        Param(
+            "country_from",
+            (str, list),
+            doc="path(s) of the record's ISO country; a number without + is read in it",
+        ),
     ),
     main="region",
-    example="{phone: {region: UA}}",
+    example="{phone: {country_from: [billing.country, shipping.country]}}",
 )
-def _phone(params: dict, ctx: Context) -> tuple[Fn, Fn]:
+def _phone(params: dict, ctx: Context) -> tuple[Fn | ReadsRecord, Fn]:
     region = (params.get("region") or ctx.phone_region).upper()
     policy = params["on_invalid"]
     out_format = _PHONE_FORMATS[params["format"]]
@@ -282,9 +321,9 @@ def _phone(params: dict, ctx: Context) -> tuple[Fn, Fn]:
 
     normalise = phones.normaliser(region)
 
-    def parse_text(text: str) -> Any:
+    def parse_text(text: str, read: Callable[[str], str]) -> Any:
         try:
-            return normalise(text)
+            return read(text)
         except phones.PhoneError as error:
             return _invalid(policy, text, str(error))
 
@@ -292,7 +331,7 @@ def _phone(params: dict, ctx: Context) -> tuple[Fn, Fn]:
         if value is None:
             return None
         text = str(value).strip()
-        return parse_text(text) if text else None
+        return parse_text(text, normalise) if text else None
 
     def render(value: Any) -> Any:
         if out_format == e164:
@@ -302,7 +341,27 @@ def _phone(params: dict, ctx: Context) -> tuple[Fn, Fn]:
         except phonenumbers.NumberParseException:
             return _invalid(policy, value, f"not a phone number: {value!r}")
 
-    return parse, _none_safe(render)
+    if params.get("country_from") is None:
+        return parse, _none_safe(render)
+
+    getters = _country_getters(params["country_from"])
+    by_region: dict[str, Callable[[str], str]] = {region: normalise}  # one per country seen
+
+    def parse_in_country(value: Any, record: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        if text[0] == "+" or record is None:
+            return parse_text(text, normalise)
+        country = next((c for get in getters if (c := phones.region_of(get(record)))), region)
+        read = by_region.get(country)
+        if read is None:
+            read = by_region[country] = phones.normaliser(country)
+        return parse_text(text, read)
+
+    return ReadsRecord(parse_in_country), _none_safe(render)
 
 
 @_register(

@@ -21,6 +21,7 @@ import phonenumbers
 from sqlalchemy import Engine, literal, select
 
 from connector.errors import ConnectorError
+from connector.mapping.phones import DEFAULT_REGION
 from connector.queue import DEAD
 from connector.store import reading
 from connector.store.tables import identity_keys, inbound_events, links, tasks
@@ -102,7 +103,7 @@ def _phone_digits(e164: str) -> set[str]:
 
 
 def default_region(mappings: Any) -> str:
-    """The mappings' `phone_region` (mappings/defaults.yaml), US when none is readable."""
+    """The mappings' `phone_region` (mappings/defaults.yaml), the default when none is readable."""
     for system in ("shop", "woocommerce", "pos"):
         try:
             region = mappings.get(system, "customer" if system != "pos" else "order").options.get(
@@ -112,11 +113,11 @@ def default_region(mappings: Any) -> str:
             continue
         if region:
             return str(region)
-    return "US"
+    return DEFAULT_REGION
 
 
 def trace_customer(
-    engine: Engine, phone: str | None = None, email: str | None = None, region: str = "US"
+    engine: Engine, phone: str | None = None, email: str | None = None, region: str = DEFAULT_REGION
 ) -> Trace:
     if bool(phone) == bool(email):
         raise BadQuery("trace: give exactly one of --phone or --email")

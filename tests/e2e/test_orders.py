@@ -22,13 +22,13 @@ def comments(world) -> list[dict]:
 
 
 def test_a_guest_order_becomes_one_contact_a_deal_and_a_mailchimp_order(world):
-    order = world.guest_order("Olena@Example.com", "(555) 555-0100", pay=True, meta_data=UTM)
+    order = world.guest_order("Olena@Example.com", "8 (912) 555-01-00", pay=True, meta_data=UTM)
     world.settle()
 
     assert world.dead_letters() == []
     [contact] = world.contacts()
     assert contact["NAME"] == "Olena" and contact["LAST_NAME"] == "Koval"
-    assert [p["VALUE"] for p in contact["PHONE"]] == ["+15555550100"]  # E.164
+    assert [p["VALUE"] for p in contact["PHONE"]] == ["+79125550100"]  # E.164
     assert [e["VALUE"] for e in contact["EMAIL"]] == ["olena@example.com"]
     [deal] = world.deals()
     assert deal["CONTACT_ID"] == contact["ID"]

@@ -29,7 +29,7 @@ def customer(ledger: LedgerProvider, services) -> str:
     ledger.apply_order_event("cust-1", "woo:1", OrderEvent("paid", total=Decimal(1000), version=1))
     with services.engine.begin() as connection:
         connection.execute(
-            insert(identity_keys).values(kind="phone", value="+15555550123", canonical_id="cust-1")
+            insert(identity_keys).values(kind="phone", value="+79125550123", canonical_id="cust-1")
         )
     return "cust-1"
 
@@ -46,7 +46,7 @@ def test_balance_by_card_as_json(cli, customer) -> None:
 
 
 def test_balance_by_phone_as_typed(cli, customer) -> None:
-    result = cli.invoke(main, ["loyalty", "balance", "--phone", "(555) 555-0123"])
+    result = cli.invoke(main, ["loyalty", "balance", "--phone", "8 (912) 555-01-23"])
     assert result.exit_code == 0, result.output
     assert "available 200.00  pending 50.00  held 0.00" in result.output
 

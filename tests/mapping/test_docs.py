@@ -60,7 +60,7 @@ def _apply_the_how_tos(folder: Path) -> None:
     )
     stages.write_text(text.replace("\nin:", "\nin:\n  FINAL_INVOICE: shipped", 1), encoding="utf-8")
     defaults = folder / "defaults.yaml"
-    text = defaults.read_text(encoding="utf-8").replace("phone_region: US", "phone_region: UA")
+    text = defaults.read_text(encoding="utf-8").replace("phone_region: RU", "phone_region: UA")
     defaults.write_text(text, encoding="utf-8")
 
 

@@ -15,7 +15,7 @@ from connector.sync.trace import trace_customer  # noqa: E402
 from tests.e2e.conftest import world  # noqa: E402, F401 - the e2e stories' fixture
 
 SALES = """Receipt Number,Date,Card Number,Phone,Email,SKU,Name,Qty,Price,Total
-R-1,2026-11-20 10:15:00,,(555) 555-0100,olena@example.com,woo-single-1,Woo Single #1,2,3.50,7.00
+R-1,2026-11-20 10:15:00,,8 (912) 555-01-00,olena@example.com,woo-single-1,Woo Single #1,2,3.50,7.00
 """
 
 
@@ -66,7 +66,7 @@ def test_a_full_sync_of_an_existing_shop_makes_one_deal_per_order(world):  # noq
 
 
 def test_store_sales_become_deals_once_and_trace_finds_the_customer(world, tmp_path):  # noqa: F811 - the fixture
-    web = world.guest_order("olena@example.com", "(555) 555-0100", pay=True)
+    web = world.guest_order("olena@example.com", "8 (912) 555-01-00", pay=True)
     world.settle()
     sales = tmp_path / "sales.csv"
     sales.write_text(SALES)
@@ -78,7 +78,7 @@ def test_store_sales_become_deals_once_and_trace_finds_the_customer(world, tmp_p
     assert origins == ["shop-pos-R-1", f"woocommerce-{web['id']}"]
     assert len(world.contacts()) == 1  # the till's customer is the web customer
 
-    found = trace_customer(world.services.engine, phone="555-555-0100", region="US")
+    found = trace_customer(world.services.engine, phone="8 912 555-01-00", region="RU")
     [customer] = found.customers
     assert {link["system"] for link in customer["links"]} >= {"bitrix24", "mailchimp"}  # a guest
     assert len(found.orders) == 2

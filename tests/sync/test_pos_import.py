@@ -14,8 +14,8 @@ from connector.sync.pos import ImportFileError, UnknownSource, import_orders
 from tests.sync.conftest import queued
 
 SALES = """Receipt Number,Date,Card Number,Phone,Email,SKU,Name,Qty,Price,Total
-R-1001,2026-11-20 10:15:00,CARD-7,(555) 123-4567,ann@example.com,TEA-1,Green tea,2,3.50,7.00
-R-1001,2026-11-20 10:15:00,CARD-7,(555) 123-4567,ann@example.com,MUG-2,Mug,1,9.00,9.00
+R-1001,2026-11-20 10:15:00,CARD-7,8 (912) 123-45-67,ann@example.com,TEA-1,Green tea,2,3.50,7.00
+R-1001,2026-11-20 10:15:00,CARD-7,8 (912) 123-45-67,ann@example.com,MUG-2,Mug,1,9.00,9.00
 
 R-1002,2026-11-20 11:00:00,,,bob@example.com,TEA-1,Green tea,1,3.50,3.50
 R-1003,20.11.2026 12:00,,,,TEA-1,Green tea,1,3.50,3.50
@@ -49,7 +49,7 @@ def test_each_good_receipt_becomes_one_shop_order(services, mapping_set, sales):
     assert data["totals"]["total"] == "16.00" and data["status"] == "completed"
     assert data["customer"] == {
         "email": "ann@example.com",
-        "phone": "+15551234567",
+        "phone": "+79121234567",
         "loyalty_card": "CARD-7",
     }
     assert [line["sku"] for line in data["lines"]] == ["TEA-1", "MUG-2"]
