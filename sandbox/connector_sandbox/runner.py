@@ -29,6 +29,7 @@ EMULATORS: tuple[str, ...] = (
     "cdek",
     "novaposhta",
     "openloyalty",
+    "kaspi",
 )
 
 # stable sandbox credentials: the same every start, so an env file written once keeps working
