@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from connector.config import Settings, load_settings
+from connector.config import Settings, load_settings, mappings_folder
 from connector.errors import ConfigError
 from connector.metrics import Metrics
 from connector.queue import Queue, RetryPolicy
@@ -88,12 +88,9 @@ class Services:
 
     @property
     def mappings_path(self) -> Path:
-        """CONNECTOR_MAPPINGS_DIR; a relative one missing here falls back to the bundled set."""
-        configured = Path(self.settings.mappings_dir)
-        if configured.is_dir() or configured.is_absolute():
-            return configured
-        bundled = Path(__file__).resolve().parents[1] / configured
-        return bundled if bundled.is_dir() else configured
+        """CONNECTOR_MAPPINGS_DIR; a relative one missing here falls back to the bundled set
+        (`config.mappings_folder`, the rule every command follows too)."""
+        return mappings_folder(self.settings.mappings_dir)
 
     # -- clients of the external systems; built on first use, one per process ----------------
 

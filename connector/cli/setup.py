@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from connector.cli._common import env_file_option
@@ -36,9 +38,34 @@ def command(
         "cdek": _cdek,
     }[system]
     lines = runner(settings, sandbox=sandbox, store_name=store_name, currency=currency)
+    lines.append(phone_region_line(settings.mappings_path, system))
     for line in lines:
         click.echo(line)
     click.echo(f"{system}: setup done")
+
+
+def phone_region_line(folder: Path, system: str) -> str:
+    """Which region numbers written without `+` are read in, for this system's mapping files."""
+    from connector.mapping import MappingSet
+    from connector.mapping.phones import DEFAULT_REGION, configured_region
+
+    found, errors = MappingSet.check(folder)
+    if found is None:
+        region = configured_region(folder)
+        return f"phone region: {region} ({folder}/defaults.yaml; mapping files have errors)"
+    regions, from_record = set(), False
+    for mapping in found.mappings():
+        if mapping.system != system:
+            continue
+        for rule in mapping.rules:
+            for step in rule.transforms:
+                if step.name == "phone":
+                    region = step.params.get("region") or mapping.options.get("phone_region")
+                    regions.add(str(region or DEFAULT_REGION).upper())
+                    from_record = from_record or step.params.get("country_from") is not None
+    region = ", ".join(sorted(regions)) or configured_region(folder)
+    where = "the record's own country when it has one, else " if from_record else ""
+    return f"phone region: numbers without + are read in {where}{region} (mappings: {folder})"
 
 
 def _bitrix24(settings, *, sandbox, **_options) -> list[str]:  # type: ignore[no-untyped-def]
@@ -53,7 +80,7 @@ def _bitrix24(settings, *, sandbox, **_options) -> list[str]:  # type: ignore[no
     report = setup_bitrix24(
         client,
         public_url=settings.public_url,
-        user_fields=user_fields_from_mappings(settings.mappings_dir),
+        user_fields=user_fields_from_mappings(settings.mappings_path),
         token_store=token_store,
         sandbox=sandbox,
     )
@@ -76,7 +103,7 @@ def _mailchimp(settings, *, store_name, currency, **_options) -> list[str]:  # t
         store_id=settings.mailchimp_store_id,
         public_url=settings.public_url,
         webhook_secret=settings.mailchimp_webhook_secret,
-        merge_fields=merge_fields_from_mappings(settings.mappings_dir),
+        merge_fields=merge_fields_from_mappings(settings.mappings_path),
         store_name=store_name,
         currency_code=currency,
     )

@@ -63,3 +63,49 @@ def test_missing_secret_is_one_clear_line(cli_env, monkeypatch):
     result = CliRunner().invoke(main, ["setup", "mailchimp", "--env-file", cli_env])
     assert result.exit_code == 2
     assert "CONNECTOR_MAILCHIMP_WEBHOOK_SECRET" in result.output
+
+
+def test_setup_run_from_another_folder_creates_the_fields_of_the_bundled_mappings(
+    sandbox_env, webhook_sink, tmp_path, monkeypatch
+):
+    """The service falls back to the bundled mappings when ./mappings is missing; so does setup,
+    or it would create no custom field while the service writes them."""
+    from connector.config import load_settings
+    from connector.services import Services
+    from connector.systems.bitrix24.setup import user_fields_from_mappings
+    from connector.systems.mailchimp.setup import merge_fields_from_mappings
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("CONNECTOR_MAPPINGS_DIR", raising=False)
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'connector.db'}")
+    monkeypatch.setenv("CONNECTOR_PUBLIC_URL", webhook_sink.url)
+    (elsewhere / "empty.env").write_text("")
+
+    bitrix24 = run("bitrix24", "empty.env")
+    mailchimp = run("mailchimp", "empty.env")
+
+    services = Services(load_settings(env_file=None))
+    assert services.mappings_path == REPO / "mappings"
+    wanted = user_fields_from_mappings(REPO / "mappings")
+    for entity in ("contact", "deal"):
+        names = {f.field_name for f in wanted[entity]}
+        assert f"user fields ({entity}): {len(names)} wanted, {len(names)} created" in bitrix24
+        made = {f["FIELD_NAME"] for f in services.bitrix24.user_fields(entity)}
+        assert names and names <= made
+    tags = {f.tag for f in merge_fields_from_mappings(REPO / "mappings")}
+    made_tags = {f["tag"] for f in services.mailchimp.merge_fields(sandbox_env[LIST_ID])}
+    assert tags and tags <= made_tags and f"merge fields: {len(tags)} wanted" in mailchimp
+    region = "phone region: numbers without + are read in"
+    assert f"{region} RU (mappings: {REPO / 'mappings'})" in bitrix24
+    assert f"{region} RU (mappings: {REPO / 'mappings'})" in mailchimp
+
+
+def test_setup_says_that_woocommerce_phones_are_read_in_the_order_country(cli_env):
+    assert "read in the record's own country when it has one, else RU" in run(
+        "woocommerce", cli_env
+    )
+
+
+LIST_ID = "CONNECTOR_MAILCHIMP_LIST_ID"
