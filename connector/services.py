@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connector.config import Settings, load_settings, mappings_folder
-from connector.errors import ConfigError
 from connector.metrics import Metrics
 from connector.queue import Queue, RetryPolicy
 from connector.store import open_store
@@ -29,6 +28,19 @@ class built_once(cached_property):  # noqa: N801 - reads like the decorator it r
             return self
         with instance._building:
             return super().__get__(instance, owner)
+
+
+class system_client:  # noqa: N801 - reads like the decorator it replaces
+    """`services.<name>`: the named system's client, built on first use through the registry.
+    A non-data descriptor: a value set in the instance's __dict__ (a test's fake) wins."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.client(self.name)
 
 
 class Services:
@@ -62,7 +74,7 @@ class Services:
     def registry(self) -> Any:
         from connector.tasks import build_registry
 
-        return build_registry()
+        return build_registry(self.systems)
 
     @built_once
     def mappings(self) -> Any:
@@ -92,71 +104,41 @@ class Services:
         (`config.mappings_folder`, the rule every command follows too)."""
         return mappings_folder(self.settings.mappings_dir)
 
-    # -- clients of the external systems; built on first use, one per process ----------------
+    # -- the external systems: declared in connector/systems/*/system.py ---------------------
 
     @built_once
-    def bitrix24(self) -> Any:
-        from connector.systems.bitrix24.client import Bitrix24Client
-        from connector.systems.bitrix24.credentials import TableTokenStore
+    def systems(self) -> Any:
+        """The systems the connector knows (connector/systems/registry.py)."""
+        from connector.systems.registry import Registry
 
-        self._require(
-            "bitrix24", self.settings.bitrix24_webhook_url or self.settings.bitrix24_client_id
-        )
-        return Bitrix24Client.from_settings(self.settings, token_store=TableTokenStore(self.engine))
+        return Registry.discover()
 
-    @built_once
-    def mailchimp(self) -> Any:
-        from connector.systems.mailchimp.client import MailchimpClient
+    def client(self, system: str) -> Any:
+        """A system's client, built on first use, one per process (ConfigError if unset)."""
+        with self._building:
+            if system not in self.__dict__:
+                self.__dict__[system] = self.systems.get(system).build_client(self)
+            return self.__dict__[system]
 
-        self._require("mailchimp", self.settings.mailchimp_api_key)
-        return MailchimpClient.from_settings(self.settings)
+    # thin accessors kept for the code that names a system (a test may set one in __dict__)
+    bitrix24 = system_client()
+    mailchimp = system_client()
+    woocommerce = system_client()
+    cdek = system_client()
+    shop = system_client()
+    novaposhta = system_client()
 
-    @built_once
-    def woocommerce(self) -> Any:
-        from connector.systems.woocommerce.client import WooCommerceClient
-
-        self._require("woocommerce", self.settings.woocommerce_url)
-        return WooCommerceClient.from_settings(self.settings)
-
-    @built_once
-    def cdek(self) -> Any:
-        from connector.systems.cdek import CdekClient
-
-        self._require("cdek", self.settings.cdek_client_id)
-        return CdekClient.from_settings(self.settings)
-
-    @built_once
-    def shop(self) -> Any:
-        """Signed events back to a custom site (the generic contract has no API to write to)."""
-        from connector.systems.shop_callbacks import ShopCallbacks
-
-        self._require("shop", self.enabled("shop"))
-        return ShopCallbacks.from_settings(self.settings)
-
-    @built_once
-    def novaposhta(self) -> Any:
-        from connector.systems.novaposhta import NovaPoshtaClient
-
-        self._require("novaposhta", self.settings.novaposhta_api_key)
-        return NovaPoshtaClient.from_settings(self.settings)
+    def __getattr__(self, name: str) -> Any:
+        """`services.<system>` for a system declared elsewhere (an entry point, Kaspi)."""
+        if name.startswith("_") or name in {"systems", "settings"}:
+            raise AttributeError(name)
+        if name in self.systems:
+            return self.client(name)
+        raise AttributeError(name)
 
     def enabled(self, system: str) -> bool:
         """Whether a system is configured (its flows and jobs run only then)."""
-        settings = self.settings
-        return bool(
-            {
-                "bitrix24": settings.bitrix24_webhook_url or settings.bitrix24_client_id,
-                "mailchimp": settings.mailchimp_api_key,
-                "woocommerce": settings.woocommerce_url,
-                "cdek": settings.cdek_client_id,
-                "novaposhta": settings.novaposhta_api_key,
-                "shop": settings.shop_callback_url and settings.shop_webhook_secret,
-            }.get(system)
-        )
-
-    def _require(self, system: str, configured: Any) -> None:
-        if not configured:
-            raise ConfigError(f"{system} is not configured (see CONNECTOR_{system.upper()}_*)")
+        return self.systems.enabled(system, self.settings)
 
     def close(self) -> None:
         if "inbound" in self.__dict__:

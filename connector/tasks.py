@@ -93,8 +93,11 @@ def purge_done(ctx: TaskContext, payload: dict[str, Any]) -> None:
 FEATURE_PACKAGES = ("connector.flows", "connector.sync", "connector.loyalty", "connector.delivery")
 
 
-def build_registry() -> TaskRegistry:
-    """Every task kind the connector knows: the built-in ones and those of each feature."""
+def build_registry(systems: Any = None) -> TaskRegistry:
+    """Every task kind the connector knows: the built-in ones, those of each feature and those
+    each system declares (`task_handlers`, connector/systems/registry.py)."""
+    from connector.systems.registry import Registry
+
     registry = TaskRegistry()
     registry.register("diagnostic.probe", probe)
     registry.register("diagnostic.noop", noop)
@@ -102,4 +105,7 @@ def build_registry() -> TaskRegistry:
     for name in FEATURE_PACKAGES:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(registry)
+    for system in systems if systems is not None else Registry.discover():
+        for kind, handler in system.handlers().items():
+            registry.register(kind, handler)
     return registry

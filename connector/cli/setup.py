@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -10,11 +11,27 @@ from connector.cli._common import env_file_option
 from connector.config import load_settings
 from connector.errors import ConfigError
 
-SYSTEMS = ("bitrix24", "mailchimp", "woocommerce", "cdek")
+
+class SystemWithSetup(click.ParamType):
+    """A system whose declaration has a `setup` step (connector/systems/registry.py); the
+    choices are read from the registry when the command runs, so a plug-in's system counts."""
+
+    name = "system"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from connector.systems.registry import Registry
+
+        known = Registry.discover().with_setup()
+        if value not in known:
+            self.fail(f"{value!r} is not one of {', '.join(known)}", param, ctx)
+        return str(value)
+
+    def get_metavar(self, param: Any, ctx: Any = None) -> str:
+        return "SYSTEM"
 
 
 @click.command("setup")
-@click.argument("system", type=click.Choice(SYSTEMS))
+@click.argument("system", type=SystemWithSetup())
 @click.option(
     "--sandbox/--no-sandbox",
     default=None,
@@ -31,12 +48,9 @@ def command(
     import os
 
     settings = load_settings(env_file=env_file or os.environ.get("CONNECTOR_ENV_FILE", ".env"))
-    runner = {
-        "bitrix24": _bitrix24,
-        "mailchimp": _mailchimp,
-        "woocommerce": _woocommerce,
-        "cdek": _cdek,
-    }[system]
+    from connector.systems.registry import Registry, resolve
+
+    runner = resolve(Registry.discover().get(system).setup)
     lines = runner(settings, sandbox=sandbox, store_name=store_name, currency=currency)
     lines.append(phone_region_line(settings.mappings_path, system))
     for line in lines:

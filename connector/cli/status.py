@@ -54,13 +54,9 @@ def collect_status(services: Services) -> dict[str, Any]:
         "links": [{"entity": e, "system": s, "count": c} for e, s, c in link_counts],
         "mappings": _mappings_status(services),
         "webhooks": _webhooks_status(services),
-        "systems": {
-            "bitrix24": bool(settings.bitrix24_webhook_url or settings.bitrix24_client_id),
-            "mailchimp": bool(settings.mailchimp_api_key),
-            "woocommerce": bool(settings.woocommerce_url),
-            "cdek": bool(settings.cdek_client_id),
-            "novaposhta": bool(settings.novaposhta_api_key),
-        },
+        # every system the registry knows (connector/systems/registry.py): configured or not
+        "systems": {system.name: system.is_configured(settings) for system in services.systems},
+        "system_lines": {system.name: system.status_line(services) for system in services.systems},
     }
 
 
@@ -125,7 +121,7 @@ def status(env_file: str | None, as_json: bool) -> None:
         f"{queue['done']} done, {queue['dead']} dead letters"
         + (f", oldest waiting {age:.0f}s" if age is not None else "")
     )
-    systems = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in report["systems"].items())
+    systems = ", ".join(f"{name} {line}" for name, line in report["system_lines"].items())
     console.print(f"systems: {systems}")
     console.print(_mappings_line(report["mappings"]), markup=False, highlight=False)
     if report["mappings"]["problems"]:

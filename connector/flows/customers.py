@@ -43,7 +43,6 @@ from connector.tasks import TaskContext
 
 VOLATILE = ("id", "updated_at", "created_at", "orders_count", "total_spent", "custom")
 MEMBER_FIELDS = ("email", "marketing_consent", "first_name", "last_name", "phone")
-SHOP_SYSTEMS = ("woocommerce", "shop")
 
 
 def record_fingerprint(canonical: dict[str, Any], fields: Any = None) -> str:
@@ -100,7 +99,8 @@ def ingest_customer(
         delta = {k: v for k, v in delta.items() if k in only_fields}
     cid = resolved.canonical_id
     kept: set[str] = set()
-    if system in SHOP_SYSTEMS:  # names are owned by the CRM, consent by Mailchimp
+    # a sales channel's edits yield to the owners the mappings name (names: CRM, consent: Mailchimp)
+    if system in ctx.services.systems.sales_channels():
         source = mappings(ctx).get(system, "customer")
         hub = load_snapshot(engine, "customer", cid)
         kept = conflicting_fields(mappings(ctx), source, delta, seen, hub)

@@ -23,22 +23,6 @@ from connector.tasks import TaskContext
 
 log = logging.getLogger("connector.flows")
 
-# ordering keys of the push tasks: one per target system and entity (DESIGN.md, "Fan-out")
-PUSH_KEYS = {
-    "push.bitrix24.contact": "contact:bitrix24:{id}",
-    "push.bitrix24.deal": "deal:bitrix24:{id}",
-    "push.bitrix24.balance": "contact:bitrix24:{id}",
-    "push.mailchimp.member": "member:mailchimp:{id}",
-    "push.mailchimp.balance": "member:mailchimp:{id}",
-    "push.mailchimp.event": "member:mailchimp:{id}",
-    "push.mailchimp.order": "order:mailchimp:{id}",
-    "push.mailchimp.cart": "cart:mailchimp:{id}",
-    "push.woocommerce.order": "order:woocommerce:{id}",
-    "push.woocommerce.customer": "customer:woocommerce:{id}",
-    "push.shop.order": "order:shop:{id}",
-    "push.shop.customer": "customer:shop:{id}",
-}
-
 DEPENDENCY_WAIT_SECONDS = 0.2
 DEPENDENCY_PATIENCE_SECONDS = 600.0
 
@@ -141,45 +125,30 @@ def push(
 ) -> None:
     """Enqueues one push task with its target's ordering key, inside the caller's transaction."""
     services = getattr(ctx_or_services, "services", ctx_or_services)
-    key = PUSH_KEYS[kind].format(id=target_id)
+    key = services.systems.push_key(kind, target_id)
     body = {"id": target_id, **(payload or {})}
     services.queue.enqueue(
         kind, body, dedupe_key=dedupe_key, ordering_key=key, connection=connection
     )
 
 
-# Who hears about a changed hub entity: one push kind per target system. A shop (WooCommerce,
-# or a custom site on the generic contract) is told only about records it already holds (its
-# link); `SHOP_REF` names the canonical id in its payload.
-FAN_OUT = {
-    "customer": {
-        "bitrix24": "push.bitrix24.contact",
-        "mailchimp": "push.mailchimp.member",
-        "woocommerce": "push.woocommerce.customer",
-        "shop": "push.shop.customer",
-    },
-    "order": {
-        "bitrix24": "push.bitrix24.deal",
-        "mailchimp": "push.mailchimp.order",
-        "woocommerce": "push.woocommerce.order",
-        "shop": "push.shop.order",
-    },
-}
-LINKED_ONLY = ("woocommerce", "shop")
+# A shop-like (`linked_only`) system is told only about records it already holds (its link);
+# `SHOP_REF` names the canonical id in its payload.
 SHOP_REF = {"customer": "cid", "order": "oid"}
 
 
 def fan_out(
     connection: Connection, ctx: Any, entity: str, canonical_id: str, exclude: str | None
 ) -> None:
-    """One push task per configured target system, except the one the change came from."""
+    """One push task per configured system that receives `entity` (its `receives`
+    declaration, connector/systems/registry.py), except the one the change came from."""
     services = getattr(ctx, "services", ctx)
-    for system, kind in FAN_OUT[entity].items():
-        if system == exclude or not services.enabled(system):
+    for system, kind in services.systems.receivers(entity):
+        if system.name == exclude or not services.enabled(system.name):
             continue
-        if system not in LINKED_ONLY:
+        if not system.linked_only:
             push(connection, services, kind, canonical_id)
-        elif (shop := link_of(connection, entity, canonical_id, system)) is not None:
+        elif (shop := link_of(connection, entity, canonical_id, system.name)) is not None:
             push(connection, services, kind, shop.external_id, {SHOP_REF[entity]: canonical_id})
 
 

@@ -47,7 +47,6 @@ from sqlalchemy import Connection, select, update
 
 from connector import keys
 from connector.errors import ConnectorError, MappingError
-from connector.flows.hub import PUSH_KEYS
 from connector.flows.orders import CHECKOUT_DRAFTS, PAID, order_events
 from connector.identity import HUB, jsonable, save_link
 from connector.logs import mask
@@ -450,6 +449,7 @@ class Repairs:
     link_changes: list[Callable[[Connection], None]] = field(default_factory=list)
     forgotten: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set)
+    systems: Any = None  # the Registry: push kinds' ordering keys
 
     def __post_init__(self) -> None:
         self.run = self.run or str(int(self.clock() * 1000))
@@ -470,7 +470,8 @@ class Repairs:
 
     def push(self, kind: str, target_id: str, **payload: Any) -> None:
         """A push task as the fan-out queues it (`connector.flows.hub.push`)."""
-        self.add(kind, {"id": target_id, **payload}, PUSH_KEYS[kind].format(id=target_id))
+        key = self.systems.push_key(kind, target_id)
+        self.add(kind, {"id": target_id, **payload}, key)
 
     def enqueue(self, queue: Any) -> list[int]:
         """Everything in one transaction, kind by kind, the shop's re-reads first: a re-read and
@@ -1091,7 +1092,8 @@ def reconcile(
     period = period or Period()
     systems = chosen_systems(services, only)
     clock = services.queue.clock
-    report = Report(period, systems, repairs=Repairs(clock) if fix else None)
+    repairs = Repairs(clock, systems=services.systems) if fix else None
+    report = Report(period, systems, repairs=repairs)
     shop = shop if shop is not None else read_shop(services, period)
     report.read.update(shop.read)
     statuses = Statuses()

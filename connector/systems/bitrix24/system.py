@@ -1,0 +1,45 @@
+"""Bitrix24 CRM as the registry knows it (connector/systems/registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.registry import System, any_set
+
+
+def client(services: Any) -> Any:
+    from connector.systems.bitrix24.client import Bitrix24Client
+    from connector.systems.bitrix24.credentials import TableTokenStore
+
+    return Bitrix24Client.from_settings(
+        services.settings, token_store=TableTokenStore(services.engine)
+    )
+
+
+SYSTEM = System(
+    name="bitrix24",
+    title="Bitrix24",
+    settings=(
+        "bitrix24_webhook_url",
+        "bitrix24_portal_url",
+        "bitrix24_client_id",
+        "bitrix24_client_secret",
+        "bitrix24_oauth_url",
+        "bitrix24_application_token",
+        "bitrix24_rate",
+        "bitrix24_burst",
+    ),
+    # connected by an inbound webhook or as an OAuth app
+    configured=any_set("bitrix24_webhook_url", "bitrix24_client_id"),
+    client=client,
+    task_handlers={
+        "bitrix24.event": "connector.flows.crm:bitrix24_event",
+        "push.bitrix24.contact": "connector.flows.customers:push_bitrix24_contact",
+        "push.bitrix24.deal": "connector.flows.orders:push_bitrix24_deal",
+        "push.bitrix24.balance": "connector.flows.balance:push_bitrix24_balance",
+    },
+    setup="connector.cli.setup:_bitrix24",
+    receives={"customer": "push.bitrix24.contact", "order": "push.bitrix24.deal"},
+    sends={"customer", "order"},
+    push_ordering={"push.bitrix24.balance": "contact"},
+)

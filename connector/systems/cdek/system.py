@@ -1,0 +1,23 @@
+"""CDEK (carrier) as the registry knows it (connector/systems/registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.registry import System, all_set
+
+
+def client(services: Any) -> Any:
+    from connector.systems.cdek import CdekClient
+
+    return CdekClient.from_settings(services.settings)
+
+
+SYSTEM = System(
+    name="cdek",
+    title="CDEK",
+    settings=("cdek_url", "cdek_client_id", "cdek_client_secret", "cdek_webhook_secret"),
+    configured=all_set("cdek_client_id"),
+    client=client,
+    setup="connector.cli.setup:_cdek",
+)

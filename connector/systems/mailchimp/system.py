@@ -1,0 +1,44 @@
+"""Mailchimp as the registry knows it (connector/systems/registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.registry import System, all_set
+
+
+def client(services: Any) -> Any:
+    from connector.systems.mailchimp.client import MailchimpClient
+
+    return MailchimpClient.from_settings(services.settings)
+
+
+SYSTEM = System(
+    name="mailchimp",
+    title="Mailchimp",
+    settings=(
+        "mailchimp_api_key",
+        "mailchimp_base_url",
+        "mailchimp_list_id",
+        "mailchimp_store_id",
+        "mailchimp_webhook_secret",
+    ),
+    configured=all_set("mailchimp_api_key"),
+    client=client,
+    task_handlers={
+        "mailchimp.event": "connector.flows.consent:mailchimp_event",
+        "push.mailchimp.member": "connector.flows.customers:push_mailchimp_member",
+        "push.mailchimp.order": "connector.flows.orders:push_mailchimp_order",
+        "push.mailchimp.cart": "connector.flows.carts:push_mailchimp_cart",
+        "push.mailchimp.balance": "connector.flows.balance:push_mailchimp_balance",
+        "push.mailchimp.event": "connector.flows.balance:push_mailchimp_event",
+    },
+    setup="connector.cli.setup:_mailchimp",
+    receives={"customer": "push.mailchimp.member", "order": "push.mailchimp.order"},
+    sends={"customer"},
+    push_ordering={
+        "push.mailchimp.balance": "member",
+        "push.mailchimp.event": "member",
+        "push.mailchimp.cart": "cart",
+    },
+)

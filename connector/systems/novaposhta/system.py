@@ -1,0 +1,22 @@
+"""Nova Poshta (carrier) as the registry knows it (connector/systems/registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.registry import System, all_set
+
+
+def client(services: Any) -> Any:
+    from connector.systems.novaposhta import NovaPoshtaClient
+
+    return NovaPoshtaClient.from_settings(services.settings)
+
+
+SYSTEM = System(
+    name="novaposhta",
+    title="Nova Poshta",
+    settings=("novaposhta_url", "novaposhta_api_key"),
+    configured=all_set("novaposhta_api_key"),
+    client=client,
+)

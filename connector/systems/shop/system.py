@@ -1,0 +1,34 @@
+"""A custom site or POS on the generic shop contract, as the registry knows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.registry import System, all_set
+
+
+def client(services: Any) -> Any:
+    """Signed events back to the site (the generic contract has no API to write to)."""
+    from connector.systems.shop_callbacks import ShopCallbacks
+
+    return ShopCallbacks.from_settings(services.settings)
+
+
+SYSTEM = System(
+    name="shop",
+    title="custom shop",
+    settings=("shop_webhook_secret", "shop_callback_url"),
+    configured=all_set("shop_callback_url", "shop_webhook_secret"),
+    client=client,
+    task_handlers={
+        "shop.order": "connector.flows.orders:shop_order",
+        "shop.customer": "connector.flows.customers:shop_customer",
+        "shop.cart": "connector.flows.carts:shop_cart",
+        "push.shop.order": "connector.flows.shop_push:push_shop_order",
+        "push.shop.customer": "connector.flows.shop_push:push_shop_customer",
+    },
+    receives={"customer", "order"},
+    sends={"customer", "order", "cart"},
+    linked_only=True,
+    sales_channel=True,
+)

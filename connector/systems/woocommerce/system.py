@@ -1,0 +1,39 @@
+"""WooCommerce as the registry knows it (connector/systems/registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.registry import System, all_set
+
+
+def client(services: Any) -> Any:
+    from connector.systems.woocommerce.client import WooCommerceClient
+
+    return WooCommerceClient.from_settings(services.settings)
+
+
+SYSTEM = System(
+    name="woocommerce",
+    title="WooCommerce",
+    settings=(
+        "woocommerce_url",
+        "woocommerce_key",
+        "woocommerce_secret",
+        "woocommerce_webhook_secret",
+    ),
+    configured=all_set("woocommerce_url"),
+    client=client,
+    task_handlers={
+        "woocommerce.order": "connector.flows.orders:woocommerce_order",
+        "woocommerce.customer": "connector.flows.customers:woocommerce_customer",
+        "woocommerce.product": "connector.flows.products:woocommerce_product",
+        "push.woocommerce.order": "connector.flows.orders:push_woocommerce_order",
+        "push.woocommerce.customer": "connector.flows.customers:push_woocommerce_customer",
+    },
+    setup="connector.cli.setup:_woocommerce",
+    receives={"customer", "order"},
+    sends={"customer", "order", "product"},
+    linked_only=True,
+    sales_channel=True,
+)
