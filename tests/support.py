@@ -10,7 +10,7 @@ from typing import Any
 from connector.config import Settings, load_settings
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-"""The official example payloads and API descriptions, copied into the repo (see specs/README.md)."""
+"""Official example payloads and API descriptions, copied into the repo (specs/README.md)."""
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
