@@ -73,6 +73,7 @@ BUILT_IN: tuple[str, ...] = (
     "connector.systems.shop.system:SYSTEM",
     "connector.systems.cdek.system:SYSTEM",
     "connector.systems.novaposhta.system:SYSTEM",
+    "connector.systems.kaspi.system:SYSTEM",
 )
 
 Ref = Any  # an object, or "module:attribute" naming it (imported on first use)

@@ -1,0 +1,42 @@
+"""Kaspi.kz as the registry knows it (connector/systems/registry.py): polled orders in, the
+CRM's cancellations out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connector.systems.registry import System, all_set
+
+if TYPE_CHECKING:
+    from connector.systems.kaspi.client import KaspiClient
+
+
+def client(services: Any) -> KaspiClient:
+    """What the registry builds once per process (`services.client("kaspi")`)."""
+    from connector.systems.kaspi.client import KaspiClient
+
+    return KaspiClient.from_settings(services.settings)
+
+
+def kaspi_client(services: Any) -> KaspiClient:
+    """The process's Kaspi client (flows and streams ask here)."""
+    return services.client("kaspi")
+
+
+SYSTEM = System(
+    name="kaspi",
+    title="Kaspi.kz",
+    settings=("kaspi_url", "kaspi_token", "kaspi_auto_accept", "kaspi_poll_minutes"),
+    configured=all_set("kaspi_token"),
+    client=client,
+    task_handlers={
+        "kaspi.order": "connector.systems.kaspi.flows:kaspi_order",
+        "push.kaspi.order": "connector.systems.kaspi.flows:push_kaspi_order",
+    },
+    streams={"orders": "connector.systems.kaspi.polling:order_stream"},
+    jobs="connector.systems.kaspi.jobs:JOBS",
+    receives={"order"},  # push.kaspi.order, only for orders Kaspi holds (linked_only)
+    sends={"order", "customer"},
+    linked_only=True,
+    sales_channel=True,
+)
