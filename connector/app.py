@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from connector.config import Settings
 from connector.services import Services
 from connector.store import ping
+from connector.systems.registry import resolve
 
 
 def create_app(services: Services | None = None) -> Flask:
@@ -22,6 +23,10 @@ def create_app(services: Services | None = None) -> Flask:
     from webhooks import blueprint as webhooks_blueprint
 
     app.register_blueprint(webhooks_blueprint)
+    for system in services.systems:  # each system's own webhook routes (its `blueprint`)
+        if system.blueprint is not None:
+            blueprint = resolve(system.blueprint)
+            app.register_blueprint(blueprint() if callable(blueprint) else blueprint)
     _register_optional_blueprints(app)
 
     @app.get("/healthz")

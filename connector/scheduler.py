@@ -22,7 +22,8 @@ def active_jobs(services: Services) -> list[Job]:
             return bool(getattr(services.settings, need))
         return services.enabled(need)
 
-    return [job for job in all_jobs() if all(configured(need) for need in job.needs)]
+    found = all_jobs(services.systems)
+    return [job for job in found if all(configured(need) for need in job.needs)]
 
 
 def fire(services: Services, job: Job) -> None:

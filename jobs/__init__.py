@@ -4,6 +4,7 @@ running at once never double the work: the second enqueue of a bucket is a no-op
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +43,10 @@ def enqueue_job(queue: Queue, job: Job, now: float | None = None) -> int | None:
     )
 
 
-def all_jobs() -> list[Job]:
-    """Every job the scheduler runs, gathered from the modules of this package."""
+def all_jobs(systems: Iterable[Any] | None = None) -> list[Job]:
+    """Every job the scheduler runs: those of the modules of this package, then those each
+    system declares (`jobs` in connector/systems/<name>/system.py)."""
+    from connector.systems.registry import Registry
     from jobs import maintenance
 
     found: list[Job] = list(maintenance.JOBS)
@@ -53,4 +56,6 @@ def all_jobs() -> list[Job]:
         except ImportError:
             continue
         found.extend(module.JOBS)
+    for system in systems if systems is not None else Registry.discover():
+        found.extend(system.job_list())
     return found

@@ -148,18 +148,19 @@ def _poll_now(
     services: Any, system: str | None, stream: str | None, since: Any, as_json: bool
 ) -> None:
     from connector.sync.full import UnknownSystem
-    from connector.sync.polling import POLLED, poll_once
+    from connector.sync.polling import poll_once, polled_streams
 
     if since is not None:
         raise UnknownSystem("--since: only with --full (polling starts from its cursor)")
+    streams = polled_streams(services)
     wanted = [
         (s, n)
-        for s, n in POLLED
+        for s, n in streams
         if (system is None or s == system) and (stream is None or n == stream)
     ]
     if not wanted:
-        known = ", ".join(f"{s}/{n}" for s, n in POLLED)
-        where = "--stream" if system in {s for s, _ in POLLED} else "--system"
+        known = ", ".join(f"{s}/{n}" for s, n in streams)
+        where = "--stream" if system in {s for s, _ in streams} else "--system"
         raise UnknownSystem(
             f"{where}: nothing to poll for {system or '*'}/{stream or '*'} (known: {known})"
         )

@@ -8,12 +8,11 @@ run at once and the cursor has a single writer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import ConnectorError
-from connector.sync import bitrix24, woocommerce
 from connector.sync.streams import Outcome, Stream, run_stream
+from connector.systems.registry import resolve
 
 if TYPE_CHECKING:
     from connector.services import Services
@@ -24,28 +23,27 @@ class UnknownStream(ConnectorError):
     """A system or stream name that polling does not know."""
 
 
-# (system, stream) -> builds the incremental stream from the services and the task's options
-POLLED: dict[tuple[str, str], Callable[[Services, dict[str, Any]], Stream]] = {
-    ("woocommerce", "orders"): lambda s, o: woocommerce.ModifiedStream(
-        s.woocommerce, "orders", **o
-    ),
-    ("woocommerce", "products"): lambda s, o: woocommerce.ModifiedStream(
-        s.woocommerce, "products", **o
-    ),
-    ("woocommerce", "customers"): lambda s, o: woocommerce.CustomerScan(s.woocommerce, **o),
-    ("bitrix24", "deals"): lambda s, o: bitrix24.ModifiedScan(s.bitrix24, "deals", **o),
-    ("bitrix24", "contacts"): lambda s, o: bitrix24.ModifiedScan(s.bitrix24, "contacts", **o),
-    ("bitrix24", "offline_events"): lambda s, o: bitrix24.OfflineEvents(s.bitrix24),
-}
 OPTIONS = ("lookback", "first_window")
 
 
+def polled_streams(services: Services) -> dict[tuple[str, str], Any]:
+    """(system, stream) -> f(services, options) -> Stream, for every stream a system declares
+    (`streams` in connector/systems/<name>/system.py), in the registry's order."""
+    return {
+        (system.name, name): build
+        for system in services.systems
+        for name, build in system.streams.items()
+    }
+
+
 def polled_stream(services: Services, system: str, stream: str, **options: Any) -> Stream:
-    build = POLLED.get((system, stream))
+    streams = polled_streams(services)
+    build = streams.get((system, stream))
     if build is None:
-        known = ", ".join(f"{s}/{n}" for s, n in POLLED)
+        known = ", ".join(f"{s}/{n}" for s, n in streams)
         raise UnknownStream(f"no polled stream {system}/{stream} (known: {known})")
-    return build(services, {k: v for k, v in options.items() if k in OPTIONS and v is not None})
+    wanted = {k: v for k, v in options.items() if k in OPTIONS and v is not None}
+    return resolve(build)(services, wanted)
 
 
 def poll_once(services: Services, system: str, stream: str, **options: Any) -> Outcome | None:

@@ -8,12 +8,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from flask import Blueprint
 from sqlalchemy import select
 
+from connector.app import create_app
 from connector.flows import hub
+from connector.scheduler import active_jobs
 from connector.services import Services
 from connector.store.tables import tasks
+from connector.sync.polling import polled_stream
 from connector.systems.registry import ENTRY_POINT_GROUP, Registry, System, all_set
+from jobs import Job
 from tests.support import make_settings
 
 # The ordering keys push tasks carried before the registry existed (flows/hub.py PUSH_KEYS).
@@ -37,12 +42,33 @@ def marketplace_order(ctx: Any, payload: dict[str, Any]) -> None:
     """The handler a plug-in system declares for its push kind."""
 
 
+def marketplace_routes() -> Blueprint:
+    routes = Blueprint("marketplace", __name__, url_prefix="/webhooks/marketplace")
+    routes.add_url_rule("/", "hook", lambda: ("taken", 202), methods=["POST"])
+    return routes
+
+
+def marketplace_orders(services: Any, options: dict[str, Any]) -> Any:
+    return SimpleNamespace(options=options)
+
+
 MARKETPLACE = System(
     name="marketplace",
     title="A marketplace installed as a plug-in",
     configured=all_set("public_url"),
     client=lambda services: SimpleNamespace(name="marketplace client"),
     task_handlers={"push.marketplace.order": marketplace_order},
+    blueprint=marketplace_routes,
+    streams={"orders": marketplace_orders},
+    jobs=[
+        Job(
+            "poll-marketplace-orders",
+            "sync.poll",
+            60,
+            {"system": "marketplace", "stream": "orders"},
+            needs=("marketplace",),
+        )
+    ],
     receives={"order"},
     sends={"order"},
 )
@@ -149,3 +175,13 @@ def test_a_plug_in_system_gets_its_client_handlers_and_status_from_its_declarati
     assert plugged_services.registry.handler("push.marketplace.order") is marketplace_order
     assert plugged_services.systems.get("marketplace").status_line(plugged_services) == "on"
     assert not plugged_services.enabled("bitrix24")
+
+
+def test_a_plug_in_system_mounts_its_webhook_routes_polls_its_streams_and_schedules_its_jobs(
+    plugged_services,
+) -> None:
+    answer = create_app(plugged_services).test_client().post("/webhooks/marketplace/")
+    assert (answer.status_code, answer.get_data(as_text=True)) == (202, "taken")
+    stream = polled_stream(plugged_services, "marketplace", "orders", lookback=60, other=1)
+    assert stream.options == {"lookback": 60}
+    assert "poll-marketplace-orders" in {job.name for job in active_jobs(plugged_services)}

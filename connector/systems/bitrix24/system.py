@@ -16,6 +16,24 @@ def client(services: Any) -> Any:
     )
 
 
+def modified_scan(entity: str) -> Any:
+    """A polled stream of the deals or contacts modified since the cursor."""
+
+    def build(services: Any, options: dict[str, Any]) -> Any:
+        from connector.sync import bitrix24
+
+        return bitrix24.ModifiedScan(services.bitrix24, entity, **options)
+
+    return build
+
+
+def offline_events(services: Any, options: dict[str, Any]) -> Any:
+    """The app connection's offline event queue (event.offline.get)."""
+    from connector.sync import bitrix24
+
+    return bitrix24.OfflineEvents(services.bitrix24)
+
+
 SYSTEM = System(
     name="bitrix24",
     title="Bitrix24",
@@ -37,6 +55,11 @@ SYSTEM = System(
         "push.bitrix24.contact": "connector.flows.customers:push_bitrix24_contact",
         "push.bitrix24.deal": "connector.flows.orders:push_bitrix24_deal",
         "push.bitrix24.balance": "connector.flows.balance:push_bitrix24_balance",
+    },
+    streams={
+        "deals": modified_scan("deals"),
+        "contacts": modified_scan("contacts"),
+        "offline_events": offline_events,
     },
     setup="connector.cli.setup:_bitrix24",
     receives={"customer": "push.bitrix24.contact", "order": "push.bitrix24.deal"},

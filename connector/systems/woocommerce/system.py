@@ -13,6 +13,24 @@ def client(services: Any) -> Any:
     return WooCommerceClient.from_settings(services.settings)
 
 
+def modified_stream(resource: str) -> Any:
+    """A polled stream of the records modified since the cursor (`orders`, `products`)."""
+
+    def build(services: Any, options: dict[str, Any]) -> Any:
+        from connector.sync import woocommerce
+
+        return woocommerce.ModifiedStream(services.woocommerce, resource, **options)
+
+    return build
+
+
+def customer_scan(services: Any, options: dict[str, Any]) -> Any:
+    """`/customers` has no date filter: a scan."""
+    from connector.sync import woocommerce
+
+    return woocommerce.CustomerScan(services.woocommerce, **options)
+
+
 SYSTEM = System(
     name="woocommerce",
     title="WooCommerce",
@@ -30,6 +48,11 @@ SYSTEM = System(
         "woocommerce.product": "connector.flows.products:woocommerce_product",
         "push.woocommerce.order": "connector.flows.orders:push_woocommerce_order",
         "push.woocommerce.customer": "connector.flows.customers:push_woocommerce_customer",
+    },
+    streams={
+        "orders": modified_stream("orders"),
+        "products": modified_stream("products"),
+        "customers": customer_scan,
     },
     setup="connector.cli.setup:_woocommerce",
     receives={"customer", "order"},
