@@ -34,7 +34,6 @@ from connector.identity import (
     fingerprint,
     is_echo,
     is_stale,
-    link_of,
     resolve_customer,
     save_link,
     version_text,
@@ -164,60 +163,48 @@ def shop_customer(ctx: TaskContext, payload: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- Bitrix24
 
 
-def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
+class Bitrix24ContactExporter(Exporter):
     """Creates or updates the person's Bitrix24 contact, never making a second one."""
-    engine, cid = ctx.services.engine, payload["id"]
-    customer = load_snapshot(engine, "customer", cid)
-    if customer is None:
-        return
-    client = ctx.services.bitrix24
-    mapping = mappings(ctx).get("bitrix24", "contact")
-    owned = owned_fields(mapping, "bitrix24")
-    link = link_of(engine, "customer", cid, "bitrix24")
-    contact_id, existing = _find_contact(client, link, customer)
-    if existing is None:
-        fields = _drop_empty(mapping.to_system(customer, creating=True))
-        contact_id = client.add_contact(fields)
-        record_write(
-            engine,
-            system="bitrix24",
-            entity="contact",
-            action="add",
-            external_id=str(contact_id),
-            canonical_id=cid,
-            task_id=ctx.task.id,
-        )
-        after = fields
-    else:
+
+    system, entity = "bitrix24", "customer"
+
+    def plan(self, push: Push) -> Plan | None:
+        ctx, customer, link = push.ctx, push.record, push.link
+        client = ctx.services.bitrix24
+        mapping = mappings(ctx).get("bitrix24", "contact")
+        owned = owned_fields(mapping, "bitrix24")
+        contact_id, existing = _find_contact(client, link, customer)
+        if existing is None:
+            fields = _drop_empty(mapping.to_system(customer, creating=True))
+            add = Write("bitrix24", "contact", "add", None, lambda c: c.add_contact(fields))
+            add.creates = True
+            return Plan([add], fingerprint=_contact_fp(mapping, fields, owned))
         conflicts = set()
         if link and link.fingerprint and _contact_fp(mapping, existing, owned) != link.fingerprint:
             conflicts = owned  # a manager edited them since our last write: the CRM keeps them
             apply_crm_change(ctx, "contact", contact_id)
         fields = _contact_changes(mapping, customer, existing, conflicts)
+        writes = []
         if fields:
-            client.update_contact(contact_id, fields)
-            record_write(
-                engine,
-                system="bitrix24",
-                entity="contact",
-                action="update",
-                external_id=str(contact_id),
-                canonical_id=cid,
-                task_id=ctx.task.id,
-                detail={"fields": sorted(fields)},
+            writes.append(
+                Write(
+                    "bitrix24",
+                    "contact",
+                    "update",
+                    str(contact_id),
+                    lambda c: c.update_contact(contact_id, fields),
+                    {"fields": sorted(fields)},
+                )
             )
         if conflicts:  # the manager's edit stays unseen until the CRM flow applies it
-            save_link(engine, "customer", cid, "bitrix24", contact_id)
-            return
+            return Plan(writes, external_id=contact_id)
         after = {**existing, **fields}
-    save_link(
-        engine,
-        "customer",
-        cid,
-        "bitrix24",
-        contact_id,
-        fingerprint=_contact_fp(mapping, after, owned),
-    )
+        return Plan(writes, external_id=contact_id, fingerprint=_contact_fp(mapping, after, owned))
+
+
+def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Task `push.bitrix24.contact` {id: canonical customer id}."""
+    Bitrix24ContactExporter().run(ctx, payload)
 
 
 def apply_crm_change(ctx: TaskContext, entity: str, record_id: Any) -> None:
