@@ -9,7 +9,6 @@ import click
 
 from connector.cli._common import env_file_option
 from connector.config import load_settings
-from connector.errors import ConfigError
 
 
 class SystemWithSetup(click.ParamType):
@@ -80,69 +79,3 @@ def phone_region_line(folder: Path, system: str) -> str:
     region = ", ".join(sorted(regions)) or configured_region(folder)
     where = "the record's own country when it has one, else " if from_record else ""
     return f"phone region: numbers without + are read in {where}{region} (mappings: {folder})"
-
-
-def _bitrix24(settings, *, sandbox, **_options) -> list[str]:  # type: ignore[no-untyped-def]
-    from connector.systems.bitrix24 import Bitrix24Client
-    from connector.systems.bitrix24.credentials import store_token_store
-    from connector.systems.bitrix24.setup import setup_bitrix24, user_fields_from_mappings
-
-    if not settings.bitrix24_webhook_url and not settings.bitrix24_client_id:
-        raise ConfigError("set CONNECTOR_BITRIX24_WEBHOOK_URL or the OAuth app settings")
-    token_store = store_token_store(settings)
-    client = Bitrix24Client.from_settings(settings, token_store=token_store)
-    report = setup_bitrix24(
-        client,
-        public_url=settings.public_url,
-        user_fields=user_fields_from_mappings(settings.mappings_path),
-        token_store=token_store,
-        sandbox=sandbox,
-    )
-    lines = list(report.lines)
-    if report.application_token:
-        lines.append(
-            "application token stored; to pin it, set "
-            f"CONNECTOR_BITRIX24_APPLICATION_TOKEN={report.application_token}"
-        )
-    return lines
-
-
-def _mailchimp(settings, *, store_name, currency, **_options) -> list[str]:  # type: ignore[no-untyped-def]
-    from connector.systems.mailchimp import MailchimpClient
-    from connector.systems.mailchimp.setup import merge_fields_from_mappings, setup_mailchimp
-
-    return setup_mailchimp(
-        MailchimpClient.from_settings(settings),
-        list_id=settings.mailchimp_list_id,
-        store_id=settings.mailchimp_store_id,
-        public_url=settings.public_url,
-        webhook_secret=settings.mailchimp_webhook_secret,
-        merge_fields=merge_fields_from_mappings(settings.mappings_path),
-        store_name=store_name,
-        currency_code=currency,
-    )
-
-
-def _woocommerce(settings, **_options) -> list[str]:  # type: ignore[no-untyped-def]
-    from connector.systems.woocommerce import WooCommerceClient
-    from connector.systems.woocommerce.setup import setup_woocommerce
-
-    return setup_woocommerce(
-        WooCommerceClient.from_settings(settings),
-        public_url=settings.public_url,
-        webhook_secret=settings.woocommerce_webhook_secret,
-    )
-
-
-def _cdek(settings, **_options) -> list[str]:  # type: ignore[no-untyped-def]
-    from connector.systems.cdek import CdekClient
-
-    if not settings.cdek_webhook_secret:
-        raise ConfigError("CONNECTOR_CDEK_WEBHOOK_SECRET is required for the CDEK webhook")
-    url = f"{settings.public_url.rstrip('/')}/webhooks/cdek/{settings.cdek_webhook_secret}"
-    _, created = CdekClient.from_settings(settings).subscribe_webhook(url, "ORDER_STATUS")
-    shown = url.rsplit("/", 1)[0] + "/***"
-    return [
-        "access: ok (token issued)",
-        f"ORDER_STATUS -> {shown}: {'subscribed' if created else 'exists'}",
-    ]

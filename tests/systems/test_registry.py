@@ -8,10 +8,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Blueprint
 from sqlalchemy import select
 
 from connector.app import create_app
+from connector.cli import main
 from connector.flows import hub
 from connector.scheduler import active_jobs
 from connector.services import Services
@@ -69,6 +71,7 @@ MARKETPLACE = System(
             needs=("marketplace",),
         )
     ],
+    setup=lambda settings, **options: [f"marketplace webhook -> {settings.public_url}: created"],
     receives={"order"},
     sends={"order"},
 )
@@ -185,3 +188,18 @@ def test_a_plug_in_system_mounts_its_webhook_routes_polls_its_streams_and_schedu
     stream = polled_stream(plugged_services, "marketplace", "orders", lookback=60, other=1)
     assert stream.options == {"lookback": 60}
     assert "poll-marketplace-orders" in {job.name for job in active_jobs(plugged_services)}
+
+
+def test_connector_setup_offers_and_runs_the_setup_a_system_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importlib.metadata, "entry_points", plugged_in(MARKETPLACE))
+    env_file = tmp_path / "site.env"
+    env_file.write_text("CONNECTOR_PUBLIC_URL=https://connector.example\n")
+    done = CliRunner().invoke(main, ["setup", "marketplace", "--env-file", str(env_file)])
+    assert done.exit_code == 0, done.output
+    assert "marketplace webhook -> https://connector.example: created" in done.output
+    refused = CliRunner().invoke(main, ["setup", "novaposhta", "--env-file", str(env_file)])
+    assert refused.exit_code == 2
+    assert "'novaposhta' is not one of bitrix24, mailchimp" in refused.output
+    assert "marketplace" in refused.output

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from connector.errors import ConfigError
 from connector.systems.bitrix24.client import Bitrix24Client, UserField
 from connector.systems.bitrix24.events import SYNC_EVENTS, bind_offline, bind_online
 from connector.systems.bitrix24.oauth import TokenStore, WebhookConnection
@@ -168,3 +169,30 @@ def register_sandbox_outgoing_webhook(
     answer.raise_for_status()
     report.application_token = answer.json().get("application_token")
     report.say(f"sandbox outgoing webhook -> {handler}: registered for {len(events)} events")
+
+
+# --------------------------------------------------------------------------- `connector setup`
+
+
+def run_setup(settings: Any, *, sandbox: Any, **_options: Any) -> list[str]:
+    from connector.systems.bitrix24 import Bitrix24Client
+    from connector.systems.bitrix24.credentials import store_token_store
+
+    if not settings.bitrix24_webhook_url and not settings.bitrix24_client_id:
+        raise ConfigError("set CONNECTOR_BITRIX24_WEBHOOK_URL or the OAuth app settings")
+    token_store = store_token_store(settings)
+    client = Bitrix24Client.from_settings(settings, token_store=token_store)
+    report = setup_bitrix24(
+        client,
+        public_url=settings.public_url,
+        user_fields=user_fields_from_mappings(settings.mappings_path),
+        token_store=token_store,
+        sandbox=sandbox,
+    )
+    lines = list(report.lines)
+    if report.application_token:
+        lines.append(
+            "application token stored; to pin it, set "
+            f"CONNECTOR_BITRIX24_APPLICATION_TOKEN={report.application_token}"
+        )
+    return lines

@@ -61,7 +61,7 @@ SYSTEM = System(
         "contacts": modified_scan("contacts"),
         "offline_events": offline_events,
     },
-    setup="connector.cli.setup:_bitrix24",
+    setup="connector.systems.bitrix24.setup:run_setup",
     receives={"customer": "push.bitrix24.contact", "order": "push.bitrix24.deal"},
     sends={"customer", "order"},
     push_ordering={"push.bitrix24.balance": "contact"},

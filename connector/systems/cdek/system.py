@@ -19,5 +19,5 @@ SYSTEM = System(
     settings=("cdek_url", "cdek_client_id", "cdek_client_secret", "cdek_webhook_secret"),
     configured=all_set("cdek_client_id"),
     client=client,
-    setup="connector.cli.setup:_cdek",
+    setup="connector.systems.cdek.setup:run_setup",
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -93,3 +94,21 @@ def setup_mailchimp(
     shown = url.rsplit("/", 1)[0] + "/***"
     lines.append(f"audience webhook -> {shown}: {'registered' if created else 'exists'}")
     return lines
+
+
+# --------------------------------------------------------------------------- `connector setup`
+
+
+def run_setup(settings: Any, *, store_name: Any, currency: Any, **_options: Any) -> list[str]:
+    from connector.systems.mailchimp import MailchimpClient
+
+    return setup_mailchimp(
+        MailchimpClient.from_settings(settings),
+        list_id=settings.mailchimp_list_id,
+        store_id=settings.mailchimp_store_id,
+        public_url=settings.public_url,
+        webhook_secret=settings.mailchimp_webhook_secret,
+        merge_fields=merge_fields_from_mappings(settings.mappings_path),
+        store_name=store_name,
+        currency_code=currency,
+    )

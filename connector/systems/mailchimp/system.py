@@ -33,7 +33,7 @@ SYSTEM = System(
         "push.mailchimp.balance": "connector.flows.balance:push_mailchimp_balance",
         "push.mailchimp.event": "connector.flows.balance:push_mailchimp_event",
     },
-    setup="connector.cli.setup:_mailchimp",
+    setup="connector.systems.mailchimp.setup:run_setup",
     receives={"customer": "push.mailchimp.member", "order": "push.mailchimp.order"},
     sends={"customer"},
     push_ordering={

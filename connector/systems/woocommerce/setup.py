@@ -7,6 +7,7 @@ after failed deliveries is switched back on (research/shop_delivery_loyalty.md 1
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from connector.errors import ConfigError
 from connector.systems.woocommerce.client import WEBHOOK_TOPICS, WooCommerceClient
@@ -36,3 +37,16 @@ def setup_woocommerce(
         f"webhooks -> {url}: {len(created)} created, {len(reactivated)} re-activated, {kept} kept"
     )
     return lines
+
+
+# --------------------------------------------------------------------------- `connector setup`
+
+
+def run_setup(settings: Any, **_options: Any) -> list[str]:
+    from connector.systems.woocommerce import WooCommerceClient
+
+    return setup_woocommerce(
+        WooCommerceClient.from_settings(settings),
+        public_url=settings.public_url,
+        webhook_secret=settings.woocommerce_webhook_secret,
+    )

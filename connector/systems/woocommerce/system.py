@@ -54,7 +54,7 @@ SYSTEM = System(
         "products": modified_stream("products"),
         "customers": customer_scan,
     },
-    setup="connector.cli.setup:_woocommerce",
+    setup="connector.systems.woocommerce.setup:run_setup",
     receives={"customer", "order"},
     sends={"customer", "order", "product"},
     linked_only=True,
