@@ -18,9 +18,10 @@ Where the registry finds systems:
       [project.entry-points."connector.systems"]
       kaspi = "connector_kaspi.system:SYSTEM"
 
-Declarations are cheap to import: anything heavy (a client, a blueprint, a handler) is named by
-a `"module:attribute"` reference and imported on first use, so importing the registry imports no
-client and no flow. Example (connector/systems/kaspi/system.py):
+Declarations stay cheap to import: anything heavy (a blueprint, a handler, a stream) is named by
+a `"module:attribute"` reference (or built inside a function) and imported on first use, so
+discovering the systems imports no flow and no handler (only what each package's `__init__`
+imports). Example (connector/systems/kaspi/system.py):
 
     from connector.systems.registry import System, all_set
 
