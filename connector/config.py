@@ -1,7 +1,8 @@
 """One typed settings object, read from `CONNECTOR_*` environment variables and an optional `.env`.
 
-Every setting is declared once in `SETTINGS` with its type, default, meaning and whether it is a
-secret; the README table is generated from the same list (`connector config --markdown`).
+Every setting is declared once, as a typed field of `Settings` (its default, meaning, parser and
+whether it is a secret), so a type checker sees `settings.http_port` as an `int`; `SETTINGS` lists
+the same fields, and the README table is generated from it (`connector config --markdown`).
 """
 
 from __future__ import annotations
@@ -84,226 +85,186 @@ class Setting:
         return PREFIX + self.name.upper()
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "database_url",
+def setting(
+    default: Any, help: str, parse: Callable[[str], Any] = str, *, secret: bool = False
+) -> Any:
+    """One field of `Settings`: a `CONNECTOR_*` variable's default, meaning, parser and secrecy
+    (a dataclass field whose metadata `SETTINGS` reads)."""
+    return field(default=default, metadata={"help": help, "parse": parse, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The connector's settings: one typed attribute per `CONNECTOR_*` variable, declared once
+    here (its type, default, meaning, parser and secrecy); `SETTINGS` lists them for the docs,
+    `.env.example` and the registry's systems."""
+
+    database_url: str = setting(
         "sqlite:///var/connector.db",
         "SQLAlchemy URL of the store; "
         "SQLite (WAL) by default, `postgresql+psycopg://...` to share work between machines.",
-    ),
-    Setting(
-        "sqlite_synchronous",
+    )
+    sqlite_synchronous: str = setting(
         "normal",
         "SQLite `synchronous` pragma: `normal` (fast, safe "
         "against process crashes in WAL mode) or `full` (also safe against power loss).",
         _choice("normal", "full"),
-    ),
-    Setting("http_host", "127.0.0.1", "Address `serve` and `run` listen on."),
-    Setting("http_port", 8000, "Port `serve` and `run` listen on.", _port),
-    Setting(
-        "http_threads",
+    )
+    http_host: str = setting("127.0.0.1", "Address `serve` and `run` listen on.")
+    http_port: int = setting(8000, "Port `serve` and `run` listen on.", _port)
+    http_threads: int = setting(
         16,
         "Request threads of the web server (per process of `serve`, or of `run`).",
         _positive(int),
-    ),
-    Setting(
-        "http_workers",
+    )
+    http_workers: int = setting(
         1,
         "Processes of `connector serve`. One is fastest on SQLite (processes take turns "
         "writing the file); on PostgreSQL more can help when the database has its own cores.",
         _positive(int),
-    ),
-    Setting(
-        "http_read_timeout",
+    )
+    http_read_timeout: float = setting(
         10.0,
         "Seconds a client may take to send a request's headers, and again its body, to "
         "`serve` or `run`; a slower one gets a 408 and its connection is closed, as is a "
         "connection idle about this long. At most 60.",
         _seconds_up_to(60.0),
-    ),
-    Setting(
-        "http_connection_limit",
+    )
+    http_connection_limit: int = setting(
         1000,
         "Connections a web server process (each one of `serve`, or `run`) holds at once; more "
         "wait in the listen backlog. With the read time-out, this bounds what slow or idle "
         "clients can take: a request never holds a thread while it arrives.",
         _positive(int),
-    ),
-    Setting(
-        "public_url",
+    )
+    public_url: str = setting(
         "http://127.0.0.1:8000",
         "Base URL at which the outside world reaches "
         "`connector serve`; `connector setup` registers webhooks under it.",
-    ),
-    Setting("mappings_dir", "mappings", "Folder of the admin-edited mapping files."),
-    Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
-    Setting(
-        "log_format", "text", "`text` (one line per event) or `json`.", _choice("text", "json")
-    ),
-    Setting("worker_threads", 4, "Threads of `connector worker` (and of `run`).", _positive(int)),
-    Setting(
-        "worker_poll_seconds",
-        0.05,
-        "How long an idle worker waits before looking for due tasks again.",
-        _positive(float),
-    ),
-    Setting(
-        "queue_max_attempts",
-        8,
-        "Attempts before a failing task becomes a dead letter.",
-        _positive(int),
-    ),
-    Setting(
-        "queue_backoff_base",
-        5.0,
-        "Seconds before the first retry; doubles each attempt (with jitter).",
-        _positive(float),
-    ),
-    Setting(
-        "queue_backoff_max",
-        3600.0,
-        "Longest wait between two attempts, in seconds.",
-        _positive(float),
-    ),
-    Setting(
-        "queue_lease_seconds",
+    )
+    mappings_dir: str = setting("mappings", "Folder of the admin-edited mapping files.")
+    log_level: str = setting("info", "Log level.", _choice("debug", "info", "warning", "error"))
+    log_format: str = setting(
+        "text", "`text` (one line per event) or `json`.", _choice("text", "json")
+    )
+    worker_threads: int = setting(
+        4, "Threads of `connector worker` (and of `run`).", _positive(int)
+    )
+    worker_poll_seconds: float = setting(
+        0.05, "How long an idle worker waits before looking for due tasks again.", _positive(float)
+    )
+    queue_max_attempts: int = setting(
+        8, "Attempts before a failing task becomes a dead letter.", _positive(int)
+    )
+    queue_backoff_base: float = setting(
+        5.0, "Seconds before the first retry; doubles each attempt (with jitter).", _positive(float)
+    )
+    queue_backoff_max: float = setting(
+        3600.0, "Longest wait between two attempts, in seconds.", _positive(float)
+    )
+    queue_lease_seconds: float = setting(
         15.0,
         "How long a claimed task stays claimed without word from its worker, which renews "
         "the lease every third of it while it holds the task (however long the task runs); "
         "a task whose worker died is claimed again after this.",
         _positive(float),
-    ),
-    Setting(
-        "queue_keep_done_days",
+    )
+    queue_keep_done_days: float = setting(
         7.0,
         "Finished tasks (and their dedupe keys) are purged after this many days.",
         _positive(float),
-    ),
-    Setting(
-        "webhook_max_bytes", 1_048_576, "Largest webhook body accepted (413 above).", _positive(int)
-    ),
-    Setting(
-        "http_timeout", 30.0, "Time-out of every outgoing HTTP call, in seconds.", _positive(float)
-    ),
-    Setting(
-        "admin_token", None, "Bearer token of the admin and loyalty checkout API.", secret=True
-    ),
+    )
+    webhook_max_bytes: int = setting(
+        1_048_576, "Largest webhook body accepted (413 above).", _positive(int)
+    )
+    http_timeout: float = setting(
+        30.0, "Time-out of every outgoing HTTP call, in seconds.", _positive(float)
+    )
+    admin_token: str | None = setting(
+        None, "Bearer token of the admin and loyalty checkout API.", secret=True
+    )
     # Bitrix24
-    Setting(
-        "bitrix24_webhook_url",
-        None,
-        "Inbound-webhook URL of the portal (`https://PORTAL/rest/USER/TOKEN/`).",
-        secret=True,
-    ),
-    Setting("bitrix24_portal_url", None, "Portal URL for an OAuth app (`https://PORTAL/`)."),
-    Setting("bitrix24_client_id", None, "OAuth app client id."),
-    Setting("bitrix24_client_secret", None, "OAuth app client secret.", secret=True),
-    Setting(
-        "bitrix24_oauth_url",
-        "https://oauth.bitrix.info/oauth/token/",
-        "Token endpoint of Bitrix24 OAuth.",
-    ),
-    Setting(
-        "bitrix24_application_token",
+    bitrix24_webhook_url: str | None = setting(
+        None, "Inbound-webhook URL of the portal (`https://PORTAL/rest/USER/TOKEN/`).", secret=True
+    )
+    bitrix24_portal_url: str | None = setting(
+        None, "Portal URL for an OAuth app (`https://PORTAL/`)."
+    )
+    bitrix24_client_id: str | None = setting(None, "OAuth app client id.")
+    bitrix24_client_secret: str | None = setting(None, "OAuth app client secret.", secret=True)
+    bitrix24_oauth_url: str = setting(
+        "https://oauth.bitrix.info/oauth/token/", "Token endpoint of Bitrix24 OAuth."
+    )
+    bitrix24_application_token: str | None = setting(
         None,
         "`application_token` that verifies incoming "
         "Bitrix24 events (printed by `connector setup bitrix24`).",
         secret=True,
-    ),
-    Setting(
-        "bitrix24_rate",
-        2.0,
-        "Requests per second the portal drains (2 standard, 5 Enterprise).",
-        _positive(float),
-    ),
-    Setting(
-        "bitrix24_burst", 50, "Requests the portal allows at once before limiting.", _positive(int)
-    ),
+    )
+    bitrix24_rate: float = setting(
+        2.0, "Requests per second the portal drains (2 standard, 5 Enterprise).", _positive(float)
+    )
+    bitrix24_burst: int = setting(
+        50, "Requests the portal allows at once before limiting.", _positive(int)
+    )
     # Mailchimp
-    Setting("mailchimp_api_key", None, "Mailchimp API key (`...-us6`).", secret=True),
-    Setting(
-        "mailchimp_base_url",
+    mailchimp_api_key: str | None = setting(None, "Mailchimp API key (`...-us6`).", secret=True)
+    mailchimp_base_url: str | None = setting(
         None,
         "API base URL; derived from the key's data centre "
         "(`https://us6.api.mailchimp.com/3.0`) unless set.",
-    ),
-    Setting("mailchimp_list_id", None, "Audience (list) id the customers belong to."),
-    Setting("mailchimp_store_id", "connector", "E-commerce store id the connector keeps."),
-    Setting(
-        "mailchimp_webhook_secret",
-        None,
-        "Secret path part of the Mailchimp webhook URL.",
-        secret=True,
-    ),
+    )
+    mailchimp_list_id: str | None = setting(None, "Audience (list) id the customers belong to.")
+    mailchimp_store_id: str = setting("connector", "E-commerce store id the connector keeps.")
+    mailchimp_webhook_secret: str | None = setting(
+        None, "Secret path part of the Mailchimp webhook URL.", secret=True
+    )
     # WooCommerce
-    Setting("woocommerce_url", None, "Shop base URL (`https://shop.example`)."),
-    Setting("woocommerce_key", None, "REST consumer key (`ck_...`).", secret=True),
-    Setting("woocommerce_secret", None, "REST consumer secret (`cs_...`).", secret=True),
-    Setting(
-        "woocommerce_webhook_secret", None, "Secret that signs WooCommerce webhooks.", secret=True
-    ),
+    woocommerce_url: str | None = setting(None, "Shop base URL (`https://shop.example`).")
+    woocommerce_key: str | None = setting(None, "REST consumer key (`ck_...`).", secret=True)
+    woocommerce_secret: str | None = setting(None, "REST consumer secret (`cs_...`).", secret=True)
+    woocommerce_webhook_secret: str | None = setting(
+        None, "Secret that signs WooCommerce webhooks.", secret=True
+    )
     # Generic shop / POS
-    Setting(
-        "shop_webhook_secret",
-        None,
-        "Standard Webhooks secret (`whsec_...`) of the generic shop contract.",
-        secret=True,
-    ),
-    Setting(
-        "shop_callback_url",
+    shop_webhook_secret: str | None = setting(
+        None, "Standard Webhooks secret (`whsec_...`) of the generic shop contract.", secret=True
+    )
+    shop_callback_url: str | None = setting(
         None,
         "URL of your site that receives signed `order.updated` and `customer.updated` events "
         "(CRM stage moves, CRM-owned contact fields); signed with the shop webhook secret.",
-    ),
+    )
     # Kaspi.kz marketplace (until the system registry declares them in connector/systems/kaspi)
-    Setting("kaspi_url", "https://kaspi.kz/shop/api/v2", "Kaspi.kz merchant API base URL."),
-    Setting(
-        "kaspi_token",
+    kaspi_url: str = setting("https://kaspi.kz/shop/api/v2", "Kaspi.kz merchant API base URL.")
+    kaspi_token: str | None = setting(
         None,
         "Kaspi.kz API token (merchant cabinet, Settings -> API); Kaspi orders are polled when set.",
         secret=True,
-    ),
-    Setting(
-        "kaspi_auto_accept",
+    )
+    kaspi_auto_accept: bool = setting(
         False,
         "Accept new Kaspi orders (APPROVED_BY_BANK -> ACCEPTED_BY_MERCHANT) as they are read.",
         _bool,
-    ),
-    Setting(
-        "kaspi_poll_minutes",
-        5.0,
-        "Minutes between two polls of Kaspi orders.",
-        _positive(float),
-    ),
+    )
+    kaspi_poll_minutes: float = setting(
+        5.0, "Minutes between two polls of Kaspi orders.", _positive(float)
+    )
     # Carriers
-    Setting("cdek_url", "https://api.cdek.ru", "CDEK API v2 base URL."),
-    Setting("cdek_client_id", None, "CDEK OAuth client id."),
-    Setting("cdek_client_secret", None, "CDEK OAuth client secret.", secret=True),
-    Setting("cdek_webhook_secret", None, "Secret path part of the CDEK webhook URL.", secret=True),
-    Setting("novaposhta_url", "https://api.novaposhta.ua", "Nova Poshta API 2.0 base URL."),
-    Setting("novaposhta_api_key", None, "Nova Poshta API key.", secret=True),
+    cdek_url: str = setting("https://api.cdek.ru", "CDEK API v2 base URL.")
+    cdek_client_id: str | None = setting(None, "CDEK OAuth client id.")
+    cdek_client_secret: str | None = setting(None, "CDEK OAuth client secret.", secret=True)
+    cdek_webhook_secret: str | None = setting(
+        None, "Secret path part of the CDEK webhook URL.", secret=True
+    )
+    novaposhta_url: str = setting("https://api.novaposhta.ua", "Nova Poshta API 2.0 base URL.")
+    novaposhta_api_key: str | None = setting(None, "Nova Poshta API key.", secret=True)
     # Loyalty
-    Setting(
-        "loyalty_provider",
-        "ledger",
-        "`ledger` (built in) or `openloyalty`.",
-        _choice("ledger", "openloyalty"),
-    ),
-    Setting("openloyalty_url", None, "Open Loyalty API base URL."),
-    Setting("openloyalty_token", None, "Open Loyalty API token.", secret=True),
-)
-
-
-def _make_settings_class() -> type:
-    annotations = {s.name: Any for s in SETTINGS}
-    namespace: dict[str, Any] = {"__annotations__": annotations}
-    for s in SETTINGS:
-        namespace[s.name] = field(default=s.default)
-    return dataclass(frozen=True)(type("_SettingsBase", (), namespace))
-
-
-class Settings(_make_settings_class()):  # type: ignore[misc]
-    """The connector's settings; one attribute per `CONNECTOR_*` variable (see `SETTINGS`)."""
+    loyalty_provider: str = setting(
+        "ledger", "`ledger` (built in) or `openloyalty`.", _choice("ledger", "openloyalty")
+    )
+    openloyalty_url: str | None = setting(None, "Open Loyalty API base URL.")
+    openloyalty_token: str | None = setting(None, "Open Loyalty API token.", secret=True)
 
     def secrets(self) -> list[str]:
         """Values that logs must never show."""
@@ -328,6 +289,12 @@ class Settings(_make_settings_class()):  # type: ignore[misc]
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, f.default, f.metadata["help"], f.metadata["parse"], f.metadata["secret"])
+    for f in fields(Settings)
+)
 
 
 _KNOWN = {s.env: s for s in SETTINGS}
