@@ -193,3 +193,28 @@ def test_a_deal_lost_in_the_crm_cancels_the_kaspi_order(world, kaspi):
     assert len(world.writes(system="kaspi", action="cancel")) == 1
     assert accruals(world, order) == ["pending", "reversal"]
     assert world.dead_letters() == []
+
+
+def test_setup_proves_the_token_and_says_how_kaspi_orders_are_taken(
+    sandbox_env, fresh_sandbox, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    for _ in range(2):
+        fresh_sandbox.control("kaspi", "POST", "/orders", json={"cellPhone": PHONE})
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'connector.db'}")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+
+    done = CliRunner().invoke(main, ["setup", "kaspi", "--env-file", str(env_file)])
+    monkeypatch.setenv("CONNECTOR_KASPI_TOKEN", "not-the-token")
+    refused = CliRunner().invoke(main, ["setup", "kaspi", "--env-file", str(env_file)])
+
+    assert done.exit_code == 0, done.output
+    assert "access: ok (2 new orders waiting for acceptance" in done.output
+    assert "automatic acceptance of new orders: off" in done.output
+    assert "are read in KZ" in done.output  # mappings/kaspi: Kaspi writes no +7
+    assert refused.exit_code != 0 and "401" in refused.output
+    assert "not-the-token" not in refused.output

@@ -35,6 +35,7 @@ SYSTEM = System(
     },
     streams={"orders": "connector.systems.kaspi.polling:order_stream"},
     jobs="connector.systems.kaspi.jobs:JOBS",
+    setup="connector.systems.kaspi.setup:run_setup",
     receives={"order"},  # push.kaspi.order, only for orders Kaspi holds (linked_only)
     sends={"order", "customer"},
     linked_only=True,
