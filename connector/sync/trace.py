@@ -29,7 +29,6 @@ from connector.store.tables import identity_keys, inbound_events, links, tasks
 HUB = "hub"
 SCAN_EVENTS = 5000  # newest inbound events looked through
 SHOW_EVENTS = 10
-BITRIX24_ENTITIES = {"contact": "customer", "deal": "order"}
 _PHONE_LIKE = re.compile(r"[\d()+\-. ]{7,}")  # a phone as people write it: (555) 123-4567
 
 
@@ -117,8 +116,15 @@ def default_region(mappings: Any) -> str:
 
 
 def trace_customer(
-    engine: Engine, phone: str | None = None, email: str | None = None, region: str = DEFAULT_REGION
+    engine: Engine,
+    phone: str | None = None,
+    email: str | None = None,
+    region: str = DEFAULT_REGION,
+    systems: Any = None,
 ) -> Trace:
+    from connector.systems.registry import Registry
+
+    systems = systems if systems is not None else Registry.discover()
     if bool(phone) == bool(email):
         raise BadQuery("trace: give exactly one of --phone or --email")
     needles = Needles()
@@ -137,8 +143,8 @@ def trace_customer(
         for cid in customer_ids:
             result.customers.append(_customer(connection, cid, needles))
         result.orders = _orders(connection, customer_ids, needles)
-        result.events = _events(connection, needles)
-        result.dead_letters = _dead_letters(connection, needles)
+        result.events = _events(connection, needles, systems)
+        result.dead_letters = _dead_letters(connection, needles, systems)
     return result
 
 
@@ -252,20 +258,16 @@ def _orders(connection: Any, customer_ids: list[str], needles: Needles) -> list[
     return sorted(orders, key=lambda o: str(o.get("created_at") or ""), reverse=True)
 
 
-def task_target(kind: str, payload: Any) -> tuple[str, str, str] | None:
-    """The (system, entity, id) an inbound task is about, in the terms of `links`."""
+def task_target(kind: str, payload: Any, systems: Any) -> tuple[str, str, str] | None:
+    """The (system, entity, id) an inbound task is about, in the terms of `links`: asked of the
+    system named by the kind's first word (its `trace` declaration)."""
     if not isinstance(payload, dict):
         return None
-    system, _, entity = kind.partition(".")
-    if system == "bitrix24" and payload.get("entity"):
-        mapped = BITRIX24_ENTITIES.get(str(payload["entity"]))
-        return ("bitrix24", mapped, str(payload.get("id"))) if mapped else None
-    if system in ("woocommerce", "shop") and entity in ("order", "customer", "cart"):
-        record_id = payload.get("id")
-        if record_id is None and isinstance(payload.get("data"), dict):
-            record_id = payload["data"].get("id")
-        return (system, entity, str(record_id)) if record_id is not None else None
-    return None
+    system = kind.partition(".")[0]
+    if system not in systems:
+        return None
+    found = systems.get(system).task_record(kind, payload)
+    return (system, *found) if found else None
 
 
 # The task a webhook queued carries the dedupe key `inbound:<source>:<delivery id>`
@@ -275,7 +277,7 @@ inbound_task_key = (
 )
 
 
-def _events(connection: Any, needles: Needles) -> list[dict[str, Any]]:
+def _events(connection: Any, needles: Needles, systems: Any) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(inbound_events, tasks.c.id.label("queued_task"), tasks.c.kind, tasks.c.payload)
         .join(tasks, tasks.c.dedupe_key == inbound_task_key, isouter=True)
@@ -284,7 +286,7 @@ def _events(connection: Any, needles: Needles) -> list[dict[str, Any]]:
     ).mappings()
     found, pattern = [], needles.pattern()
     for row in rows:
-        target = task_target(row["kind"], row["payload"]) if row["kind"] else None
+        target = task_target(row["kind"], row["payload"], systems) if row["kind"] else None
         if needles.found_in(row["body"] or "", target, pattern):
             found.append(
                 {
@@ -300,14 +302,14 @@ def _events(connection: Any, needles: Needles) -> list[dict[str, Any]]:
     return found
 
 
-def _dead_letters(connection: Any, needles: Needles) -> list[dict[str, Any]]:
+def _dead_letters(connection: Any, needles: Needles, systems: Any) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(tasks).where(tasks.c.state == DEAD).order_by(tasks.c.id.desc())
     ).mappings()
     found, pattern = [], needles.pattern()
     for row in rows:
         text = json.dumps(row["payload"], ensure_ascii=False, default=str)
-        if needles.found_in(text, task_target(row["kind"], row["payload"]), pattern):
+        if needles.found_in(text, task_target(row["kind"], row["payload"], systems), pattern):
             found.append(
                 {
                     "id": row["id"],

@@ -101,6 +101,22 @@ def all_set(*names: str) -> Callable[[Settings], bool]:
     return lambda settings: all(getattr(settings, name, None) for name in names)
 
 
+def payload_record(*entities: str) -> Callable[[str, Mapping[str, Any]], Any]:
+    """`trace`: the task `<system>.<entity>` is about the record `payload["id"]` (or
+    `payload["data"]["id"]`) of that entity, for these entities."""
+
+    def record(kind: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
+        entity = kind.partition(".")[2]
+        if entity not in entities:
+            return None
+        record_id = payload.get("id")
+        if record_id is None and isinstance(payload.get("data"), Mapping):
+            record_id = payload["data"].get("id")
+        return (entity, str(record_id)) if record_id is not None else None
+
+    return record
+
+
 @dataclass(frozen=True)
 class System:
     """Everything the core needs to know of one external system (see the module docstring)."""
@@ -135,7 +151,8 @@ class System:
     sales_channel: bool = False
     # f(services) -> its line in `connector status` (default: "on" / "off")
     status: Ref | None = None
-    # f(services, entity, canonical_id) -> lines it adds to `connector trace`
+    # f(kind, payload) -> (entity, id) | None: the record of this system an inbound task of it
+    # is about, in the terms of `links` (`connector trace` finds a customer's events by it)
     trace: Ref | None = None
 
     def __post_init__(self) -> None:
@@ -182,6 +199,10 @@ class System:
         """The ordering key of push task `kind` for the system's record `target_id`."""
         entity = self.push_ordering.get(kind) or kind.rsplit(".", 1)[-1]
         return keys.record(entity, self.name, target_id)
+
+    def task_record(self, kind: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(entity, id) of the record an inbound task is about (its `trace`), else None."""
+        return resolve(self.trace)(kind, payload) if self.trace is not None else None
 
     def status_line(self, services: Any) -> str:
         if self.status is not None:

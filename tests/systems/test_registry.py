@@ -19,7 +19,14 @@ from connector.scheduler import active_jobs
 from connector.services import Services
 from connector.store.tables import tasks
 from connector.sync.polling import polled_stream
-from connector.systems.registry import ENTRY_POINT_GROUP, Registry, System, all_set
+from connector.sync.trace import task_target
+from connector.systems.registry import (
+    ENTRY_POINT_GROUP,
+    Registry,
+    System,
+    all_set,
+    payload_record,
+)
 from jobs import Job
 from tests.support import make_settings
 
@@ -72,6 +79,7 @@ MARKETPLACE = System(
         )
     ],
     setup=lambda settings, **options: [f"marketplace webhook -> {settings.public_url}: created"],
+    trace=payload_record("order"),
     receives={"order"},
     sends={"order"},
 )
@@ -203,3 +211,19 @@ def test_connector_setup_offers_and_runs_the_setup_a_system_declares(
     assert refused.exit_code == 2
     assert "'novaposhta' is not one of bitrix24, mailchimp" in refused.output
     assert "marketplace" in refused.output
+
+
+def test_trace_asks_each_system_which_record_its_inbound_task_is_about() -> None:
+    registry = Registry.discover(entry_points=plugged_in(MARKETPLACE))
+    assert task_target("marketplace.order", {"data": {"id": 5}}, registry) == (
+        "marketplace",
+        "order",
+        "5",
+    )
+    assert task_target("bitrix24.event", {"entity": "deal", "id": "9"}, registry) == (
+        "bitrix24",
+        "order",
+        "9",
+    )
+    assert task_target("woocommerce.product", {"id": 1}, registry) is None
+    assert task_target("unknown.order", {"id": 1}, registry) is None

@@ -34,6 +34,12 @@ def offline_events(services: Any, options: dict[str, Any]) -> Any:
     return bitrix24.OfflineEvents(services.bitrix24)
 
 
+def task_record(kind: str, payload: Any) -> tuple[str, str] | None:
+    """`connector trace`: a Bitrix24 event task is about a contact (customer) or a deal (order)."""
+    entity = {"contact": "customer", "deal": "order"}.get(str(payload.get("entity")))
+    return (entity, str(payload.get("id"))) if entity and payload.get("entity") else None
+
+
 SYSTEM = System(
     name="bitrix24",
     title="Bitrix24",
@@ -65,4 +71,5 @@ SYSTEM = System(
     receives={"customer": "push.bitrix24.contact", "order": "push.bitrix24.deal"},
     sends={"customer", "order"},
     push_ordering={"push.bitrix24.balance": "contact"},
+    trace=task_record,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.systems.registry import System, all_set
+from connector.systems.registry import System, all_set, payload_record
 
 
 def client(services: Any) -> Any:
@@ -30,5 +30,6 @@ SYSTEM = System(
     receives={"customer", "order"},
     sends={"customer", "order", "cart"},
     linked_only=True,
+    trace=payload_record("order", "customer", "cart"),
     sales_channel=True,
 )

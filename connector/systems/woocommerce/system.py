@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.systems.registry import System, all_set
+from connector.systems.registry import System, all_set, payload_record
 
 
 def client(services: Any) -> Any:
@@ -58,5 +58,6 @@ SYSTEM = System(
     receives={"customer", "order"},
     sends={"customer", "order", "product"},
     linked_only=True,
+    trace=payload_record("order", "customer", "cart"),
     sales_channel=True,
 )
