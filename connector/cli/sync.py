@@ -42,7 +42,7 @@ def sync(
     A full sync reads page by page and saves a checkpoint with each page; run it again after an
     interruption and it continues after the last saved page.
     """
-    from connector.sync.full import FULL_STREAMS, FullSync, UnknownSystem, wait_for_outcomes
+    from connector.sync.full import FullSync, UnknownSystem, full_streams, wait_for_outcomes
 
     moment = utc(since, "--since") if since else None
     if not full and (restart or wait):
@@ -55,7 +55,7 @@ def sync(
     runner = FullSync(services, since=moment, restart=restart, keep_ids=wait)
     systems = runner.systems(system)
     if stream is not None:
-        known = [n for s in systems for n in FULL_STREAMS[s]]
+        known = [n for s in systems for n in full_streams(services)[s]]
         if stream not in known:
             raise UnknownSystem(f"--stream: unknown stream {stream!r} (known: {', '.join(known)})")
         runner.streams = (stream,)

@@ -34,15 +34,16 @@ from connector.sync.cursors import (
 )
 from connector.sync.streams import Outcome, Page, Stream, run_stream
 from connector.sync.times import iso, utc, wc_gmt
+from connector.systems.registry import resolve
 
 if TYPE_CHECKING:
     from connector.services import Services
 
-# The order matters: customers before the orders that refer to them.
-FULL_STREAMS: dict[str, tuple[str, ...]] = {
-    "woocommerce": ("customers", "products", "orders"),
-    "bitrix24": ("contacts", "deals"),
-}
+
+def full_streams(services: Services) -> dict[str, tuple[str, ...]]:
+    """system -> the streams of its full sync, in order (customers before the orders that refer
+    to them): each system's `full_sync` declaration (connector/systems/registry.py)."""
+    return {s.name: tuple(s.full_sync) for s in services.systems if s.full_sync}
 
 
 class UnknownSystem(ConnectorError):
@@ -114,9 +115,19 @@ class FullWooStream:
 
 
 def full_stream_of(services: Services, system: str, name: str, since: datetime | None) -> Stream:
-    if system == "woocommerce":
-        return FullWooStream(services.woocommerce, name, since)
-    return bitrix24.ModifiedScan(services.bitrix24, name, since=since, everything=since is None)
+    return resolve(services.systems.get(system).full_sync[name])(services, since)
+
+
+def woocommerce_full(name: str) -> Callable[[Services, datetime | None], Stream]:
+    """WooCommerce's full sync of `name`: every record in id order (`FullWooStream`)."""
+    return lambda services, since: FullWooStream(services.woocommerce, name, since)
+
+
+def bitrix24_full(name: str) -> Callable[[Services, datetime | None], Stream]:
+    """Bitrix24's full sync of `name`: the modified-date scan over everything (or since)."""
+    return lambda services, since: bitrix24.ModifiedScan(
+        services.bitrix24, name, since=since, everything=since is None
+    )
 
 
 def checkpoint_since(bookmark: dict[str, Any]) -> str | None:
@@ -125,12 +136,17 @@ def checkpoint_since(bookmark: dict[str, Any]) -> str | None:
     return iso(utc(value)) if value else None
 
 
-def polling_start(system: str, name: str, started: float) -> dict[str, Any]:
-    """The polling cursor that starts where a full sync that began at `started` left off."""
+def polling_start(services: Services, system: str, name: str, started: float) -> dict[str, Any]:
+    """The polling cursor that starts where a full sync that began at `started` left off (the
+    system's `polling_cursor`; `{"since": <ISO time>}` when it declares none)."""
     moment = datetime.fromtimestamp(started, UTC)
-    if system == "woocommerce":
-        return {"modified": wc_gmt(moment)}
-    return {"since": iso(moment)}
+    declared = services.systems.get(system).polling_cursor
+    return resolve(declared)(name, moment) if declared is not None else {"since": iso(moment)}
+
+
+def woocommerce_cursor(name: str, moment: datetime) -> dict[str, Any]:
+    """WooCommerce polls by `modified_after`, in its own GMT format."""
+    return {"modified": wc_gmt(moment)}
 
 
 @dataclass
@@ -168,22 +184,22 @@ class FullSync:
 
     def systems(self, only: str | None) -> list[str]:
         if only is not None:
-            if only not in FULL_STREAMS:
-                known = ", ".join(FULL_STREAMS)
+            if only not in full_streams(self.services):
+                known = ", ".join(full_streams(self.services))
                 raise UnknownSystem(f"--system: unknown system {only!r} (known: {known})")
             if not self.services.enabled(only):
                 raise UnknownSystem(
                     f"--system: {only} is not configured (see CONNECTOR_{only.upper()}_*)"
                 )
             return [only]
-        found = [s for s in FULL_STREAMS if self.services.enabled(s)]
+        found = [s for s in full_streams(self.services) if self.services.enabled(s)]
         if not found:
             raise UnknownSystem("no system to sync: configure WooCommerce or Bitrix24 first")
         return found
 
     def run(self, only: str | None = None) -> list[StreamReport]:
         for system in self.systems(only):
-            for name in FULL_STREAMS[system]:
+            for name in full_streams(self.services)[system]:
                 if self.streams is None or name in self.streams:
                     self.reports.append(self.run_stream(system, name))
         return self.reports
@@ -236,7 +252,9 @@ class FullSync:
         with self.services.engine.begin() as connection:
             save_cursor(connection, system, full_stream(name), {"done": True, "t": int(started)})
             if load_cursor(connection, system, name) is None:
-                save_cursor(connection, system, name, polling_start(system, name, started))
+                save_cursor(
+                    connection, system, name, polling_start(self.services, system, name, started)
+                )
 
 
 class _Stamped:

@@ -135,6 +135,11 @@ class System:
     task_handlers: Mapping[str, Ref] = field(default_factory=dict)
     # polling stream name -> f(services, options) -> connector.sync.streams.Stream
     streams: Mapping[str, Ref] = field(default_factory=dict)
+    # `connector sync --full`: stream name -> f(services, since) -> Stream, in the order they
+    # run (the records others refer to first), and f(stream, moment) -> the polling cursor that
+    # starts where a full sync begun at `moment` left off
+    full_sync: Mapping[str, Ref] = field(default_factory=dict)
+    polling_cursor: Ref | None = None
     # a list of jobs.Job (or f() -> list) the scheduler runs while the system is configured
     jobs: Ref | None = None
     # `connector setup NAME`: f(settings, **options) -> lines to print

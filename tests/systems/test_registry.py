@@ -18,6 +18,7 @@ from connector.flows import hub
 from connector.scheduler import active_jobs
 from connector.services import Services
 from connector.store.tables import tasks
+from connector.sync.full import full_streams, polling_start
 from connector.sync.polling import polled_stream
 from connector.sync.trace import task_target
 from connector.systems.registry import (
@@ -79,6 +80,7 @@ MARKETPLACE = System(
         )
     ],
     setup=lambda settings, **options: [f"marketplace webhook -> {settings.public_url}: created"],
+    full_sync={"buyers": marketplace_orders, "orders": marketplace_orders},
     trace=payload_record("order"),
     receives={"order"},
     sends={"order"},
@@ -227,3 +229,15 @@ def test_trace_asks_each_system_which_record_its_inbound_task_is_about() -> None
     )
     assert task_target("woocommerce.product", {"id": 1}, registry) is None
     assert task_target("unknown.order", {"id": 1}, registry) is None
+
+
+def test_the_full_sync_reads_the_streams_a_system_declares_in_their_order(plugged_services) -> None:
+    streams = full_streams(plugged_services)
+    assert streams["marketplace"] == ("buyers", "orders")
+    assert streams["woocommerce"] == ("customers", "products", "orders")
+    assert polling_start(plugged_services, "marketplace", "orders", 0.0) == {
+        "since": "1970-01-01T00:00:00+00:00"
+    }
+    assert polling_start(plugged_services, "woocommerce", "orders", 0.0) == {
+        "modified": "1970-01-01T00:00:00"
+    }

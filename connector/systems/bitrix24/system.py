@@ -34,6 +34,17 @@ def offline_events(services: Any, options: dict[str, Any]) -> Any:
     return bitrix24.OfflineEvents(services.bitrix24)
 
 
+def full(entity: str) -> Any:
+    """`connector sync --full` of contacts or deals: the modified-date scan over everything."""
+
+    def build(services: Any, since: Any) -> Any:
+        from connector.sync.full import bitrix24_full
+
+        return bitrix24_full(entity)(services, since)
+
+    return build
+
+
 def task_record(kind: str, payload: Any) -> tuple[str, str] | None:
     """`connector trace`: a Bitrix24 event task is about a contact (customer) or a deal (order)."""
     entity = {"contact": "customer", "deal": "order"}.get(str(payload.get("entity")))
@@ -67,6 +78,7 @@ SYSTEM = System(
         "contacts": modified_scan("contacts"),
         "offline_events": offline_events,
     },
+    full_sync={"contacts": full("contacts"), "deals": full("deals")},
     setup="connector.systems.bitrix24.setup:run_setup",
     receives={"customer": "push.bitrix24.contact", "order": "push.bitrix24.deal"},
     sends={"customer", "order"},

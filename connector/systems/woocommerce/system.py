@@ -31,6 +31,17 @@ def customer_scan(services: Any, options: dict[str, Any]) -> Any:
     return woocommerce.CustomerScan(services.woocommerce, **options)
 
 
+def full(resource: str) -> Any:
+    """`connector sync --full` of one resource: every record in id order."""
+
+    def build(services: Any, since: Any) -> Any:
+        from connector.sync.full import woocommerce_full
+
+        return woocommerce_full(resource)(services, since)
+
+    return build
+
+
 SYSTEM = System(
     name="woocommerce",
     title="WooCommerce",
@@ -54,6 +65,13 @@ SYSTEM = System(
         "products": modified_stream("products"),
         "customers": customer_scan,
     },
+    # customers before the orders that refer to them
+    full_sync={
+        "customers": full("customers"),
+        "products": full("products"),
+        "orders": full("orders"),
+    },
+    polling_cursor="connector.sync.full:woocommerce_cursor",
     setup="connector.systems.woocommerce.setup:run_setup",
     receives={"customer", "order"},
     sends={"customer", "order", "product"},
