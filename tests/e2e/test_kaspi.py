@@ -78,6 +78,7 @@ def test_a_kaspi_order_joins_the_shop_customer_with_that_phone_in_one_deal_and_o
     rows = world.state("bitrix24")["product_rows"][deal["ID"]]
     assert [(r["PRODUCT_NAME"], float(r["QUANTITY"])) for r in rows] == [("Наушники", 2.0)]
     assert accruals(world, order) == ["pending"]
+    assert world.state("cdek")["orders"] == {}  # Kaspi or the merchant delivers it
 
 
 def test_an_order_read_by_two_overlapping_polls_is_one_deal_and_one_accrual(world, kaspi):
