@@ -1,9 +1,9 @@
 """The `sync.poll` task: reads one stream of one system from its cursor and enqueues the changes.
 
-A scheduled job (jobs/sync.py) only enqueues this task once per time bucket; the task does the
-reading, so the scheduler never talks to a remote system and a failed poll is retried by the
-queue like any task. Tasks of one job share an ordering key, so two polls of one stream never
-run at once and the cursor has a single writer.
+A scheduled job (the `jobs` of a system's declaration) only enqueues this task once per time
+bucket; the task does the reading, so the scheduler never talks to a remote system and a failed
+poll is retried by the queue like any task. Tasks of one job share an ordering key, so two polls
+of one stream never run at once and the cursor has a single writer.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ import re
 
 from connector.delivery import on_order_status, shipment_of
 from connector.identity import save_link
-from jobs import enqueue_job
-from jobs.delivery import JOBS
+from jobs import all_jobs, enqueue_job
+
+JOBS = all_jobs()  # the jobs of every system (their declarations)
 
 UA = {
     "first_name": "Olena",

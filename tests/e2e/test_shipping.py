@@ -4,8 +4,9 @@ Mailchimp (issue 7: the customer sees where the parcel is)."""
 
 from __future__ import annotations
 
-from jobs import enqueue_job
-from jobs.delivery import JOBS
+from jobs import all_jobs, enqueue_job
+
+JOBS = all_jobs()  # the jobs of every system (their declarations)
 
 
 def shop_order(world, order_id: int) -> dict:

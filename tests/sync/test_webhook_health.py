@@ -24,10 +24,11 @@ from connector.sync.webhook_health import (
 )
 from connector.systems.woocommerce.setup import webhook_url
 from connector.tasks import TaskContext
-from jobs import enqueue_job
-from jobs.sync import JOBS
+from jobs import all_jobs, enqueue_job
 from tests.sync.conftest import queued, sandbox_services
 from tests.sync.test_woocommerce_polling import create_orders, minutes_ago
+
+JOBS = all_jobs()  # the jobs of every system (their declarations)
 
 DOWN = "http://127.0.0.1:9"  # nothing listens there: every delivery to us fails
 HEALTH_JOB = next(job for job in JOBS if job.kind == "sync.webhook_health")

@@ -67,6 +67,7 @@ SYSTEM = System(
     # connected by an inbound webhook or as an OAuth app
     configured=any_set("bitrix24_webhook_url", "bitrix24_client_id"),
     client=client,
+    jobs="connector.systems.bitrix24.jobs:JOBS",
     task_handlers={
         "bitrix24.event": "connector.flows.crm:bitrix24_event",
         "push.bitrix24.contact": "connector.flows.customers:push_bitrix24_contact",

@@ -19,4 +19,5 @@ SYSTEM = System(
     settings=("novaposhta_url", "novaposhta_api_key"),
     configured=all_set("novaposhta_api_key"),
     client=client,
+    jobs="connector.systems.novaposhta.jobs:JOBS",
 )

@@ -53,6 +53,7 @@ SYSTEM = System(
     ),
     configured=all_set("woocommerce_url"),
     client=client,
+    jobs="connector.systems.woocommerce.jobs:JOBS",
     task_handlers={
         "woocommerce.order": "connector.flows.orders:woocommerce_order",
         "woocommerce.customer": "connector.flows.customers:woocommerce_customer",
