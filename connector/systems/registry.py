@@ -154,6 +154,8 @@ class System:
     linked_only: bool = False
     # a sales channel: its customer edits yield to the owners the mappings name (`owner:`)
     sales_channel: bool = False
+    # the push kind of each entity it receives (`receives` normalised; set after init)
+    push_of: dict[str, str] = field(init=False, default_factory=dict)
     # f(services) -> its line in `connector status` (default: "on" / "off")
     status: Ref | None = None
     # f(kind, payload) -> (entity, id) | None: the record of this system an inbound task of it
@@ -165,6 +167,7 @@ class System:
         if not isinstance(receives, Mapping):
             receives = {entity: f"push.{self.name}.{entity}" for entity in sorted(receives)}
         object.__setattr__(self, "receives", dict(receives))
+        object.__setattr__(self, "push_of", dict(receives))
         object.__setattr__(self, "sends", frozenset(self.sends))
 
     # -- reading the declaration ---------------------------------------------------------
@@ -198,7 +201,7 @@ class System:
         return list(found() if callable(found) else found)
 
     def push_kinds(self) -> list[str]:
-        return [*self.receives.values(), *self.push_ordering]
+        return [*self.push_of.values(), *self.push_ordering]
 
     def ordering_key(self, kind: str, target_id: Any) -> str:
         """The ordering key of push task `kind` for the system's record `target_id`."""
@@ -272,7 +275,7 @@ class Registry:
 
     def receivers(self, entity: str) -> list[tuple[System, str]]:
         """(system, push kind) of every system that receives `entity`, in fan-out order."""
-        return [(s, s.receives[entity]) for s in self._systems.values() if entity in s.receives]
+        return [(s, s.push_of[entity]) for s in self._systems.values() if entity in s.push_of]
 
     def push_key(self, kind: str, target_id: Any) -> str:
         """The ordering key of push task `kind` for target record `target_id`."""
