@@ -181,6 +181,7 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
 
     from connector.app import create_app
     from connector.cli.sandbox import sandbox_runner
+    from connector.web_server import bound_port
     from connector.worker import Worker
 
     with sandbox_runner().Sandbox(ports={}) as sandbox:  # ./sandbox, installed apart
@@ -193,7 +194,7 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
         services = Services(load_settings(env=env, env_file=None))
         _ = services.queue, services.registry  # store created and migrated before any thread
         server = create_server(create_app(services), host="127.0.0.1", port=0, threads=8)
-        public_url = f"http://127.0.0.1:{server.effective_port}"
+        public_url = f"http://127.0.0.1:{bound_port(server)}"
         env["CONNECTOR_PUBLIC_URL"] = public_url
         services.settings = services.settings.replace(public_url=public_url)
         threading.Thread(target=server.run, daemon=True, name="web").start()
@@ -382,7 +383,8 @@ def play(demo: Demo, story: Story) -> None:
     demo.show(story)
     member = demo.mailchimp_member(member["email_address"]) if member else None
     story.check(
-        bool(member) and member.get("status") == "unsubscribed", "Mailchimp shows her unsubscribed"
+        member is not None and member.get("status") == "unsubscribed",
+        "Mailchimp shows her unsubscribed",
     )
     contacts = demo.contacts_with_phone()
     consent = contacts[0].get("UF_CRM_MARKETING_CONSENT") if contacts else None

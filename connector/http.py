@@ -17,6 +17,7 @@ import email.utils
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def _failed_before_sending(error: requests.exceptions.ConnectionError) -> bool:
 
 def _host(url: str) -> str:
     """The scheme and host only: paths can hold secrets (webhook codes, URL tokens)."""
-    parts = requests.utils.urlparse(url)
+    parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 

@@ -322,9 +322,11 @@ def add_keys(connection: Connection, canonical_id: str, keys: Iterable[tuple[str
     if not rows:
         return
     dialect = connection.engine.dialect.name
-    maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
-    if maker is not None:
-        connection.execute(maker(identity_keys).values(rows).on_conflict_do_nothing())
+    if dialect == "sqlite":
+        connection.execute(sqlite.insert(identity_keys).values(rows).on_conflict_do_nothing())
+        return
+    if dialect == "postgresql":
+        connection.execute(postgresql.insert(identity_keys).values(rows).on_conflict_do_nothing())
         return
     for row in rows:
         if find_customer_by_keys(connection, [(row["kind"], row["value"])]) is None:

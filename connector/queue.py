@@ -424,7 +424,7 @@ class Queue:
         now = self.clock()
         states = [QUEUED, WAITING, RUNNING, DEAD] + ([DONE] if count_done else [])
         with reading(self.engine) as connection:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 connection.execute(
                     select(tasks.c.state, func.count())
                     .where(tasks.c.state.in_(states))

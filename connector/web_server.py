@@ -29,10 +29,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from granian.rsgi import ProtocolClosed, ProtocolError
 from waitress.channel import HTTPChannel
+
+if TYPE_CHECKING:
+    from waitress.server import BaseWSGIServer, MultiSocketServer
 
 log = logging.getLogger("connector")
 
@@ -259,7 +262,7 @@ def waitress_server(
     read_timeout: float,
     connection_limit: int,
     max_body_bytes: int,
-) -> Any:
+) -> MultiSocketServer | BaseWSGIServer:
     """A waitress server (not yet running) that bounds what slow and idle clients can hold:
     `connection_limit` connections, each request given `read_timeout` seconds to arrive (and
     `max_body_bytes` of body, where waitress would buffer a gigabyte), and a connection idle
@@ -284,8 +287,26 @@ def waitress_server(
         asyncore_use_poll=True,  # select() cannot watch more than 1,024 sockets
     )
     channel = type("Channel", (DeadlineChannel,), {"read_timeout": float(read_timeout)})
-    server.channel_class = channel
+    for listener in listeners(server):
+        listener.channel_class = channel
     return server
+
+
+def listeners(server: MultiSocketServer | BaseWSGIServer) -> list[BaseWSGIServer]:
+    """The server's listening sockets: itself, or each one of a host that resolves to several
+    addresses (`localhost` to 127.0.0.1 and ::1), which waitress serves by a `MultiSocketServer`."""
+    from waitress.server import BaseWSGIServer
+
+    if isinstance(server, BaseWSGIServer):
+        return [server]
+    # the map holds its dispatchers (types-waitress says sockets)
+    dispatchers: list[object] = list((server.map or {}).values())
+    return [each for each in dispatchers if isinstance(each, BaseWSGIServer)]
+
+
+def bound_port(server: MultiSocketServer | BaseWSGIServer) -> int:
+    """The port the server listens on (`port=0` asks for a free one); the first of several."""
+    return int(listeners(server)[0].getsockname()[1])
 
 
 def raise_open_files_limit(connection_limit: int) -> None:

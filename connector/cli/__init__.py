@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from connector.errors import ConnectorError
 class ConnectorGroup(click.Group):
     """Turns our typed errors into one line and exit code 2, never a traceback."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConnectorError as error:

@@ -77,7 +77,7 @@ def run(env_file: str | None) -> None:
     settings = services.settings
     the_worker = Worker(services)
     the_scheduler = build_scheduler(services)
-    from connector.web_server import waitress_server
+    from connector.web_server import bound_port, waitress_server
 
     server = waitress_server(  # slow or idle clients cannot hold its threads or all its slots
         create_app(services),
@@ -98,7 +98,7 @@ def run(env_file: str | None) -> None:
     worker_thread = threading.Thread(target=the_worker.run, name="worker")
     worker_thread.start()
     the_scheduler.start()
-    log.info("running on http://%s:%s", settings.http_host, server.effective_port)
+    log.info("running on http://%s:%s", settings.http_host, bound_port(server))
     try:
         server.run()
     except OSError:

@@ -122,13 +122,14 @@ def apply_observation(services: Any, order_id: str, carrier: str, seen: Observat
             return Outcome(False, False, "no such shipment")
         data = dict(link.data)
         number = seen.tracking_number or data.get("tracking_number")
-        new_number = bool(seen.tracking_number) and seen.tracking_number != data.get(
-            "tracking_number"
+        # the waybill number when this status brings a new one
+        new_number = (
+            seen.tracking_number if seen.tracking_number != data.get("tracking_number") else None
         )
         verdict = _verdict(rules, link, data, seen)
         if verdict:
             if new_number:  # a stale status may still be the first to carry the waybill number
-                _late_number(connection, services, rules, link, number)
+                _late_number(connection, services, rules, link, new_number)
             return Outcome(False, False, verdict)
         moment = seen.status_at.isoformat() if seen.status_at else link.version
         history = list(data.get("history") or [])[-(HISTORY_KEEP - 1) :]
@@ -150,7 +151,7 @@ def apply_observation(services: Any, order_id: str, carrier: str, seen: Observat
             version=moment, data=updates,
         )  # fmt: skip
         if new_number:
-            _announce_tracking(connection, services, order_id, carrier, number)
+            _announce_tracking(connection, services, order_id, carrier, new_number)
         if announce:
             fresh = dict(data) | updates
             _announce_state(connection, services, rules, order_id, carrier, fresh, moment)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine
 
@@ -27,7 +27,7 @@ DEPENDENCY_WAIT_SECONDS = 0.2
 DEPENDENCY_PATIENCE_SECONDS = 600.0
 
 
-def wait_for_dependency(ctx: TaskContext, what: str) -> None:
+def wait_for_dependency(ctx: TaskContext, what: str) -> NoReturn:
     """Asks the queue to run the task again soon (`NotReady`: no failed attempt, an INFO line);
     after a long wait it becomes a real failure, so a dead dependency shows up in the dead
     letters instead of looping for ever."""

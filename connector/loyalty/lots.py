@@ -65,7 +65,7 @@ def expiring_between(
     lots, taken = _lots(connection, customer_id)
     remaining = taken
     amount, first = 0, None
-    dated = sorted((lot for lot in lots if lot.expires_at is not None), key=lambda x: x.expires_at)
+    dated = sorted((lot for lot in lots if lot.expires_at is not None), key=_expiry)
     for lot in dated:
         left = max(0, lot.amount - remaining)
         remaining = max(0, remaining - lot.amount)
@@ -73,3 +73,9 @@ def expiring_between(
             amount += left
             first = lot.expires_at if first is None else first
     return amount, first
+
+
+def _expiry(lot: Lot) -> float:
+    """The sort key of a lot that expires."""
+    assert lot.expires_at is not None
+    return lot.expires_at

@@ -94,6 +94,7 @@ def enqueue_publish(
     queue: Any, connection: Connection, customer_id: str, now: float, coalesce_seconds: float
 ) -> int | None:
     """Enqueues this bucket's balance publication for the customer (a no-op if already there)."""
+    bucket: int | str
     if coalesce_seconds > 0:
         bucket = math.floor(now / coalesce_seconds)
         run_at = (bucket + 1) * coalesce_seconds

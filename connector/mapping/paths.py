@@ -100,7 +100,9 @@ def parse(text: str) -> Path:
 
 
 def _split_dots(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "[":
             depth += 1
@@ -221,20 +223,23 @@ def setter(steps: tuple[Step, ...]) -> Setter:
             inner[k2] = value
 
         return set2
-    return lambda target, value, existing=None: _put(target, steps, value, existing)
+
+    def set_any(target: dict, value: Any, existing: Any = None) -> None:
+        _put(target, steps, value, existing)
+
+    return set_any
 
 
 def _put(node: Any, steps: tuple[Step, ...], value: Any, existing: Any) -> None:
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
-        nxt = None if last else steps[i + 1]
         if step.kind == "key":
             existing = existing.get(step.key) if isinstance(existing, dict) else None
             if last:
                 node[step.key] = value
                 return
             child = node.get(step.key)
-            want_list = nxt.kind in ("index", "select")
+            want_list = steps[i + 1].kind in ("index", "select")
             if want_list and not isinstance(child, list):
                 child = node[step.key] = []
             elif not want_list and not isinstance(child, dict):

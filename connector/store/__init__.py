@@ -55,7 +55,7 @@ def _tune_sqlite(engine: Engine, synchronous: str, lock_path: Path) -> None:
     write_turn = WriteTurn(lock_path)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record):
         # SQLAlchemy's "begin" event issues the BEGIN itself (see below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -66,7 +66,7 @@ def _tune_sqlite(engine: Engine, synchronous: str, lock_path: Path) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection):
         # Straight on the DBAPI connection: SQLAlchemy's own execution path costs more than
         # the BEGIN itself, on every transaction.
         dbapi_connection = connection.connection.driver_connection
@@ -83,7 +83,7 @@ def _tune_sqlite(engine: Engine, synchronous: str, lock_path: Path) -> None:
             _end_turn(connection)
             raise
 
-    def _end_turn(connection):  # type: ignore[no-untyped-def]
+    def _end_turn(connection):
         if connection.info.pop("write_turn", False):
             write_turn.release()
 

@@ -17,3 +17,33 @@ def test_every_setting_is_a_typed_attribute_that_holds_its_default_and_what_it_p
         assert isinstance(setting.default, hint), f"{setting.name}: default is not {hint}"
         parsed = setting.parse("1" if setting.default is None else str(setting.default))
         assert isinstance(parsed, hint), f"{setting.name}: {setting.parse} gives no {hint}"
+
+
+def test_a_host_with_two_addresses_gets_the_request_deadline_on_both_of_its_sockets(monkeypatch):
+    # `localhost` resolving to 127.0.0.1 and ::1 makes waitress listen twice (MultiSocketServer);
+    # the deadline channel used to be set on the wrapper only, so neither socket had it.
+    import waitress.server
+
+    from connector.web_server import DeadlineChannel, listeners, waitress_server
+
+    real = waitress.server.create_server
+
+    def two_addresses(app, host, port, **options):
+        return real(app, listen="127.0.0.1:0 127.0.0.2:0", **options)
+
+    monkeypatch.setattr(waitress.server, "create_server", two_addresses)
+    server = waitress_server(
+        lambda environ, start_response: [],
+        host="localhost",
+        port=0,
+        threads=1,
+        read_timeout=1.0,
+        connection_limit=10,
+        max_body_bytes=1000,
+    )
+    try:
+        sockets = listeners(server)
+        assert len(sockets) == 2
+        assert all(issubclass(each.channel_class, DeadlineChannel) for each in sockets)
+    finally:
+        server.close()
