@@ -356,7 +356,7 @@ def push_mailchimp_member(ctx: TaskContext, payload: dict[str, Any]) -> None:
     MailchimpMemberExporter().run(ctx, payload)
 
 
-def _change_member_email(client: Any, list_id: str, old: str, new: str) -> None:
+def _change_member_email(client: Any, list_id: str | None, old: str, new: str) -> None:
     try:
         client.change_member_email(list_id, old, new)
     except PermanentError as error:
