@@ -6,6 +6,7 @@ merchant, and a cancellation on either side reaches the other."""
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from connector.identity import order_id_for
 from connector.store.tables import loyalty_entries
 from connector.sync.polling import poll_once
 from connector.sync.streams import run_stream
+from connector.systems.kaspi.client import DAY_MS
 from connector.systems.kaspi.polling import OrdersStream
 from connector.systems.kaspi.system import kaspi_client
 
@@ -219,3 +221,23 @@ def test_setup_proves_the_token_and_says_how_kaspi_orders_are_taken(
     assert "are read in KZ" in done.output  # mappings/kaspi: Kaspi writes no +7
     assert refused.exit_code != 0 and "401" in refused.output
     assert "not-the-token" not in refused.output
+
+
+def test_a_full_sync_imports_older_orders_and_polling_goes_on_from_where_it_began(world, kaspi):
+    from connector.sync.cursors import read_cursor
+    from connector.sync.full import FullSync
+
+    now = int(time.time() * 1000)
+    old = place(world, creationDate=now - 20 * DAY_MS)  # before any poll's re-read span
+    recent = place(world, creationDate=now - 2 * DAY_MS)
+
+    [report] = FullSync(world.services).run("kaspi")
+    world.settle()
+    after = poll(world, kaspi)
+
+    assert report.status == "complete" and report.outcome.enqueued == 2
+    assert after.enqueued == 0  # the poll re-reads the recent one: already queued
+    assert sorted(d["ORIGIN_ID"] for d in world.deals()) == sorted(
+        order_id_for("kaspi", o["id"]) for o in (old, recent)
+    )
+    assert read_cursor(world.services.engine, "kaspi", "orders")["created"] >= now

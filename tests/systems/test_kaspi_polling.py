@@ -3,10 +3,16 @@ make a re-read order a no-op."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.systems.kaspi.client import MAX_WINDOW_MS, OrdersPage
-from connector.systems.kaspi.polling import OrdersStream, order_task
+from connector.systems.kaspi.polling import (
+    FullOrdersStream,
+    OrdersStream,
+    order_task,
+    polling_cursor,
+)
 
 DAY = 86_400_000
 NOW = 1_717_398_000_000
@@ -93,3 +99,23 @@ def test_an_order_task_is_keyed_by_id_and_status_and_ordered_per_order():
     assert later.dedupe_key != first.dedupe_key
     assert first.ordering_key == later.ordering_key == "order:kaspi:MTQ1"
     assert first.payload["order"] == order
+
+
+def test_a_full_sync_reads_from_since_and_resumes_at_its_checkpoint_window():
+    since = datetime.fromtimestamp((NOW - 30 * DAY) / 1000, UTC)
+    first, resumed = FakeKaspi(), FakeKaspi()
+
+    pages = list(
+        FullOrdersStream(first, since, states=("NEW",), clock=lambda: NOW / 1000).pages(None)
+    )
+    checkpoint = pages[0].bookmark
+    list(
+        FullOrdersStream(resumed, since, states=("NEW",), clock=lambda: NOW / 1000).pages(
+            checkpoint
+        )
+    )
+
+    assert first.asked[0][0] == NOW - 30 * DAY and first.asked[-1][1] == NOW
+    assert checkpoint == {"created": first.asked[0][1] + 1, "from": since.isoformat()}
+    assert resumed.asked == first.asked[1:]
+    assert polling_cursor("orders", since) == {"created": NOW - 30 * DAY}

@@ -15,6 +15,7 @@ queued once per status it reaches, and a re-read one is a no-op.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -74,6 +75,10 @@ class OrdersStream:
             return None
         return min(start, int(saved) - self.lookback_ms)
 
+    def mark(self, created: int) -> dict[str, Any]:
+        """The bookmark once every order created before `created` (epoch ms) was read."""
+        return {"created": created}
+
     def pages(self, bookmark: dict[str, Any] | None) -> Iterator[Page]:
         now_ms = int(self.clock() * 1000)
         start = self.start(now_ms, bookmark)
@@ -87,7 +92,7 @@ class OrdersStream:
                     done = found.last and index == len(self.states) - 1
                     yield Page(
                         tasks=[order_task(order) for order in found.orders],
-                        bookmark={"created": high + 1} if done else None,
+                        bookmark=self.mark(high + 1) if done else None,
                     )
                     if found.last:
                         break
@@ -113,3 +118,37 @@ def order_stream(services: Any, options: dict[str, Any]) -> OrdersStream:
         clock=services.queue.clock,
         **chosen,
     )
+
+
+FULL_SYNC_DAYS = 90  # `connector sync --full` without --since: Kaspi documents no history limit
+
+
+class FullOrdersStream(OrdersStream):
+    """`connector sync --full`: every order created since `since` (else the last 90 days), window
+    by window; its checkpoint `{"created": ms, "from": since}` resumes at the window it was in."""
+
+    def __init__(self, client: Any, since: dt.datetime | None, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.since = since
+
+    def start(self, now_ms: int, bookmark: dict[str, Any] | None) -> int | None:
+        if bookmark and bookmark.get("created") is not None:
+            return int(bookmark["created"])
+        if self.since is not None:
+            return int(self.since.timestamp() * 1000)
+        return now_ms - FULL_SYNC_DAYS * 86_400_000
+
+    def mark(self, created: int) -> dict[str, Any]:
+        since = self.since.astimezone(dt.UTC).isoformat() if self.since is not None else None
+        return {"created": created, "from": since}
+
+
+def full_order_stream(services: Any, since: dt.datetime | None) -> FullOrdersStream:
+    from connector.systems.kaspi.system import kaspi_client
+
+    return FullOrdersStream(kaspi_client(services), since, clock=services.queue.clock)
+
+
+def polling_cursor(name: str, moment: dt.datetime) -> dict[str, Any]:
+    """Polling starts where a full sync begun at `moment` left off."""
+    return {"created": int(moment.timestamp() * 1000)}

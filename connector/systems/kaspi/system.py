@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.systems.registry import System, all_set
+from connector.systems.registry import System, all_set, payload_record
 
 if TYPE_CHECKING:
     from connector.systems.kaspi.client import KaspiClient
@@ -34,10 +34,13 @@ SYSTEM = System(
         "push.kaspi.order": "connector.systems.kaspi.flows:push_kaspi_order",
     },
     streams={"orders": "connector.systems.kaspi.polling:order_stream"},
+    full_sync={"orders": "connector.systems.kaspi.polling:full_order_stream"},
+    polling_cursor="connector.systems.kaspi.polling:polling_cursor",
     jobs="connector.systems.kaspi.jobs:JOBS",
     setup="connector.systems.kaspi.setup:run_setup",
     receives={"order"},  # push.kaspi.order, only for orders Kaspi holds (linked_only)
     sends={"order", "customer"},
     linked_only=True,
     sales_channel=True,
+    trace=payload_record("order"),  # kaspi.order {id}: the Kaspi order
 )
