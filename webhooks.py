@@ -279,15 +279,16 @@ def mailchimp(secret: str) -> tuple[Response, int]:
         if error.code == "unknown_type" and form_type:  # e.g. a future type: record, acknowledge
             return _store("mailchimp", content_key(body), form_type, body, None)
         return _refuse(400, "mailchimp", "bad_request", error.args[0])
-    if event.type != "campaign" and not event.email:
+    if event.type == "campaign":
+        return _store("mailchimp", event.dedupe_key, event.type, body, None)
+    email = event.email
+    if not email:
         return _refuse(400, "mailchimp", "bad_request", "data[email]: missing")
-    task = None
-    if event.type != "campaign":
-        task = TaskSpec(
-            "mailchimp.event",
-            {"type": event.type, "fired_at": event.fired_at, "data": event.data},
-            ordering_key=keys.member(event.data.get("email") or event.email),
-        )
+    task = TaskSpec(
+        "mailchimp.event",
+        {"type": event.type, "fired_at": event.fired_at, "data": event.data},
+        ordering_key=keys.member(email),
+    )
     return _store("mailchimp", event.dedupe_key, event.type, body, task)
 
 

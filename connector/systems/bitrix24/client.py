@@ -572,7 +572,7 @@ def page_rows(result: Any) -> list[dict[str, Any]]:
 def _stage(row: Mapping[str, Any], category_id: int) -> Stage:
     """`SEMANTICS` S/F decides; `EXTRA.SEMANTICS` may add kinds such as "apology" (a failure)."""
     letter = str(row.get("SEMANTICS") or "")
-    extra = row.get("EXTRA") if isinstance(row.get("EXTRA"), Mapping) else {}
+    extra = found if isinstance(found := row.get("EXTRA"), Mapping) else {}
     semantics = {"S": "success", "F": "failure"}.get(letter)
     if semantics is None:
         kind = str(extra.get("SEMANTICS") or "process")

@@ -56,7 +56,7 @@ def read_credentials(body: bytes | str, content_type: str = "") -> tuple[str, st
         pairs = dict(parse_qsl(text.strip(), keep_blank_values=True))
         return pairs.get("event", "").upper(), pairs.get("auth[application_token]", "")
     payload = _decode_json(text)
-    auth = payload.get("auth") if isinstance(payload.get("auth"), dict) else {}
+    auth = found if isinstance(found := payload.get("auth"), dict) else {}
     name, token = payload.get("event"), auth.get("application_token")
     return (
         name.upper() if isinstance(name, str) else "",
@@ -83,8 +83,8 @@ def parse_event(body: bytes | str, content_type: str = "") -> Event:
     if not isinstance(name, str) or not name:
         raise PermanentError("event: missing, or not a text", code="bad_event")
     name = name.upper()
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    fields = data.get("FIELDS") if isinstance(data.get("FIELDS"), dict) else {}
+    data = found if isinstance(found := payload.get("data"), dict) else {}
+    fields = given if isinstance(given := data.get("FIELDS"), dict) else {}
     entity_id = fields.get("ID")
     if entity_id in (None, ""):
         entity_id = None
@@ -99,7 +99,7 @@ def parse_event(body: bytes | str, content_type: str = "") -> Event:
         name=name,
         entity_id=str(entity_id) if entity_id is not None else None,
         data=data,
-        auth=payload.get("auth") if isinstance(payload.get("auth"), dict) else {},
+        auth=auth if isinstance(auth := payload.get("auth"), dict) else {},
         ts=str(ts) if ts not in (None, "") else None,
         handler_id=str(payload.get("event_handler_id") or "") or None,
     )

@@ -82,7 +82,7 @@ def parse_webhook(body: bytes | str) -> AudienceEvent:
         raise PermanentError("type: missing", code="bad_webhook")
     if kind not in TYPES:
         raise PermanentError(f"type: {kind[:40]!r} is not synced", code="unknown_type")
-    data = form.get("data") if isinstance(form.get("data"), dict) else {}
+    data = found if isinstance(found := form.get("data"), dict) else {}
     for key in IDENTITY_FIELDS:
         value = data.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > EMAIL_LENGTH):

@@ -26,7 +26,7 @@ def signature(body: bytes, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def verify_webhook_signature(body: bytes, signature_header: str | None, secret: str) -> bool:
+def verify_webhook_signature(body: bytes, signature_header: str | None, secret: str | None) -> bool:
     """True when `signature_header` signs `body` with `secret` (constant-time compare)."""
     if not signature_header or not secret:
         return False
