@@ -163,17 +163,22 @@ def test_a_new_order_is_accepted_for_the_merchant_when_auto_accept_is_on(world, 
     assert accruals(world, order) == ["pending"]
 
 
-def test_a_kaspi_cancellation_loses_the_deal_and_reverses_the_bonus(world, kaspi):
+@pytest.mark.parametrize(
+    ("kaspi_status", "stage"), [("CANCELLED", "LOSE"), ("RETURNED", "APOLOGY")]
+)
+def test_a_kaspi_cancellation_or_return_moves_the_deal_and_reverses_the_bonus(
+    world, kaspi, kaspi_status, stage
+):
     order = place(world)
     poll(world, kaspi)
     world.settle()
 
-    world.control("kaspi", f"/orders/{order['attributes']['code']}/status", status="CANCELLED")
+    world.control("kaspi", f"/orders/{order['attributes']['code']}/status", status=kaspi_status)
     poll(world, kaspi)
     world.settle()
 
     [deal] = world.deals()
-    assert deal["STAGE_ID"] == "LOSE"
+    assert deal["STAGE_ID"] == stage  # cancelled / refunded in mappings/bitrix24/stage_map.yaml
     assert accruals(world, order) == ["pending", "reversal"]
     assert world.dead_letters() == []
 
