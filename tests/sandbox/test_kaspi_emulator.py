@@ -156,3 +156,10 @@ def test_a_share_of_calls_fails_when_faults_are_on_and_control_calls_never(kaspi
     assert 5 < statuses.count(200) < 35
     assert {s for s in statuses if s != 200} <= {500, 502, 503}
     assert kaspi.get("/_sandbox/state").status_code == 200
+
+
+def test_a_control_order_with_a_bad_line_is_a_400_not_a_500(kaspi):
+    answer = kaspi.post("/_sandbox/orders", json={"lines": [{"sku": "A", "quantity": "two"}]})
+
+    assert answer.status_code == 400
+    assert "cannot place" in answer.get_json()["errors"][0]["detail"]

@@ -445,7 +445,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.post("/_sandbox/orders")
     def place() -> Response:
         body = request.get_json(silent=True)
-        order = state.place(body if isinstance(body, dict) else {})
+        try:
+            order = state.place(body if isinstance(body, dict) else {})
+        except (TypeError, ValueError, AttributeError) as error:
+            raise KaspiError(400, "Bad Request", f"cannot place this order: {error}") from None
         return answer(_order_resource(base(), order), 201)
 
     @app.post("/_sandbox/orders/<code>/status")
