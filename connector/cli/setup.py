@@ -73,8 +73,8 @@ def phone_region_line(folder: Path, system: str) -> str:
         for rule in mapping.rules:
             for step in rule.transforms:
                 if step.name == "phone":
-                    region = step.params.get("region") or mapping.options.get("phone_region")
-                    regions.add(str(region or DEFAULT_REGION).upper())
+                    given = step.params.get("region") or mapping.options.get("phone_region")
+                    regions.add(str(given or DEFAULT_REGION).upper())
                     from_record = from_record or step.params.get("country_from") is not None
     region = ", ".join(sorted(regions)) or configured_region(folder)
     where = "the record's own country when it has one, else " if from_record else ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from connector import keys
@@ -105,6 +106,7 @@ class ModifiedScan:
             last = len(rows) < PAGE_SIZE
             if rows:
                 after = int(rows[-1]["ID"])
+            mark: dict[str, Any]
             if last and not self.fixed_window:
                 mark = {"since": iso(high or started)}
             else:  # a full sync keeps its place even at the end: a re-run finds nothing more
@@ -152,8 +154,8 @@ class OfflineEvents:
                     tasks=tasks,
                     bookmark=None,
                     skipped=len(batch.events) - len(tasks),
-                    on_commit=lambda b=batch: confirm_offline(self.client, b),
-                    on_abort=lambda b=batch, ids=ids: fail_offline(self.client, b, ids),
+                    on_commit=partial(confirm_offline, self.client, batch),
+                    on_abort=partial(fail_offline, self.client, batch, ids),
                 )
                 if len(batch.events) < self.limit:
                     break

@@ -54,14 +54,17 @@ def save_cursor(connection: Connection, system: str, stream: str, bookmark: dict
     if len(value) > MAX_LENGTH:
         raise ConnectorError(f"cursor {system}/{stream} too long ({len(value)} > {MAX_LENGTH})")
     row = {"system": system, "stream": stream, "value": value, "updated_at": time.time()}
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(connection.dialect.name)
-    if insert is not None:
-        statement = insert(cursors).values(row)
-        statement = statement.on_conflict_do_update(
-            index_elements=["system", "stream"],
-            set_={"value": row["value"], "updated_at": row["updated_at"]},
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        connection.execute(
+            insert(cursors)
+            .values(row)
+            .on_conflict_do_update(
+                index_elements=["system", "stream"],
+                set_={"value": row["value"], "updated_at": row["updated_at"]},
+            )
         )
-        connection.execute(statement)
         return
     changed = connection.execute(
         update(cursors)

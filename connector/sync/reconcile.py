@@ -340,10 +340,9 @@ def read_shop(services: Services, period: Period) -> Shop:
     ):
         if woo and source == "woocommerce" or not period.holds(created):
             continue
-        shop.orders[row.key] = ShopOrder(
-            row.key, "hub", row.amount, row.status, row.number, paid, email
-        )
-        shop.add_buyer(email, None, row.key)
+        key = row.ref  # the hub's own id is the canonical id
+        shop.orders[key] = ShopOrder(key, "hub", row.amount, row.status, row.number, paid, email)
+        shop.add_buyer(email, None, key)
         born_elsewhere += 1
     shop.read["orders born elsewhere (hub)"] = born_elsewhere
     return shop
@@ -405,9 +404,13 @@ def hub_snapshots(
     others.
     """
     data = links.c.data
-    columns = [data[name].as_string() for name in SNAPSHOT_FIELDS]
+    # one column per snapshot field, by name (a fixed arity keeps the rows typed)
+    total_, status_, number_, email_, paid_at_, created_ = (
+        data[name].as_string() for name in SNAPSHOT_FIELDS
+    )
+    source_ = data[("custom", "source", "system")].as_string()
     query = (
-        select(links.c.canonical_id, *columns, data[("custom", "source", "system")].as_string())
+        select(links.c.canonical_id, total_, status_, number_, email_, paid_at_, created_, source_)
         .where(links.c.entity == "order", links.c.system == HUB)
         .order_by(links.c.id)
         .execution_options(yield_per=READ_CHUNK)
@@ -1061,10 +1064,11 @@ def known_systems() -> list[str]:
 def chosen_systems(services: Services, only: str | None) -> list[str]:
     """The systems to compare: `only`, or every configured one."""
     known = known_systems()
+    every: tuple[type[OrderSide] | type[CustomerSide], ...] = (*ORDER_SIDES, *CUSTOMER_SIDES)
     if only is not None:
         if only not in known:
             raise UnknownSide(f"--system: unknown system {only!r} (known: {', '.join(known)})")
-        sides = [s for s in (*ORDER_SIDES, *CUSTOMER_SIDES) if s.system == only]
+        sides = [s for s in every if s.system == only]
         if not any(side.enabled(services) for side in sides):
             hint = (
                 "the hub is the shop when WooCommerce is not configured"
@@ -1073,11 +1077,7 @@ def chosen_systems(services: Services, only: str | None) -> list[str]:
             )
             raise UnknownSide(f"--system: {only} is not configured ({hint})")
         return [only]
-    return [
-        name
-        for name in known
-        if any(s.enabled(services) for s in (*ORDER_SIDES, *CUSTOMER_SIDES) if s.system == name)
-    ]
+    return [name for name in known if any(s.enabled(services) for s in every if s.system == name)]
 
 
 def reconcile(

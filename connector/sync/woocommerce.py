@@ -190,6 +190,7 @@ class CustomerScan:
                 if moment is not None:
                     high = moment if high is None else max(high, moment)
             last = page >= pages or len(rows) < self.per_page
+            mark: dict[str, Any]
             if last:
                 mark = {"modified": wc_gmt(high)} if high else {}
             else:
