@@ -281,6 +281,15 @@ class Settings:
         return None
 
     @property
+    def mailchimp_audience(self) -> str:
+        """The audience id the Mailchimp flows write to (ConfigError naming it when unset)."""
+        if not self.mailchimp_list_id:
+            raise ConfigError(
+                "CONNECTOR_MAILCHIMP_LIST_ID is not set: the audience of the customers"
+            )
+        return self.mailchimp_list_id
+
+    @property
     def mappings_path(self) -> Path:
         """The mappings folder in force (see `mappings_folder`)."""
         return mappings_folder(self.mappings_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from sqlalchemy import Engine
 
@@ -17,6 +17,20 @@ from connector.config import Settings, load_settings, mappings_folder
 from connector.metrics import Metrics
 from connector.queue import Queue, RetryPolicy
 from connector.store import open_store
+
+if TYPE_CHECKING:  # what the properties build, imported when first used
+    from connector.inbound import InboundWriter
+    from connector.mapping import ReloadingMappings
+    from connector.systems.bitrix24.client import Bitrix24Client
+    from connector.systems.cdek import CdekClient
+    from connector.systems.mailchimp.client import MailchimpClient
+    from connector.systems.novaposhta import NovaPoshtaClient
+    from connector.systems.registry import Registry
+    from connector.systems.shop_callbacks import ShopCallbacks
+    from connector.systems.woocommerce.client import WooCommerceClient
+    from connector.tasks import TaskRegistry
+
+Client = TypeVar("Client")
 
 
 class built_once(cached_property):  # noqa: N801 - reads like the decorator it replaces
@@ -30,17 +44,25 @@ class built_once(cached_property):  # noqa: N801 - reads like the decorator it r
             return super().__get__(instance, owner)
 
 
-class system_client:  # noqa: N801 - reads like the decorator it replaces
-    """`services.<name>`: the named system's client, built on first use through the registry.
+class system_client(Generic[Client]):  # noqa: N801 - reads like the decorator it replaces
+    """`services.<name>`: the named system's client, built on first use through the registry,
+    typed by its declaration (`bitrix24: system_client[Bitrix24Client]`).
     A non-data descriptor: a value set in the instance's __dict__ (a test's fake) wins."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> system_client[Client]: ...
+    @overload
+    def __get__(self, instance: Services, owner: type | None = None) -> Client: ...
+    def __get__(
+        self, instance: Services | None, owner: type | None = None
+    ) -> Client | system_client[Client]:
         if instance is None:
             return self
-        return instance.client(self.name)
+        client: Client = instance.client(self.name)
+        return client
 
 
 class Services:
@@ -60,7 +82,7 @@ class Services:
         return Queue(self.engine, RetryPolicy.from_settings(self.settings))
 
     @built_once
-    def inbound(self) -> Any:
+    def inbound(self) -> InboundWriter:
         """The group-commit writer webhook routes record deliveries through."""
         from connector.inbound import InboundWriter
 
@@ -71,13 +93,13 @@ class Services:
         return Metrics(self.queue)
 
     @built_once
-    def registry(self) -> Any:
+    def registry(self) -> TaskRegistry:
         from connector.tasks import build_registry
 
         return build_registry(self.systems)
 
     @built_once
-    def mappings(self) -> Any:
+    def mappings(self) -> ReloadingMappings:
         """The admin's mapping files, reloaded when they change (see `mappings_path`); the last
         good set is kept in the store, and run on while the files are invalid."""
         from connector.mapping import ReloadingMappings
@@ -107,7 +129,7 @@ class Services:
     # -- the external systems: declared in connector/systems/*/system.py ---------------------
 
     @built_once
-    def systems(self) -> Any:
+    def systems(self) -> Registry:
         """The systems the connector knows (connector/systems/registry.py)."""
         from connector.systems.registry import Registry
 
@@ -120,21 +142,24 @@ class Services:
                 self.__dict__[system] = self.systems.get(system).build_client(self)
             return self.__dict__[system]
 
-    # thin accessors kept for the code that names a system (a test may set one in __dict__)
-    bitrix24 = system_client()
-    mailchimp = system_client()
-    woocommerce = system_client()
-    cdek = system_client()
-    shop = system_client()
-    novaposhta = system_client()
+    # typed accessors for the code that names a system (a test may set one in __dict__)
+    bitrix24: system_client[Bitrix24Client] = system_client()
+    mailchimp: system_client[MailchimpClient] = system_client()
+    woocommerce: system_client[WooCommerceClient] = system_client()
+    cdek: system_client[CdekClient] = system_client()
+    shop: system_client[ShopCallbacks] = system_client()
+    novaposhta: system_client[NovaPoshtaClient] = system_client()
 
-    def __getattr__(self, name: str) -> Any:
-        """`services.<system>` for a system declared elsewhere (an entry point, Kaspi)."""
-        if name.startswith("_") or name in {"systems", "settings"}:
+    if not TYPE_CHECKING:  # a checker sees only the typed attributes above
+
+        def __getattr__(self, name: str) -> Any:
+            """`services.<system>` for a system declared elsewhere (an entry point, Kaspi);
+            typed code asks its system's own accessor (e.g. `kaspi.system.kaspi_client`)."""
+            if name.startswith("_") or name in {"systems", "settings"}:
+                raise AttributeError(name)
+            if name in self.systems:
+                return self.client(name)
             raise AttributeError(name)
-        if name in self.systems:
-            return self.client(name)
-        raise AttributeError(name)
 
     def enabled(self, system: str) -> bool:
         """Whether a system is configured (its flows and jobs run only then)."""

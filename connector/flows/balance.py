@@ -92,7 +92,7 @@ def push_mailchimp_balance(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if merge_fields:
         settings = ctx.services.settings
         ctx.services.mailchimp.upsert_member(
-            settings.mailchimp_list_id, link.external_id, merge_fields, "transactional"
+            settings.mailchimp_audience, link.external_id, merge_fields, "transactional"
         )
         record_write(
             engine,
@@ -114,7 +114,7 @@ def push_mailchimp_event(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if not email:
         skip("member event", "customer has no email", customer=cid, name=payload.get("name"))
         return
-    client, list_id = ctx.services.mailchimp, ctx.services.settings.mailchimp_list_id
+    client, list_id = ctx.services.mailchimp, ctx.services.settings.mailchimp_audience
     if link is None:
         client.upsert_member(list_id, email, None, "transactional")
     try:

@@ -284,7 +284,7 @@ class MailchimpMemberExporter(Exporter):
         if not customer.get("email"):
             return None
         settings = ctx.services.settings
-        list_id, email = settings.mailchimp_list_id, customer["email"]
+        list_id, email = settings.mailchimp_audience, customer["email"]
         writes = []
         if link is not None and link.external_id != email:
             old = link.external_id

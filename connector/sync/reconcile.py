@@ -930,7 +930,7 @@ class MailchimpMembers(CustomerSide):
     push_kind = "push.mailchimp.member"
 
     def refs(self) -> Iterator[str]:
-        client, audience = self.services.mailchimp, self.services.settings.mailchimp_list_id
+        client, audience = self.services.mailchimp, self.services.settings.mailchimp_audience
         for status in (None, "archived"):  # an archived member is the person's choice, not a gap
             for member in client.list_members(audience, ["email_address"], status=status):
                 yield str(member.get("email_address") or "").strip().lower()

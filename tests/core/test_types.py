@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import fields
 
+import pytest
+
 from connector.config import SETTINGS, Settings
+from connector.errors import ConfigError
+from connector.services import Services, system_client
 
 
 def test_every_setting_is_a_typed_attribute_that_holds_its_default_and_what_it_parses():
@@ -17,6 +22,38 @@ def test_every_setting_is_a_typed_attribute_that_holds_its_default_and_what_it_p
         assert isinstance(setting.default, hint), f"{setting.name}: default is not {hint}"
         parsed = setting.parse("1" if setting.default is None else str(setting.default))
         assert isinstance(parsed, hint), f"{setting.name}: {setting.parse} gives no {hint}"
+
+
+def test_a_mailchimp_flow_without_an_audience_is_told_which_setting_is_missing():
+    assert Settings(mailchimp_list_id="a1b2").mailchimp_audience == "a1b2"
+    with pytest.raises(ConfigError, match="CONNECTOR_MAILCHIMP_LIST_ID"):
+        _ = Settings(mailchimp_api_key="key-us6").mailchimp_audience
+
+
+def test_each_client_accessor_of_services_is_typed_as_the_client_its_system_builds():
+    settings = Settings(
+        database_url="sqlite://",
+        bitrix24_webhook_url="https://portal.example/rest/1/code/",
+        mailchimp_api_key="key-us6",
+        woocommerce_url="https://shop.example",
+        woocommerce_key="ck_1",
+        woocommerce_secret="cs_1",
+        cdek_client_id="id",
+        cdek_client_secret="secret",
+        novaposhta_api_key="key",
+        shop_callback_url="https://shop.example/callback",
+        shop_webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    services = Services(settings)
+    accessors = [name for name, value in vars(Services).items() if isinstance(value, system_client)]
+    assert len(accessors) >= 6
+    try:
+        for name in accessors:
+            declared = re.fullmatch(r"system_client\[(\w+)\]", Services.__annotations__[name])
+            assert declared, f"services.{name} is not typed"
+            assert type(getattr(services, name)).__name__ == declared.group(1)
+    finally:
+        services.close()
 
 
 def test_a_host_with_two_addresses_gets_the_request_deadline_on_both_of_its_sockets(monkeypatch):
