@@ -309,6 +309,13 @@ SETTINGS: tuple[Setting, ...] = tuple(
 _KNOWN = {s.env: s for s in SETTINGS}
 
 
+def required(value: str | None, variable: str) -> str:
+    """A setting the caller cannot do without: its value, or a ConfigError naming `variable`."""
+    if not value:
+        raise ConfigError(f"{variable} is not set")
+    return value
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:

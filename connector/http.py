@@ -28,6 +28,7 @@ import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from connector.config import Settings
 from connector.errors import (
     AuthError,
     ConnectorError,
@@ -58,7 +59,7 @@ class Timeouts:
         return (self.connect, self.read)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Timeouts:
+    def from_settings(cls, settings: Settings) -> Timeouts:
         """The read time-out every client takes from `CONNECTOR_HTTP_TIMEOUT` (30 s when unset)."""
         return cls(read=float(getattr(settings, "http_timeout", 30) or 30))
 

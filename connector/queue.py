@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 
+from connector.config import Settings
 from connector.errors import ConnectorError, PermanentError, RateLimited, Wait
 from connector.store import reading, take_turns
 from connector.store.raw import RawSQL, as_json, in_list, insert_each, select_column
@@ -71,7 +72,7 @@ class RetryPolicy:
         return ceiling / 2 + rng() * ceiling / 2
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RetryPolicy:
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
         return cls(
             max_attempts=settings.queue_max_attempts,
             backoff_base=settings.queue_backoff_base,

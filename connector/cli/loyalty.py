@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli._common import build_services, env_file_option
+from connector.config import Settings
 
 
 def _when(moment: float | None) -> str:
@@ -21,7 +22,7 @@ def _when(moment: float | None) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _who(provider: Any, settings: Any, card: str | None, phone: str | None, email: str | None,
+def _who(provider: Any, settings: Settings, card: str | None, phone: str | None, email: str | None,
          customer: str | None) -> str:  # fmt: skip
     from connector.loyalty.lookup import resolve_customer
 

@@ -24,6 +24,7 @@ from typing import Any
 import requests
 from sqlalchemy import insert, select
 
+from connector.config import Settings
 from connector.errors import ConfigError, PermanentError
 from connector.http import RetryPolicy, Timeouts, error_for_status, make_session, send
 from connector.loyalty.ledger import Balance, Entry, from_cents
@@ -155,7 +156,7 @@ class OpenLoyaltyProvider:
         self.engine = ledger.engine
 
     @classmethod
-    def from_settings(cls, settings: Any, ledger: LedgerProvider) -> OpenLoyaltyProvider:
+    def from_settings(cls, settings: Settings, ledger: LedgerProvider) -> OpenLoyaltyProvider:
         if not settings.openloyalty_url or not settings.openloyalty_token:
             raise ConfigError(
                 "CONNECTOR_OPENLOYALTY_URL and CONNECTOR_OPENLOYALTY_TOKEN are needed "

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from connector.config import mappings_folder
+from connector.config import Settings, mappings_folder
 from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
 
@@ -209,7 +209,7 @@ def load_rules(path: str | None = None, mappings_dir: str | None = None) -> Loya
     return rules
 
 
-def rules_for(settings: Any) -> LoyaltyRules:
+def rules_for(settings: Settings) -> LoyaltyRules:
     """The rules of the running connector (`CONNECTOR_MAPPINGS_DIR/loyalty.yaml`), re-read
     when the file changes."""
     path = rules_path(getattr(settings, "mappings_dir", None))

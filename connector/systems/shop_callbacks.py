@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings, required
 from connector.errors import PermanentError
 from connector.http import Timeouts, error_for_status, make_session, parse_retry_after, send
 from connector.systems.shop import sign
@@ -41,10 +42,10 @@ class ShopCallbacks:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ShopCallbacks:
+    def from_settings(cls, settings: Settings) -> ShopCallbacks:
         return cls(
-            settings.shop_callback_url,
-            settings.shop_webhook_secret,
+            required(settings.shop_callback_url, "CONNECTOR_SHOP_CALLBACK_URL"),
+            required(settings.shop_webhook_secret, "CONNECTOR_SHOP_WEBHOOK_SECRET"),
             timeouts=Timeouts.from_settings(settings),
         )
 

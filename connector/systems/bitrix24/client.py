@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings
 from connector.errors import ConnectorError, PermanentError, RateLimited
 from connector.http import (
     LeakyBucket,
@@ -119,7 +120,7 @@ class Bitrix24Client:
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: Settings,
         *,
         token_store: TokenStore | None = None,
         session: requests.Session | None = None,

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from connector.config import Settings
+
 SYSTEM = "bitrix24"
 
 
@@ -43,7 +45,7 @@ class TableTokenStore:
                 connection.execute(credentials.insert().values(system=self.system, **values))
 
 
-def store_token_store(settings: Any, system: str = SYSTEM) -> TableTokenStore:
+def store_token_store(settings: Settings, system: str = SYSTEM) -> TableTokenStore:
     """The token store of the configured database (migrated on first use)."""
     from connector.store import open_store
 

@@ -63,7 +63,7 @@ class WebhookConnection:
 
     is_app = False
 
-    def __init__(self, webhook_url: str) -> None:
+    def __init__(self, webhook_url: str | None) -> None:
         if not webhook_url:
             raise ConfigError("CONNECTOR_BITRIX24_WEBHOOK_URL is empty")
         self.base = webhook_url.rstrip("/") + "/"
@@ -93,8 +93,8 @@ class OAuthConnection:
 
     def __init__(
         self,
-        client_id: str,
-        client_secret: str,
+        client_id: str | None,
+        client_secret: str | None,
         store: TokenStore,
         *,
         portal_url: str | None = None,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from connector.config import Settings
 from connector.errors import ConfigError
 from connector.systems.bitrix24.client import Bitrix24Client, UserField
 from connector.systems.bitrix24.events import SYNC_EVENTS, bind_offline, bind_online
@@ -174,7 +175,7 @@ def register_sandbox_outgoing_webhook(
 # --------------------------------------------------------------------------- `connector setup`
 
 
-def run_setup(settings: Any, *, sandbox: Any, **_options: Any) -> list[str]:
+def run_setup(settings: Settings, *, sandbox: Any, **_options: Any) -> list[str]:
     from connector.systems.bitrix24 import Bitrix24Client
     from connector.systems.bitrix24.credentials import store_token_store
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings, required
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
     JsonClient,
@@ -63,11 +64,11 @@ class CdekClient(JsonClient):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> CdekClient:
+    def from_settings(cls, settings: Settings, **options: Any) -> CdekClient:
         return cls(
             settings.cdek_url,
-            settings.cdek_client_id,
-            settings.cdek_client_secret,
+            required(settings.cdek_client_id, "CONNECTOR_CDEK_CLIENT_ID"),
+            required(settings.cdek_client_secret, "CONNECTOR_CDEK_CLIENT_SECRET"),
             timeouts=Timeouts.from_settings(settings),
             **options,
         )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.config import Settings
 from connector.errors import ConfigError
 
 
-def run_setup(settings: Any, **_options: Any) -> list[str]:
+def run_setup(settings: Settings, **_options: Any) -> list[str]:
     from connector.systems.cdek import CdekClient
 
     if not settings.cdek_webhook_secret:

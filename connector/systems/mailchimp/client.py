@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
     ConcurrencyLimit,
@@ -93,7 +94,7 @@ class MailchimpClient(JsonClient):
 
     def __init__(
         self,
-        api_key: str,
+        api_key: str | None,
         *,
         base_url: str | None = None,
         session: requests.Session | None = None,
@@ -115,7 +116,7 @@ class MailchimpClient(JsonClient):
         self.busy_wait = busy_wait
 
     @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> MailchimpClient:
+    def from_settings(cls, settings: Settings, **options: Any) -> MailchimpClient:
         timeout = Timeouts.from_settings(settings).read
         return cls(
             settings.mailchimp_api_key,

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from connector.config import Settings
 from connector.errors import ConfigError
 from connector.systems.mailchimp.client import MailchimpClient, MergeField
 
@@ -67,7 +68,7 @@ def _declared(text: str, *, member_file: bool) -> list[MergeField]:
 def setup_mailchimp(
     client: MailchimpClient,
     *,
-    list_id: str,
+    list_id: str | None,
     store_id: str,
     public_url: str,
     webhook_secret: str | None,
@@ -99,7 +100,7 @@ def setup_mailchimp(
 # --------------------------------------------------------------------------- `connector setup`
 
 
-def run_setup(settings: Any, *, store_name: Any, currency: Any, **_options: Any) -> list[str]:
+def run_setup(settings: Settings, *, store_name: Any, currency: Any, **_options: Any) -> list[str]:
     from connector.systems.mailchimp import MailchimpClient
 
     return setup_mailchimp(

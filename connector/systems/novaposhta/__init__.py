@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings, required
 from connector.errors import ConfigError, PermanentError
 from connector.http import (
     RetryPolicy,
@@ -48,10 +49,10 @@ class NovaPoshtaClient:
         self.timeouts = timeouts
 
     @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> NovaPoshtaClient:
+    def from_settings(cls, settings: Settings, **options: Any) -> NovaPoshtaClient:
         return cls(
             settings.novaposhta_url,
-            settings.novaposhta_api_key,
+            required(settings.novaposhta_api_key, "CONNECTOR_NOVAPOSHTA_API_KEY"),
             timeouts=Timeouts.from_settings(settings),
             **options,
         )

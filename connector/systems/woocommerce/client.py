@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
     JsonClient,
@@ -44,9 +45,9 @@ class WooCommerceClient(JsonClient):
 
     def __init__(
         self,
-        url: str,
-        key: str,
-        secret: str,
+        url: str | None,
+        key: str | None,
+        secret: str | None,
         *,
         session: requests.Session | None = None,
         retry: RetryPolicy = RetryPolicy(),
@@ -66,7 +67,7 @@ class WooCommerceClient(JsonClient):
         self._auth = None if query_auth else (key, secret)
 
     @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> WooCommerceClient:
+    def from_settings(cls, settings: Settings, **options: Any) -> WooCommerceClient:
         return cls(
             settings.woocommerce_url,
             settings.woocommerce_key,

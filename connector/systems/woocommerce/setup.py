@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from connector.config import Settings
 from connector.errors import ConfigError
 from connector.systems.woocommerce.client import WEBHOOK_TOPICS, WooCommerceClient
 
@@ -42,7 +43,7 @@ def setup_woocommerce(
 # --------------------------------------------------------------------------- `connector setup`
 
 
-def run_setup(settings: Any, **_options: Any) -> list[str]:
+def run_setup(settings: Settings, **_options: Any) -> list[str]:
     from connector.systems.woocommerce import WooCommerceClient
 
     return setup_woocommerce(
