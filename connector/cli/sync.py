@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from connector.cli._common import build_services, env_file_option
 from connector.sync.times import utc
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 
 @click.command()
@@ -145,7 +148,7 @@ def _wide_console() -> Console:
 
 
 def _poll_now(
-    services: Any, system: str | None, stream: str | None, since: Any, as_json: bool
+    services: Services, system: str | None, stream: str | None, since: Any, as_json: bool
 ) -> None:
     from connector.sync.full import UnknownSystem
     from connector.sync.polling import poll_once, polled_streams

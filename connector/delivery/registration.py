@@ -13,7 +13,7 @@ admin checks Nova Poshta for the order's client barcode).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -31,13 +31,16 @@ from connector.http import RequestNotSent
 from connector.identity import save_link
 from connector.tasks import TaskContext
 
+if TYPE_CHECKING:
+    from connector.services import Services
+
 log = logging.getLogger("connector.delivery")
 
 REGISTER = "delivery.register"
 CDEK_TAKEN = "v2_entity_already_exists"
 
 
-def ready_to_ship(services: Any, rules: DeliveryRules, status: str | None) -> bool:
+def ready_to_ship(services: Services, rules: DeliveryRules, status: str | None) -> bool:
     """Whether a canonical status (or the stage it comes from) is one the rules ship at."""
     if status in rules.ready_statuses:
         return True
@@ -53,7 +56,7 @@ def has_address(order: dict[str, Any]) -> bool:
 
 
 def on_order_status(
-    services: Any,
+    services: Services,
     canonical_order_id: str,
     status: str | None,
     order_snapshot: dict[str, Any] | None = None,
@@ -86,7 +89,7 @@ def on_order_status(
     return task_id is not None
 
 
-def order_changed(services: Any, change: Any, *, connection: Connection | None = None) -> bool:
+def order_changed(services: Services, change: Any, *, connection: Connection | None = None) -> bool:
     """`on_order_status` for a hub snapshot change (`connector.flows.hub.Change`): the order flow
     calls it inside its write transaction after each change; only a new status counts."""
     before, after = change.before or {}, change.after
@@ -124,7 +127,7 @@ def register(ctx: TaskContext, payload: dict[str, Any]) -> None:
     log.info("order %s registered with %s (%s)", order_id, carrier, rule)
 
 
-def _start_link(services: Any, order: dict[str, Any], carrier: str, external_id: str) -> None:
+def _start_link(services: Services, order: dict[str, Any], carrier: str, external_id: str) -> None:
     save_link(
         services.engine,
         SHIPMENT,

@@ -14,12 +14,15 @@ import os
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
 from connector.mapping.errors import MappingErrors, did_you_mean, format_error
 from connector.model import ORDER_STATUSES, SHIPMENT_STATES
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 RULES_FILE = "delivery.yaml"
 # The bundled mappings folder (as `Services.mappings_path` falls back to it).
@@ -134,7 +137,7 @@ def rules_path(mappings_dir: str | os.PathLike[str] | None) -> str:
     return SHIPPED_RULES
 
 
-def rules_for(services: Any) -> DeliveryRules:
+def rules_for(services: Services) -> DeliveryRules:
     """The rules in force for these services (re-read when the file changes)."""
     path = rules_path(getattr(services, "mappings_path", None))
     try:

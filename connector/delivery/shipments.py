@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, or_, select
 
@@ -34,6 +34,9 @@ from connector.identity import Link, as_moment, link_of, save_link
 from connector.model import SHIPMENT_STATES
 from connector.store import reading
 from connector.store.tables import links
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 log = logging.getLogger("connector.delivery")
 
@@ -111,7 +114,9 @@ def open_shipments(engine: Any, carrier: str, finals: frozenset[str]) -> Iterato
 # --------------------------------------------------------------------------- applying
 
 
-def apply_observation(services: Any, order_id: str, carrier: str, seen: Observation) -> Outcome:
+def apply_observation(
+    services: Services, order_id: str, carrier: str, seen: Observation
+) -> Outcome:
     """Applies a carrier's status to the shipment and fans out what changed (see module doc)."""
     if seen.state not in SHIPMENT_STATES:
         raise ValueError(f"not a canonical shipment state: {seen.state!r}")
@@ -159,7 +164,7 @@ def apply_observation(services: Any, order_id: str, carrier: str, seen: Observat
 
 
 def _late_number(
-    connection: Connection, services: Any, rules: DeliveryRules, link: Link, number: str
+    connection: Connection, services: Services, rules: DeliveryRules, link: Link, number: str
 ) -> None:
     """The waybill number came with a status that changes nothing: the number still goes out,
     and the current state with it if it waited for the number."""
@@ -202,7 +207,7 @@ def _verdict(rules: DeliveryRules, link: Link, data: dict[str, Any], seen: Obser
 
 
 def _announce_tracking(
-    connection: Connection, services: Any, order_id: str, carrier: str, number: str
+    connection: Connection, services: Services, order_id: str, carrier: str, number: str
 ) -> None:
     """The tracking number goes to the hub order (the deal's tracking field comes from there
     through mappings/bitrix24/deal.yaml) and to the WooCommerce order's meta."""
@@ -229,7 +234,7 @@ def _announce_tracking(
 
 def _announce_state(
     connection: Connection,
-    services: Any,
+    services: Services,
     rules: DeliveryRules,
     order_id: str,
     carrier: str,
@@ -280,7 +285,7 @@ def _announce_state(
 
 def _move_order(
     connection: Connection,
-    services: Any,
+    services: Services,
     rules: DeliveryRules,
     order_id: str,
     order: dict[str, Any],
@@ -312,7 +317,7 @@ def _is_forward(current: str | None, wanted: str) -> bool:
 
 def _report_to_loyalty(
     connection: Connection,
-    services: Any,
+    services: Services,
     order: dict[str, Any],
     event: str,
     moment: str | None,

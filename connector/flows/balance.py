@@ -9,7 +9,7 @@ merge field that map the canonical `bonus_balance` (UF_CRM_BONUS_BALANCE and BON
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.audit import record_write
 from connector.errors import PermanentError
@@ -17,8 +17,11 @@ from connector.flows.hub import change_snapshot, load_snapshot, push, skip
 from connector.identity import link_of
 from connector.tasks import TaskContext
 
+if TYPE_CHECKING:
+    from connector.services import Services
 
-def publish_balance(services: Any, customer_id: str, balance: Decimal | str | float) -> None:
+
+def publish_balance(services: Services, customer_id: str, balance: Decimal | str | float) -> None:
     """Remembers the balance in the hub and queues its write to Bitrix24 and Mailchimp."""
     amount = Decimal(str(balance))
     with services.engine.begin() as connection:
@@ -35,7 +38,7 @@ def publish_balance(services: Any, customer_id: str, balance: Decimal | str | fl
 
 
 def send_member_event(
-    services: Any,
+    services: Services,
     customer_id: str,
     name: str,
     properties: dict[str, Any] | None = None,

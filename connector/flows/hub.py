@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from sqlalchemy import Connection, Engine
 
@@ -20,6 +20,9 @@ from connector.errors import NotReady, TransientError
 from connector.identity import HUB, jsonable, link_of, lock_link, save_link
 from connector.model import ENTITIES
 from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 log = logging.getLogger("connector.flows")
 
@@ -117,14 +120,15 @@ def changed_since(canonical: Mapping[str, Any], seen: Mapping[str, Any] | None) 
 
 def push(
     connection: Connection,
-    ctx_or_services: Any,
+    ctx_or_services: TaskContext | Services,
     kind: str,
     target_id: str,
     payload: Mapping[str, Any] | None = None,
     dedupe_key: str | None = None,
 ) -> None:
     """Enqueues one push task with its target's ordering key, inside the caller's transaction."""
-    services = getattr(ctx_or_services, "services", ctx_or_services)
+    # a task context (or a test's stand-in for one) carries the services
+    services = cast("Services", getattr(ctx_or_services, "services", ctx_or_services))
     key = services.systems.push_key(kind, target_id)
     body = {"id": target_id, **(payload or {})}
     services.queue.enqueue(
@@ -152,7 +156,7 @@ def fan_out(
             push(connection, services, kind, shop.external_id, {SHOP_REF[entity]: canonical_id})
 
 
-def systems_enabled(services: Any, names: Iterable[str]) -> list[str]:
+def systems_enabled(services: Services, names: Iterable[str]) -> list[str]:
     return [name for name in names if services.enabled(name)]
 
 

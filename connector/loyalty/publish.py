@@ -12,13 +12,16 @@ from __future__ import annotations
 import logging
 import math
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, select
 
 from connector import keys
 from connector.loyalty.ledger import Balance
 from connector.store.tables import tasks
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class FlowsPublisher:
     Bitrix24 contact field and the Mailchimp merge field that map `bonus_balance`, events go to
     Mailchimp as member events. Each call only queues push tasks, one per target system."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     def publish(self, customer_id: str, balance: Balance) -> None:
@@ -67,7 +70,7 @@ class FlowsPublisher:
         send_member_event(self.services, customer_id, name, properties, dedupe_key=key)
 
 
-def default_publisher(services: Any) -> BalancePublisher:
+def default_publisher(services: Services) -> BalancePublisher:
     """The flows' publisher when the flows are installed, else one that only logs."""
     import importlib.util
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import keys
 from connector.loyalty.orders import OrderEvent
@@ -16,6 +16,9 @@ from connector.loyalty.publish import (
     expiring_event,
 )
 
+if TYPE_CHECKING:
+    from connector.services import Services
+
 log = logging.getLogger(__name__)
 
 ORDER_EVENT = "loyalty.order_event"
@@ -26,7 +29,7 @@ EXPIRY_REMINDERS = "loyalty.expiry_reminders"
 PublisherSource = BalancePublisher | Callable[[Any], BalancePublisher] | None
 
 
-def provider_for(services: Any) -> Any:
+def provider_for(services: Services) -> Any:
     """The provider the settings name, built on the services' store and queue."""
     from connector.loyalty.provider import LedgerProvider
     from connector.loyalty.rules import rules_for
@@ -43,7 +46,7 @@ def provider_for(services: Any) -> Any:
 def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., None]]:
     """Handlers bound to a publisher (an instance, or a factory taking the services)."""
 
-    def publisher_for(services: Any) -> BalancePublisher:
+    def publisher_for(services: Services) -> BalancePublisher:
         found = getattr(services, "balance_publisher", None) or publisher
         if found is None:
             return default_publisher(services)

@@ -61,6 +61,7 @@ from connector.errors import ConfigError
 
 if TYPE_CHECKING:
     from connector.config import Setting, Settings
+    from connector.services import Services
 
 log = logging.getLogger("connector.systems")
 
@@ -182,7 +183,7 @@ class System:
         wanted = set(self.settings)
         return [setting for setting in SETTINGS if setting.name in wanted]
 
-    def build_client(self, services: Any) -> Any:
+    def build_client(self, services: Services) -> Any:
         if self.client is None:
             raise ConfigError(f"{self.name} has no client")
         if not self.is_configured(services.settings):
@@ -212,7 +213,7 @@ class System:
         """(entity, id) of the record an inbound task is about (its `trace`), else None."""
         return resolve(self.trace)(kind, payload) if self.trace is not None else None
 
-    def status_line(self, services: Any) -> str:
+    def status_line(self, services: Services) -> str:
         if self.status is not None:
             return str(resolve(self.status)(services))
         return "on" if self.is_configured(services.settings) else "off"

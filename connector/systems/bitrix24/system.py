@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.systems.registry import System, any_set
 
+if TYPE_CHECKING:
+    from connector.services import Services
+    from connector.systems.bitrix24.client import Bitrix24Client
 
-def client(services: Any) -> Any:
+
+def client(services: Services) -> Bitrix24Client:
     from connector.systems.bitrix24.client import Bitrix24Client
     from connector.systems.bitrix24.credentials import TableTokenStore
 
@@ -19,7 +23,7 @@ def client(services: Any) -> Any:
 def modified_scan(entity: str) -> Any:
     """A polled stream of the deals or contacts modified since the cursor."""
 
-    def build(services: Any, options: dict[str, Any]) -> Any:
+    def build(services: Services, options: dict[str, Any]) -> Any:
         from connector.sync import bitrix24
 
         return bitrix24.ModifiedScan(services.bitrix24, entity, **options)
@@ -27,7 +31,7 @@ def modified_scan(entity: str) -> Any:
     return build
 
 
-def offline_events(services: Any, options: dict[str, Any]) -> Any:
+def offline_events(services: Services, options: dict[str, Any]) -> Any:
     """The app connection's offline event queue (event.offline.get)."""
     from connector.sync import bitrix24
 
@@ -37,7 +41,7 @@ def offline_events(services: Any, options: dict[str, Any]) -> Any:
 def full(entity: str) -> Any:
     """`connector sync --full` of contacts or deals: the modified-date scan over everything."""
 
-    def build(services: Any, since: Any) -> Any:
+    def build(services: Services, since: Any) -> Any:
         from connector.sync.full import bitrix24_full
 
         return bitrix24_full(entity)(services, since)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from connector.systems.registry import System, all_set
 
+if TYPE_CHECKING:
+    from connector.services import Services
+    from connector.systems.cdek import CdekClient
 
-def client(services: Any) -> Any:
+
+def client(services: Services) -> CdekClient:
     from connector.systems.cdek import CdekClient
 
     return CdekClient.from_settings(services.settings)

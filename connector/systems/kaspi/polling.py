@@ -18,11 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import keys
 from connector.sync.streams import Page, TaskItem
 from connector.systems.kaspi.client import PAGE_SIZE, STATES, windows
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 ORDER_KIND = "kaspi.order"
 
@@ -99,7 +102,7 @@ class OrdersStream:
                     page += 1
 
 
-def order_stream(services: Any, options: dict[str, Any]) -> OrdersStream:
+def order_stream(services: Services, options: dict[str, Any]) -> OrdersStream:
     """The `kaspi/orders` stream of `sync.poll`; `lookback` and `first_window` (the re-read
     span, seconds) from the job's payload, the pace from CONNECTOR_KASPI_POLL_MINUTES."""
     from connector.systems.kaspi.system import kaspi_client
@@ -143,7 +146,7 @@ class FullOrdersStream(OrdersStream):
         return {"created": created, "from": since}
 
 
-def full_order_stream(services: Any, since: dt.datetime | None) -> FullOrdersStream:
+def full_order_stream(services: Services, since: dt.datetime | None) -> FullOrdersStream:
     from connector.systems.kaspi.system import kaspi_client
 
     return FullOrdersStream(kaspi_client(services), since, clock=services.queue.clock)

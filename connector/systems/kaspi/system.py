@@ -3,22 +3,23 @@ CRM's cancellations out."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from connector.systems.registry import System, all_set, payload_record
 
 if TYPE_CHECKING:
+    from connector.services import Services
     from connector.systems.kaspi.client import KaspiClient
 
 
-def client(services: Any) -> KaspiClient:
+def client(services: Services) -> KaspiClient:
     """What the registry builds once per process (`services.client("kaspi")`)."""
     from connector.systems.kaspi.client import KaspiClient
 
     return KaspiClient.from_settings(services.settings)
 
 
-def kaspi_client(services: Any) -> KaspiClient:
+def kaspi_client(services: Services) -> KaspiClient:
     """The process's Kaspi client (flows and streams ask here)."""
     return services.client("kaspi")
 

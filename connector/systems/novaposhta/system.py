@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from connector.systems.registry import System, all_set
 
+if TYPE_CHECKING:
+    from connector.services import Services
+    from connector.systems.novaposhta import NovaPoshtaClient
 
-def client(services: Any) -> Any:
+
+def client(services: Services) -> NovaPoshtaClient:
     from connector.systems.novaposhta import NovaPoshtaClient
 
     return NovaPoshtaClient.from_settings(services.settings)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from connector.systems.registry import System, all_set, payload_record
 
+if TYPE_CHECKING:
+    from connector.services import Services
+    from connector.systems.shop_callbacks import ShopCallbacks
 
-def client(services: Any) -> Any:
+
+def client(services: Services) -> ShopCallbacks:
     """Signed events back to the site (the generic contract has no API to write to)."""
     from connector.systems.shop_callbacks import ShopCallbacks
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.systems.registry import System, all_set, payload_record
 
+if TYPE_CHECKING:
+    from connector.services import Services
+    from connector.systems.woocommerce.client import WooCommerceClient
 
-def client(services: Any) -> Any:
+
+def client(services: Services) -> WooCommerceClient:
     from connector.systems.woocommerce.client import WooCommerceClient
 
     return WooCommerceClient.from_settings(services.settings)
@@ -16,7 +20,7 @@ def client(services: Any) -> Any:
 def modified_stream(resource: str) -> Any:
     """A polled stream of the records modified since the cursor (`orders`, `products`)."""
 
-    def build(services: Any, options: dict[str, Any]) -> Any:
+    def build(services: Services, options: dict[str, Any]) -> Any:
         from connector.sync import woocommerce
 
         return woocommerce.ModifiedStream(services.woocommerce, resource, **options)
@@ -24,7 +28,7 @@ def modified_stream(resource: str) -> Any:
     return build
 
 
-def customer_scan(services: Any, options: dict[str, Any]) -> Any:
+def customer_scan(services: Services, options: dict[str, Any]) -> Any:
     """`/customers` has no date filter: a scan."""
     from connector.sync import woocommerce
 
@@ -34,7 +38,7 @@ def customer_scan(services: Any, options: dict[str, Any]) -> Any:
 def full(resource: str) -> Any:
     """`connector sync --full` of one resource: every record in id order."""
 
-    def build(services: Any, since: Any) -> Any:
+    def build(services: Services, since: Any) -> Any:
         from connector.sync.full import woocommerce_full
 
         return woocommerce_full(resource)(services, since)
