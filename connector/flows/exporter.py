@@ -22,7 +22,8 @@ target id and a `call(client)`), and an executor runs the commands. `run_inline`
 by one with the process's client, as every push did by hand before; because the commands are
 values, a later executor can gather the commands of many running tasks into one batched call per
 system (Bitrix24 `batch`, Mailchimp `/batches`) and hand each its result. A write whose result
-is the new record's id (`creates=True`) gives the link its external id.
+is the new record's id (`creates=True`) gives the link its external id. `after` runs follow-up
+work once the record is written and linked (the Mailchimp order push closes the buyer's carts).
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ class Exporter:
         """The writes and the link to save; None when there is nothing to do."""
         raise NotImplementedError
 
+    def after(self, push: Push, plan: Plan) -> None:
+        """Follow-up work once the record is written and linked (e.g. close the buyer's carts)."""
+
     # -- the skeleton -------------------------------------------------------------------
 
     def __call__(self, ctx: TaskContext, payload: dict[str, Any]) -> None:
@@ -117,7 +121,8 @@ class Exporter:
         if record is None:
             return
         link = link_of(engine, self.entity, canonical_id, self.system)
-        plan = self.plan(Push(ctx, payload, canonical_id, record, link))
+        push = Push(ctx, payload, canonical_id, record, link)
+        plan = self.plan(push)
         if plan is None:
             return
         results = self.executor(ctx, plan.writes) if plan.writes else []
@@ -143,3 +148,4 @@ class Exporter:
             if plan.data is not None:
                 extra["data"] = plan.data
             save_link(engine, self.entity, canonical_id, self.system, plan.external_id, **extra)
+        self.after(push, plan)
