@@ -9,12 +9,15 @@ the bonus ledger. `register` names the task kinds; `on_order_status` is the orde
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from connector.delivery import pushes, registration, tracking
 from connector.delivery.registration import on_order_status, order_changed
 from connector.delivery.rules import DeliveryRules, load_rules, rules_for, validate_rules_file
 from connector.delivery.shipments import Observation, apply_observation, shipment_of
+
+if TYPE_CHECKING:
+    from connector.tasks import TaskRegistry
 
 TASK_KINDS = {
     registration.REGISTER: registration.register,
@@ -26,7 +29,7 @@ TASK_KINDS = {
 }
 
 
-def register(registry: Any) -> None:
+def register(registry: TaskRegistry) -> None:
     """Adds the delivery task kinds to a `TaskRegistry`."""
     for kind, handler in TASK_KINDS.items():
         registry.register(kind, handler)

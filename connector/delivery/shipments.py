@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from connector import keys
 from connector.delivery.rules import DeliveryRules, rules_for
@@ -82,7 +82,7 @@ def shipment_of(target: Any, order_id: str) -> Link | None:
     return None
 
 
-def open_shipments(engine: Any, carrier: str, finals: frozenset[str]) -> Iterator[Link]:
+def open_shipments(engine: Engine, carrier: str, finals: frozenset[str]) -> Iterator[Link]:
     """Registered parcels of a carrier not yet in a final state: what the polls look at."""
     state = links.c.data["state"].as_string()
     query = (

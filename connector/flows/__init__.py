@@ -9,8 +9,11 @@ connector/systems/<name>/system.py); `register` adds the kinds that belong to no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connector.tasks import TaskRegistry
 
 
-def register(registry: Any) -> None:
+def register(registry: TaskRegistry) -> None:
     """No flow kind belongs to no system yet: the systems declare theirs."""

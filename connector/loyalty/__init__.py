@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -18,6 +18,9 @@ from connector.loyalty.provider import LedgerProvider, LoyaltyProvider
 from connector.loyalty.publish import BalancePublisher, RecordingPublisher
 from connector.loyalty.rules import LoyaltyRules, load_rules, validate_rules_file
 from connector.loyalty.tasks import PublisherSource, make_handlers, provider_for
+
+if TYPE_CHECKING:
+    from connector.tasks import TaskRegistry
 
 __all__ = [
     "Balance",
@@ -55,7 +58,7 @@ def apply_order_event(
     return provider.apply_order_event(customer_id, order_id, event, card=card)
 
 
-def register(registry: Any, publisher: PublisherSource = None) -> None:
+def register(registry: TaskRegistry, publisher: PublisherSource = None) -> None:
     """Adds the loyalty task kinds to a `TaskRegistry`.
 
     `publisher` is a `BalancePublisher` or a factory `fn(services) -> BalancePublisher`; a

@@ -8,10 +8,13 @@ webhooks the shop disabled back on. The per-record kinds themselves belong to co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connector.tasks import TaskRegistry
 
 
-def register(registry: Any) -> None:
+def register(registry: TaskRegistry) -> None:
     from connector.sync.polling import poll
     from connector.sync.webhook_health import webhook_health
 

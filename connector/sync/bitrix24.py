@@ -17,13 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import keys
 from connector.sync.streams import Page, TaskItem
 from connector.sync.times import iso, now, utc
 from connector.systems.bitrix24.client import page_rows
 from connector.systems.bitrix24.events import confirm_offline, fail_offline, read_offline
+
+if TYPE_CHECKING:
+    from connector.systems.bitrix24.client import Bitrix24Client
 
 PAGE_SIZE = 50
 ENTITIES = {"deals": "deal", "contacts": "contact"}
@@ -54,7 +57,7 @@ class ModifiedScan:
 
     def __init__(
         self,
-        client: Any,
+        client: Bitrix24Client,
         name: str = "deals",
         lookback: float = 900.0,
         first_window: float = 3600.0,
@@ -137,7 +140,7 @@ class OfflineEvents:
     system = "bitrix24"
     name = "offline_events"
 
-    def __init__(self, client: Any, limit: int = 50, max_batches: int = 100) -> None:
+    def __init__(self, client: Bitrix24Client, limit: int = 50, max_batches: int = 100) -> None:
         self.client = client
         self.limit = limit
         self.max_batches = max_batches

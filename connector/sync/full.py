@@ -38,6 +38,7 @@ from connector.systems.registry import resolve
 
 if TYPE_CHECKING:
     from connector.services import Services
+    from connector.systems.woocommerce.client import WooCommerceClient
 
 
 def full_streams(services: Services) -> dict[str, tuple[str, ...]]:
@@ -65,7 +66,11 @@ class FullWooStream:
     system = "woocommerce"
 
     def __init__(
-        self, client: Any, name: str, since: datetime | None = None, per_page: int = 100
+        self,
+        client: WooCommerceClient,
+        name: str,
+        since: datetime | None = None,
+        per_page: int = 100,
     ) -> None:
         self.client = client
         self.name = name

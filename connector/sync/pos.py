@@ -19,12 +19,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import keys
 from connector.errors import ConnectorError, MappingError
 from connector.queue import Queue
 from connector.sync.streams import TaskItem
+
+if TYPE_CHECKING:
+    from connector.mapping import MappingSet
 
 RECEIPT = "receipt_number"
 CHUNK = 500
@@ -160,7 +163,7 @@ def receipt_task(source: str, receipt: str, data: dict[str, Any]) -> TaskItem:
 
 
 def import_orders(
-    queue: Queue, mappings: Any, path: str, source: str = "pos", dry_run: bool = False
+    queue: Queue, mappings: MappingSet, path: str, source: str = "pos", dry_run: bool = False
 ) -> ImportSummary:
     """Reads the export, checks every row, enqueues one `shop.order` task per good receipt."""
     try:

@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from connector import keys
 from connector.errors import ConnectorError, MappingError
@@ -56,7 +56,10 @@ from connector.sync.streams import TaskItem
 from connector.sync.times import BadDate, iso, utc, wc_gmt
 
 if TYPE_CHECKING:
+    from connector.queue import Queue
     from connector.services import Services
+    from connector.systems.registry import Registry
+    from connector.systems.woocommerce.client import WooCommerceClient
 
 MISSING = "missing"
 DUPLICATED = "duplicated"
@@ -348,7 +351,9 @@ def read_shop(services: Services, period: Period) -> Shop:
     return shop
 
 
-def woocommerce_orders(client: Any, mapping: Any, period: Period) -> Iterator[ShopOrder]:
+def woocommerce_orders(
+    client: WooCommerceClient, mapping: Any, period: Period
+) -> Iterator[ShopOrder]:
     """The shop's orders created in the period, by id, one page of 100 at a time."""
     total = FieldView(mapping, "total")
     filters: dict[str, Any] = {"orderby": "id", "order": "asc", "dates_are_gmt": "true"}
@@ -377,7 +382,7 @@ def woocommerce_orders(client: Any, mapping: Any, period: Period) -> Iterator[Sh
         )
 
 
-def woocommerce_customers(client: Any, period: Period) -> Iterator[Buyer]:
+def woocommerce_customers(client: WooCommerceClient, period: Period) -> Iterator[Buyer]:
     """Registered customers created or changed in the period (`/customers` has no date filter:
     a scan by id)."""
     for record in client.list_customers():
@@ -394,7 +399,7 @@ SNAPSHOT_FIELDS = ("total", "status", "number", "email", "paid_at", "created_at"
 
 
 def hub_snapshots(
-    engine: Any, born_in: str | None = None, not_born_in: str | None = None
+    engine: Engine, born_in: str | None = None, not_born_in: str | None = None
 ) -> Iterator[tuple[Row, Any, bool, str | None, str | None]]:
     """Every order the hub holds: (row, created at, paid, email, source system), by cursor.
 
@@ -442,6 +447,12 @@ def _status(value: Any) -> str | None:
 # --------------------------------------------------------------------------- repairs
 
 
+def _known_systems() -> Registry:
+    from connector.systems.registry import Registry
+
+    return Registry.discover()
+
+
 @dataclass
 class Repairs:
     """The tasks `--fix` enqueues (and small link corrections made in the same transaction)."""
@@ -452,7 +463,7 @@ class Repairs:
     link_changes: list[Callable[[Connection], None]] = field(default_factory=list)
     forgotten: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set)
-    systems: Any = None  # the Registry: push kinds' ordering keys
+    systems: Registry = field(default_factory=_known_systems)  # push kinds' ordering keys
 
     def __post_init__(self) -> None:
         self.run = self.run or str(int(self.clock() * 1000))
@@ -476,7 +487,7 @@ class Repairs:
         key = self.systems.push_key(kind, target_id)
         self.add(kind, {"id": target_id, **payload}, key)
 
-    def enqueue(self, queue: Any) -> list[int]:
+    def enqueue(self, queue: Queue) -> list[int]:
         """Everything in one transaction, kind by kind, the shop's re-reads first: a re-read and
         the shop push of the same order share its ordering key, and the push must come after."""
         by_kind: dict[str, list[tuple[dict[str, Any], str | None, str | None]]] = {}
@@ -776,7 +787,7 @@ ORDER_SIDES: tuple[type[OrderSide], ...] = (
 
 
 def lookup(
-    engine: Any, key: Any, value: Any, where: Any, wanted: Collection[str]
+    engine: Engine, key: Any, value: Any, where: Any, wanted: Collection[str]
 ) -> dict[str, str]:
     """`key -> value` of the rows matching `where` whose key is in `wanted`: by `IN` lists for a
     few keys, else by one pass over the rows (one query instead of hundreds)."""
@@ -796,7 +807,7 @@ def lookup(
     return found
 
 
-def linked_ids(engine: Any, entity: str, system: str, ids: Collection[str]) -> dict[str, str]:
+def linked_ids(engine: Engine, entity: str, system: str, ids: Collection[str]) -> dict[str, str]:
     """The links table's record in `system` of each canonical id of `ids` (id -> own id)."""
     where = (links.c.entity == entity) & (links.c.system == system)
     return lookup(engine, links.c.canonical_id, links.c.external_id, where, ids)
@@ -947,7 +958,7 @@ class People:
     strangers: list[Buyer] = field(default_factory=list)  # buyers the hub knows nothing of
 
 
-def resolve_people(engine: Any, shop: Shop) -> People:
+def resolve_people(engine: Engine, shop: Shop) -> People:
     """The hub's customer of each buyer, found by email as the flows found it (identity keys)."""
     people = People()
     known = lookup(

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from sqlalchemy import Engine, literal, select
@@ -25,6 +25,10 @@ from connector.mapping.phones import DEFAULT_REGION
 from connector.queue import DEAD
 from connector.store import reading
 from connector.store.tables import identity_keys, inbound_events, links, tasks
+
+if TYPE_CHECKING:
+    from connector.mapping import MappingSet
+    from connector.systems.registry import Registry
 
 HUB = "hub"
 SCAN_EVENTS = 5000  # newest inbound events looked through
@@ -101,7 +105,7 @@ def _phone_digits(e164: str) -> set[str]:
     return {e164.lstrip("+"), national} if len(national) >= 6 else {e164.lstrip("+")}
 
 
-def default_region(mappings: Any) -> str:
+def default_region(mappings: MappingSet) -> str:
     """The mappings' `phone_region` (mappings/defaults.yaml), the default when none is readable."""
     for system in ("shop", "woocommerce", "pos"):
         try:
@@ -120,7 +124,7 @@ def trace_customer(
     phone: str | None = None,
     email: str | None = None,
     region: str = DEFAULT_REGION,
-    systems: Any = None,
+    systems: Registry | None = None,
 ) -> Trace:
     from connector.systems.registry import Registry
 
@@ -258,7 +262,7 @@ def _orders(connection: Any, customer_ids: list[str], needles: Needles) -> list[
     return sorted(orders, key=lambda o: str(o.get("created_at") or ""), reverse=True)
 
 
-def task_target(kind: str, payload: Any, systems: Any) -> tuple[str, str, str] | None:
+def task_target(kind: str, payload: Any, systems: Registry) -> tuple[str, str, str] | None:
     """The (system, entity, id) an inbound task is about, in the terms of `links`: asked of the
     system named by the kind's first word (its `trace` declaration)."""
     if not isinstance(payload, dict):
@@ -277,7 +281,7 @@ inbound_task_key = (
 )
 
 
-def _events(connection: Any, needles: Needles, systems: Any) -> list[dict[str, Any]]:
+def _events(connection: Any, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(inbound_events, tasks.c.id.label("queued_task"), tasks.c.kind, tasks.c.payload)
         .join(tasks, tasks.c.dedupe_key == inbound_task_key, isouter=True)
@@ -302,7 +306,7 @@ def _events(connection: Any, needles: Needles, systems: Any) -> list[dict[str, A
     return found
 
 
-def _dead_letters(connection: Any, needles: Needles, systems: Any) -> list[dict[str, Any]]:
+def _dead_letters(connection: Any, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(tasks).where(tasks.c.state == DEAD).order_by(tasks.c.id.desc())
     ).mappings()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, or_, select
 
@@ -24,6 +24,9 @@ from connector import keys
 from connector.store.tables import inbound_events
 from connector.sync.streams import Page, TaskItem
 from connector.sync.times import now, utc, wc_gmt
+
+if TYPE_CHECKING:
+    from connector.systems.woocommerce.client import WooCommerceClient
 
 PER_PAGE = 100
 RESOURCES = {"orders": "order", "products": "product", "customers": "customer"}
@@ -79,7 +82,7 @@ class ModifiedStream:
 
     def __init__(
         self,
-        client: Any,
+        client: WooCommerceClient,
         name: str = "orders",
         lookback: float = 300.0,
         first_window: float = 3600.0,
@@ -148,7 +151,7 @@ class CustomerScan:
 
     def __init__(
         self,
-        client: Any,
+        client: WooCommerceClient,
         lookback: float = 300.0,
         first_window: float | None = 3600.0,
         per_page: int = PER_PAGE,

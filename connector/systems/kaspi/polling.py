@@ -26,6 +26,7 @@ from connector.systems.kaspi.client import PAGE_SIZE, STATES, windows
 
 if TYPE_CHECKING:
     from connector.services import Services
+    from connector.systems.kaspi.client import KaspiClient
 
 ORDER_KIND = "kaspi.order"
 
@@ -52,7 +53,7 @@ class OrdersStream:
 
     def __init__(
         self,
-        client: Any,
+        client: KaspiClient,
         recheck: float = 13 * 86400.0,  # one 14-day window with room for the lookback
         lookback: float = 600.0,
         every: float = 0.0,
@@ -130,7 +131,7 @@ class FullOrdersStream(OrdersStream):
     """`connector sync --full`: every order created since `since` (else the last 90 days), window
     by window; its checkpoint `{"created": ms, "from": since}` resumes at the window it was in."""
 
-    def __init__(self, client: Any, since: dt.datetime | None, **options: Any) -> None:
+    def __init__(self, client: KaspiClient, since: dt.datetime | None, **options: Any) -> None:
         super().__init__(client, **options)
         self.since = since
 
