@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 from connector.cli._common import build_services, env_file_option
 from connector.config import Settings
 
+if TYPE_CHECKING:
+    from connector.loyalty.provider import LoyaltyProvider
+
 
 def _when(moment: float | None) -> str:
     if moment is None:
@@ -22,8 +25,8 @@ def _when(moment: float | None) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _who(provider: Any, settings: Settings, card: str | None, phone: str | None, email: str | None,
-         customer: str | None) -> str:  # fmt: skip
+def _who(provider: LoyaltyProvider, settings: Settings, card: str | None, phone: str | None,
+         email: str | None, customer: str | None) -> str:  # fmt: skip
     from connector.loyalty.lookup import resolve_customer
 
     if not any((card, phone, email, customer)):
@@ -114,6 +117,7 @@ def history(card: str | None, phone: str | None, email: str | None, customer: st
 def tier(card: str | None, phone: str | None, email: str | None, customer: str | None,
          tier_name: str | None, env_file: str | None) -> None:  # fmt: skip
     """Set a customer's tier (its accrual percent comes from the rules); no TIER clears it."""
+    from connector.loyalty.openloyalty import OpenLoyaltyProvider
     from connector.loyalty.rules import rules_for
     from connector.loyalty.tasks import provider_for
 
@@ -124,7 +128,7 @@ def tier(card: str | None, phone: str | None, email: str | None, customer: str |
     if tier_name and tier_name not in known:
         names = ", ".join(sorted(known)) or "none"
         raise click.BadParameter(f"not a tier of the rules (tiers: {names})", param_hint="TIER")
-    ledger = getattr(provider, "ledger", provider)
+    ledger = provider.ledger if isinstance(provider, OpenLoyaltyProvider) else provider
     ledger.set_tier(customer_id, tier_name)
     click.echo(f"customer {customer_id}: tier {tier_name or '-'}")
 

@@ -11,7 +11,7 @@ subscribed member only with marketing consent (research/mailchimp.md 3, 12.4);
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -40,6 +40,10 @@ from connector.identity import (
 )
 from connector.systems.bitrix24 import multifield
 from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.systems.bitrix24.client import Bitrix24Client
+    from connector.systems.mailchimp.client import MailchimpClient
 
 VOLATILE = ("id", "updated_at", "created_at", "orders_count", "total_spent", "custom")
 MEMBER_FIELDS = ("email", "marketing_consent", "first_name", "last_name", "phone")
@@ -224,7 +228,7 @@ def apply_crm_change(ctx: TaskContext, entity: str, record_id: Any) -> None:
         )
 
 
-def _find_contact(client: Any, link: Any, customer: dict[str, Any]) -> tuple[Any, Any]:
+def _find_contact(client: Bitrix24Client, link: Any, customer: dict[str, Any]) -> tuple[Any, Any]:
     """The linked contact, else one Bitrix24's duplicate search finds by phone or email."""
     if link is not None:
         try:
@@ -329,7 +333,7 @@ class MailchimpMemberExporter(Exporter):
         extra = {k: member[k] for k in ("language",) if member.get(k)}
         merge_fields = member.get("merge_fields")
 
-        def upsert_member(client: Any) -> None:
+        def upsert_member(client: MailchimpClient) -> None:
             try:
                 client.upsert_member(
                     list_id, email, merge_fields, status_if_new, status=status, **extra
@@ -356,7 +360,7 @@ def push_mailchimp_member(ctx: TaskContext, payload: dict[str, Any]) -> None:
     MailchimpMemberExporter().run(ctx, payload)
 
 
-def _change_member_email(client: Any, list_id: str | None, old: str, new: str) -> None:
+def _change_member_email(client: MailchimpClient, list_id: str, old: str, new: str) -> None:
     try:
         client.change_member_email(list_id, old, new)
     except PermanentError as error:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -55,6 +55,9 @@ from connector.identity import (
     version_text,
 )
 from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.systems.bitrix24.client import Bitrix24Client
 
 DEAL_WATCH = ("status",)
 PAID = ("processing", "shipped", "delivered", "completed")
@@ -361,7 +364,7 @@ def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
     save_link(engine, "order", oid, "bitrix24", deal_id, data={"status": status, "rows": rows_fp})
 
 
-def _find_deal(client: Any, link: Any, oid: str) -> tuple[Any, Any]:
+def _find_deal(client: Bitrix24Client, link: Any, oid: str) -> tuple[Any, Any]:
     """The linked deal, else one made for this order before a lost answer (ORIGIN_ID)."""
     deal_id = int(link.external_id) if link else None
     if deal_id is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -20,6 +20,7 @@ from connector.loyalty.rules import LoyaltyRules, load_rules, validate_rules_fil
 from connector.loyalty.tasks import PublisherSource, make_handlers, provider_for
 
 if TYPE_CHECKING:
+    from connector.queue import Queue
     from connector.tasks import TaskRegistry
 
 __all__ = [
@@ -49,7 +50,7 @@ def apply_order_event(
     *,
     card: str | None = None,
     rules: LoyaltyRules | None = None,
-    queue: Any = None,
+    queue: Queue | None = None,
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Applies one order event to the built-in ledger in its own transaction; returns the

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connector.loyalty.provider import LoyaltyProvider
 
 
 @functools.lru_cache(maxsize=8)
@@ -18,7 +21,7 @@ def phone_normaliser(mappings_dir: str) -> Callable[[str], str]:
 
 
 def resolve_customer(
-    provider: Any,
+    provider: LoyaltyProvider,
     mappings_dir: str | None,
     card: str | None = None,
     phone: str | None = None,

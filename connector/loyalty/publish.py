@@ -21,6 +21,7 @@ from connector.loyalty.ledger import Balance
 from connector.store.tables import tasks
 
 if TYPE_CHECKING:
+    from connector.queue import Queue
     from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class RecordingPublisher:
 
 
 def enqueue_publish(
-    queue: Any, connection: Connection, customer_id: str, now: float, coalesce_seconds: float
+    queue: Queue, connection: Connection, customer_id: str, now: float, coalesce_seconds: float
 ) -> int | None:
     """Enqueues this bucket's balance publication for the customer (a no-op if already there)."""
     bucket: int | str

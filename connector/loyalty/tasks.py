@@ -17,6 +17,8 @@ from connector.loyalty.publish import (
 )
 
 if TYPE_CHECKING:
+    from connector.loyalty.openloyalty import OpenLoyaltyProvider
+    from connector.loyalty.provider import LedgerProvider
     from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ EXPIRY_REMINDERS = "loyalty.expiry_reminders"
 PublisherSource = BalancePublisher | Callable[[Any], BalancePublisher] | None
 
 
-def provider_for(services: Services) -> Any:
+def provider_for(services: Services) -> LedgerProvider | OpenLoyaltyProvider:
     """The provider the settings name, built on the services' store and queue."""
     from connector.loyalty.provider import LedgerProvider
     from connector.loyalty.rules import rules_for

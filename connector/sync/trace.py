@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import Engine, literal, select
+from sqlalchemy import Connection, Engine, literal, select
 
 from connector.errors import ConnectorError
 from connector.mapping.phones import DEFAULT_REGION
@@ -152,7 +152,7 @@ def trace_customer(
     return result
 
 
-def _customers(connection: Any, key: tuple[str, str]) -> list[str]:
+def _customers(connection: Connection, key: tuple[str, str]) -> list[str]:
     found = list(
         connection.scalars(
             select(identity_keys.c.canonical_id).where(
@@ -170,7 +170,7 @@ def _customers(connection: Any, key: tuple[str, str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _customer(connection: Any, cid: str, needles: Needles) -> dict[str, Any]:
+def _customer(connection: Connection, cid: str, needles: Needles) -> dict[str, Any]:
     keys = connection.execute(
         select(identity_keys.c.kind, identity_keys.c.value)
         .where(identity_keys.c.canonical_id == cid)
@@ -217,7 +217,9 @@ def _customer(connection: Any, cid: str, needles: Needles) -> dict[str, Any]:
     }
 
 
-def _orders(connection: Any, customer_ids: list[str], needles: Needles) -> list[dict[str, Any]]:
+def _orders(
+    connection: Connection, customer_ids: list[str], needles: Needles
+) -> list[dict[str, Any]]:
     if not customer_ids:
         return []
     hub_rows = connection.execute(
@@ -281,7 +283,7 @@ inbound_task_key = (
 )
 
 
-def _events(connection: Any, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
+def _events(connection: Connection, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(inbound_events, tasks.c.id.label("queued_task"), tasks.c.kind, tasks.c.payload)
         .join(tasks, tasks.c.dedupe_key == inbound_task_key, isouter=True)
@@ -306,7 +308,9 @@ def _events(connection: Any, needles: Needles, systems: Registry) -> list[dict[s
     return found
 
 
-def _dead_letters(connection: Any, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
+def _dead_letters(
+    connection: Connection, needles: Needles, systems: Registry
+) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(tasks).where(tasks.c.state == DEAD).order_by(tasks.c.id.desc())
     ).mappings()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.audit import record_write
 from connector.errors import PermanentError
@@ -25,6 +25,10 @@ from connector.flows.hub import load_snapshot, skip
 from connector.flows.orders import ingest_order
 from connector.identity import find_link, order_id_for
 from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.mapping import MappingSet
+    from connector.systems.kaspi.client import KaspiClient
 
 log = logging.getLogger("connector.flows")
 
@@ -45,7 +49,7 @@ def system_record(order: dict[str, Any], lines: list[dict[str, Any]]) -> dict[st
     return record | {"id": str(order["id"]), "lines": lines}
 
 
-def to_canonical(mappings: Any, order: dict[str, Any], lines: list[dict[str, Any]]) -> dict:
+def to_canonical(mappings: MappingSet, order: dict[str, Any], lines: list[dict[str, Any]]) -> dict:
     """The canonical order of a Kaspi order, the buyer's details read through customer.yaml."""
     canonical = mappings.get("kaspi", "order").to_canonical(system_record(order, lines))
     buyer = (order.get("attributes") or {}).get("customer") or {}
@@ -75,7 +79,7 @@ def kaspi_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
         accept(ctx, client, order_id, str(payload.get("code") or order["attributes"]["code"]))
 
 
-def accept(ctx: TaskContext, client: Any, order_id: str, code: str) -> None:
+def accept(ctx: TaskContext, client: KaspiClient, order_id: str, code: str) -> None:
     """Accepts a new order; a refusal because it is no longer new (accepted by a retry of
     this task whose answer was lost, or cancelled by the buyer meanwhile) is not an error."""
     try:
