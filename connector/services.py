@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from sqlalchemy import Engine
 
@@ -31,16 +31,23 @@ if TYPE_CHECKING:  # what the properties build, imported when first used
     from connector.tasks import TaskRegistry
 
 Client = TypeVar("Client")
+Built = TypeVar("Built")
 
 
-class built_once(cached_property):  # noqa: N801 - reads like the decorator it replaces
+class built_once(cached_property[Built]):  # noqa: N801 - reads like the decorator it replaces
     """`cached_property` that builds at most once per instance even when threads race to the
     first use (`cached_property` takes no lock since Python 3.12): one engine, one queue."""
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> built_once[Built]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Built: ...
+    def __get__(
+        self, instance: object | None, owner: type | None = None
+    ) -> Built | built_once[Built]:
         if instance is None:
             return self
-        with instance._building:
+        with cast(Services, instance)._building:  # used by Services only
             return super().__get__(instance, owner)
 
 

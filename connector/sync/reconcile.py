@@ -636,7 +636,11 @@ class Bitrix24Deals(OrderSide):
         self.total = FieldView(deal, "total")
         self.number_field = FieldView(deal, "number").system_field
         self.origin_field = next(
-            (r.system for r in deal.rules if r.canonical == "id" and r.apply_out is not None),
+            (
+                r.system
+                for r in deal.rules
+                if r.canonical == "id" and r.apply_out is not None and isinstance(r.system, str)
+            ),
             "ORIGIN_ID",
         )
         self.pages_per_call = 50  # one batch reads 2,500 deals (the docs' bulk export)

@@ -10,7 +10,7 @@ import pytest
 
 from connector.config import SETTINGS, Settings
 from connector.errors import ConfigError
-from connector.services import Services, system_client
+from connector.services import Services, built_once, system_client
 
 
 def test_every_setting_is_a_typed_attribute_that_holds_its_default_and_what_it_parses():
@@ -54,6 +54,13 @@ def test_each_client_accessor_of_services_is_typed_as_the_client_its_system_buil
             assert type(getattr(services, name)).__name__ == declared.group(1)
     finally:
         services.close()
+
+
+def test_every_piece_services_build_once_declares_its_type():
+    built = {name: value for name, value in vars(Services).items() if isinstance(value, built_once)}
+    assert {"engine", "queue", "inbound", "registry", "mappings", "systems"} <= set(built)
+    for name, piece in built.items():
+        assert piece.func.__annotations__["return"] != "Any", f"services.{name} is typed Any"
 
 
 def test_a_host_with_two_addresses_gets_the_request_deadline_on_both_of_its_sockets(monkeypatch):
