@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from connector.config import Settings
 from connector.errors import ConfigError, ConnectorError, PermanentError
 from connector.http import (
     JsonClient,
@@ -92,7 +93,7 @@ class KaspiClient(JsonClient):
         self._token = token
 
     @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> KaspiClient:
+    def from_settings(cls, settings: Settings, **options: Any) -> KaspiClient:
         return cls(
             settings.kaspi_url,
             settings.kaspi_token,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from connector.config import Settings
 from connector.systems.kaspi.client import MAX_WINDOW_MS, KaspiClient
 
 WAITING = ("NEW", "APPROVED_BY_BANK")  # state, status: orders the merchant must accept
 
 
-def setup_kaspi(client: KaspiClient, settings: Any, now: float | None = None) -> list[str]:
+def setup_kaspi(client: KaspiClient, settings: Settings, now: float | None = None) -> list[str]:
     end = int((time.time() if now is None else now) * 1000)
     state, status = WAITING
     page = client.orders_page(end - MAX_WINDOW_MS + 1, end, state, 0, 1, status)
@@ -26,5 +27,5 @@ def setup_kaspi(client: KaspiClient, settings: Any, now: float | None = None) ->
     ]
 
 
-def run_setup(settings: Any, **_options: Any) -> list[str]:
+def run_setup(settings: Settings, **_options: Any) -> list[str]:
     return setup_kaspi(KaspiClient.from_settings(settings), settings)
