@@ -42,6 +42,7 @@ from connector.systems.bitrix24 import multifield
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
+    from connector.mapping import MappingSet
     from connector.systems.bitrix24.client import Bitrix24Client
     from connector.systems.mailchimp.client import MailchimpClient
 
@@ -61,7 +62,7 @@ def owned_fields(mapping: Any, system: str) -> set[str]:
     return {root for rule in mapping.rules if rule.owner == system for root in rule.roots}
 
 
-def mappings(ctx: TaskContext) -> Any:
+def mappings(ctx: TaskContext) -> MappingSet:
     return ctx.services.mappings.current
 
 

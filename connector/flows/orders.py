@@ -57,6 +57,7 @@ from connector.identity import (
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
+    from connector.mapping import MappingSet
     from connector.systems.bitrix24.client import Bitrix24Client
 
 DEAL_WATCH = ("status",)
@@ -74,7 +75,7 @@ def order_fingerprint(canonical: dict[str, Any]) -> str:
     return fingerprint({k: v for k, v in canonical.items() if k not in ("id", "updated_at")})
 
 
-def mappings(ctx: TaskContext) -> Any:
+def mappings(ctx: TaskContext) -> MappingSet:
     return ctx.services.mappings.current
 
 

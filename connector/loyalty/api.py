@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -17,6 +17,11 @@ from connector.loyalty.ledger import Balance, InsufficientBalance, LoyaltyRefuse
 from connector.loyalty.lookup import resolve_customer
 from connector.loyalty.tasks import provider_for
 from connector.safe_input import BadBody, load_json
+
+if TYPE_CHECKING:
+    from connector.loyalty.openloyalty import OpenLoyaltyProvider
+    from connector.loyalty.provider import LedgerProvider
+    from connector.services import Services
 
 blueprint = Blueprint("loyalty", __name__, url_prefix="/api/loyalty")
 CENT = Decimal("0.01")
@@ -32,11 +37,11 @@ class BadRequest(Exception):
         self.field, self.message = field, message
 
 
-def _services() -> Any:
+def _services() -> Services:
     return current_app.extensions["connector"]
 
 
-def _provider() -> Any:
+def _provider() -> LedgerProvider | OpenLoyaltyProvider:
     return provider_for(_services())
 
 
@@ -87,6 +92,10 @@ def _body() -> dict[str, Any]:
     return data
 
 
+@overload
+def _amount(data: dict[str, Any], field: str, required: Literal[True] = True) -> Decimal: ...
+@overload
+def _amount(data: dict[str, Any], field: str, required: bool) -> Decimal | None: ...
 def _amount(data: dict[str, Any], field: str, required: bool = True) -> Decimal | None:
     """A positive amount of points or money with at most two decimals, up to `MAX_AMOUNT`."""
     value = data.get(field)

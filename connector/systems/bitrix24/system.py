@@ -8,6 +8,7 @@ from connector.systems.registry import System, any_set
 
 if TYPE_CHECKING:
     from connector.services import Services
+    from connector.sync.streams import Stream
     from connector.systems.bitrix24.client import Bitrix24Client
 
 
@@ -23,7 +24,7 @@ def client(services: Services) -> Bitrix24Client:
 def modified_scan(entity: str) -> Any:
     """A polled stream of the deals or contacts modified since the cursor."""
 
-    def build(services: Services, options: dict[str, Any]) -> Any:
+    def build(services: Services, options: dict[str, Any]) -> Stream:
         from connector.sync import bitrix24
 
         return bitrix24.ModifiedScan(services.bitrix24, entity, **options)
@@ -31,7 +32,7 @@ def modified_scan(entity: str) -> Any:
     return build
 
 
-def offline_events(services: Services, options: dict[str, Any]) -> Any:
+def offline_events(services: Services, options: dict[str, Any]) -> Stream:
     """The app connection's offline event queue (event.offline.get)."""
     from connector.sync import bitrix24
 

@@ -8,6 +8,7 @@ from connector.systems.registry import System, all_set, payload_record
 
 if TYPE_CHECKING:
     from connector.services import Services
+    from connector.sync.streams import Stream
     from connector.systems.woocommerce.client import WooCommerceClient
 
 
@@ -20,7 +21,7 @@ def client(services: Services) -> WooCommerceClient:
 def modified_stream(resource: str) -> Any:
     """A polled stream of the records modified since the cursor (`orders`, `products`)."""
 
-    def build(services: Services, options: dict[str, Any]) -> Any:
+    def build(services: Services, options: dict[str, Any]) -> Stream:
         from connector.sync import woocommerce
 
         return woocommerce.ModifiedStream(services.woocommerce, resource, **options)
@@ -28,7 +29,7 @@ def modified_stream(resource: str) -> Any:
     return build
 
 
-def customer_scan(services: Services, options: dict[str, Any]) -> Any:
+def customer_scan(services: Services, options: dict[str, Any]) -> Stream:
     """`/customers` has no date filter: a scan."""
     from connector.sync import woocommerce
 
