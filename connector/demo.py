@@ -391,3 +391,16 @@ def play(demo: Demo, story: Story) -> None:
     story.say(f"   Bitrix24 consent field: {consent!r}")
     story.check(consent in ("N", "0", 0, False), "Bitrix24 knows she withdrew consent")
     story.check(demo.services.queue.stats().dead == 0, "no dead letters")
+    chapters(demo, story, first=6)
+
+
+def chapters(demo: Demo, story: Story, first: int) -> None:
+    """The chapters the configured systems add to the story (`System.demo`), in registry order."""
+    from connector.systems.registry import resolve
+
+    number = first
+    settings = demo.services.settings
+    for system in demo.services.systems:
+        if system.demo is not None and system.is_configured(settings):
+            resolve(system.demo)(demo, story, number)
+            number += 1

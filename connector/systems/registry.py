@@ -162,6 +162,9 @@ class System:
     # f(kind, payload) -> (entity, id) | None: the record of this system an inbound task of it
     # is about, in the terms of `links` (`connector trace` finds a customer's events by it)
     trace: Ref | None = None
+    # f(demo, story, number) -> None: its chapter of `connector demo`, told after the shared
+    # story while the system is configured (the sandbox configures every system)
+    demo: Ref | None = None
 
     def __post_init__(self) -> None:
         receives = self.receives

@@ -241,3 +241,28 @@ def test_the_full_sync_reads_the_streams_a_system_declares_in_their_order(plugge
     assert polling_start(plugged_services, "woocommerce", "orders", 0.0) == {
         "modified": "1970-01-01T00:00:00"
     }
+
+
+def test_a_configured_system_tells_its_own_chapter_of_the_demo(monkeypatch):
+    from types import SimpleNamespace
+
+    from connector import demo as demo_module
+    from connector.systems.registry import System
+
+    told: list[tuple[str, int]] = []
+    on = System(
+        name="on",
+        title="On",
+        configured=lambda _s: True,
+        demo=lambda d, s, n: told.append(("on", n)),
+    )
+    off = System(
+        name="off",
+        title="Off",
+        configured=lambda _s: False,
+        demo=lambda d, s, n: told.append(("off", n)),
+    )
+    quiet = System(name="quiet", title="Quiet", configured=lambda _s: True)
+    services = SimpleNamespace(settings=object(), systems=[off, on, quiet, on])
+    demo_module.chapters(SimpleNamespace(services=services), object(), first=6)
+    assert told == [("on", 6), ("on", 7)]

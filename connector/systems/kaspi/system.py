@@ -44,4 +44,5 @@ SYSTEM = System(
     linked_only=True,
     sales_channel=True,
     trace=payload_record("order"),  # kaspi.order {id}: the Kaspi order
+    demo="connector.systems.kaspi.demo:chapter",
 )
