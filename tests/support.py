@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,13 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     env = {"CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'connector.db'}"}
     env.update({f"CONNECTOR_{k.upper()}": str(v) for k, v in overrides.items()})
     return load_settings(env=env, env_file=None)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:

@@ -6,14 +6,13 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import requests
 
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,12 +23,6 @@ def readme_sandbox_steps() -> list[str]:
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block, "the sandbox section has a sh block"
     return [line.split("#", 1)[0].strip() for line in block.group(1).splitlines() if line.strip()]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_readme_starts_the_connector_before_it_registers_the_mailchimp_webhook() -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from connector.web_server import WholeRequestWSGI, waitress_server
-from tests.core.test_processes import free_port, get_json, post_order_webhook, process_env
-from tests.support import wait_for
+from tests.core.test_processes import get_json, post_order_webhook, process_env
+from tests.support import free_port, wait_for
 
 READ_TIMEOUT = 2.0  # seconds, short so that the test sees the stalled connections closed
 GRACE = 10.0  # what "promptly" allows on a shared machine: a liveness bound, not a speed test
