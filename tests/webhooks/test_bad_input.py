@@ -5,45 +5,20 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
 
-from connector.app import create_app
 from connector.services import Services
 from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
 from connector.systems.bitrix24 import events as bitrix24_events
 from connector.systems.woocommerce.webhooks import signature
-from tests.support import make_settings
+from tests.webhooks.credentials import B24_TOKEN, CDEK_SECRET, MC_SECRET, SHOP_SECRET, WC_SECRET
 
-WC_SECRET, SHOP_SECRET = "wc-secret", "whsec_" + "c2hvcC1zZWNyZXQta2V5"
-B24_TOKEN, MC_SECRET, CDEK_SECRET = "b24-app-token", "mc-url-secret", "cdek-url-secret"
 FORM = "application/x-www-form-urlencoded"
 DEEP_JSON = b'{"a":' * 1000 + b"1" + b"}" * 1000
-
-
-@pytest.fixture
-def services(tmp_path: Path):
-    built = Services(
-        make_settings(
-            tmp_path,
-            woocommerce_webhook_secret=WC_SECRET,
-            shop_webhook_secret=SHOP_SECRET,
-            bitrix24_application_token=B24_TOKEN,
-            mailchimp_webhook_secret=MC_SECRET,
-            cdek_webhook_secret=CDEK_SECRET,
-        )
-    )
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(services: Services):
-    return create_app(services).test_client()
 
 
 def stored(services: Services) -> tuple[int, int]:

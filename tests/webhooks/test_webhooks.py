@@ -7,43 +7,16 @@ import json
 import time
 from urllib.parse import urlencode
 
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from connector.app import create_app
-from connector.services import Services
 from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
 from connector.systems.woocommerce.webhooks import signature
-from tests.support import SPECS, make_settings
-
-WC_SECRET, SHOP_SECRET = "wc-secret", "whsec_" + "c2hvcC1zZWNyZXQta2V5"
-B24_TOKEN, MC_SECRET, CDEK_SECRET = "b24-app-token", "mc-url-secret", "cdek-url-secret"
-
-
-@pytest.fixture
-def services(tmp_path):
-    built = Services(
-        make_settings(
-            tmp_path,
-            woocommerce_webhook_secret=WC_SECRET,
-            shop_webhook_secret=SHOP_SECRET,
-            bitrix24_application_token=B24_TOKEN,
-            mailchimp_webhook_secret=MC_SECRET,
-            cdek_webhook_secret=CDEK_SECRET,
-            webhook_max_bytes=200_000,
-        )
-    )
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(services):
-    return create_app(services).test_client()
+from tests.support import SPECS
+from tests.webhooks.credentials import B24_TOKEN, CDEK_SECRET, MC_SECRET, SHOP_SECRET, WC_SECRET
 
 
 def counts(services) -> tuple[int, int]:
