@@ -207,6 +207,19 @@ class Settings:
     bitrix24_burst: int = setting(
         50, "Requests the portal allows at once before limiting.", _positive(int)
     )
+    # Bitrix24 dispatcher (cross-task batching)
+    bitrix24_dispatch: bool = setting(
+        True,
+        "Send the single REST commands of all running tasks in shared `batch` calls of up to "
+        "50 (one dispatcher per portal); off sends each command as its own request.",
+        _bool,
+    )
+    bitrix24_dispatch_window_ms: float = setting(
+        3.0,
+        "Milliseconds the dispatcher waits for other tasks' commands when the portal's bucket "
+        "has room and the last batch had company (a lone command is never delayed).",
+        _positive(float),
+    )
     # Mailchimp
     mailchimp_api_key: str | None = setting(None, "Mailchimp API key (`...-us6`).", secret=True)
     mailchimp_base_url: str | None = setting(

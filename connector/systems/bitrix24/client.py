@@ -42,6 +42,7 @@ from connector.systems.bitrix24.batch import (
     batch_params,
     parse_batch,
 )
+from connector.systems.bitrix24.dispatcher import Dispatcher
 from connector.systems.bitrix24.errors import (
     OperatingLimit,
     QueryLimitExceeded,
@@ -104,6 +105,8 @@ class Bitrix24Client:
         max_workers: int = 4,
         auth_connector: str | None = AUTH_CONNECTOR,
         sleep: Callable[[float], None] = time.sleep,
+        dispatch: bool = False,
+        dispatch_window: float = 0.003,
     ) -> None:
         self.connection = connection
         self.bucket = bucket or plan.bucket()
@@ -116,6 +119,12 @@ class Bitrix24Client:
         self._sleep = sleep
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        # one dispatcher per portal: the single commands of all threads share `batch` calls
+        self.dispatcher: Dispatcher | None = (
+            Dispatcher.for_client(self, window=dispatch_window, senders=max(max_workers, 1))
+            if dispatch
+            else None
+        )
 
     @classmethod
     def from_settings(
@@ -147,6 +156,10 @@ class Bitrix24Client:
             rate=float(getattr(settings, "bitrix24_rate", 2.0) or 2.0),
             burst=int(getattr(settings, "bitrix24_burst", 50) or 50),
         )
+        options.setdefault("dispatch", bool(getattr(settings, "bitrix24_dispatch", True)))
+        window_ms = getattr(settings, "bitrix24_dispatch_window_ms", None)
+        if window_ms is not None:
+            options.setdefault("dispatch_window", float(window_ms) / 1000.0)
         return cls(connection, plan=plan, timeouts=timeouts, session=session, **options)
 
     # ------------------------------------------------------------------ transport
@@ -158,15 +171,55 @@ class Bitrix24Client:
     def call_raw(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Runs one method and returns the whole answer (`result`, `total`, `next`, `time`)."""
         params = dict(params or {})
+        if self.dispatcher is not None and dispatchable(method):
+            return self._dispatched(Command(method, params))
         return self.retry.run(
             lambda: self._send(method, params, (method,)), idempotent=is_idempotent(method)
         )
 
-    def _send(self, method: str, params: dict[str, Any], limited: Sequence[str]) -> dict[str, Any]:
-        """One attempt, plus one repeat after an OAuth refresh or a portal move."""
+    def _dispatched(self, command: Command) -> dict[str, Any]:
+        """One command through the portal's dispatcher, in a `batch` with other threads' ones.
+
+        Sent again (a bounded number of times) when it did not run, when the portal refused
+        the batch for its rate, or when a read failed ambiguously; an add never is."""
+        assert self.dispatcher is not None
+        for attempt in itertools.count():
+            result = self.dispatcher.run(command)
+            error = result.error
+            if error is None:
+                answer: dict[str, Any] = {"result": result.result}
+                if result.total is not None:
+                    answer["total"] = result.total
+                if result.next is not None:
+                    answer["next"] = result.next
+                return answer
+            again = self._resend(result, attempt) or (
+                attempt + 1 < self.retry.attempts
+                and is_idempotent(command.method)
+                and self.retry.should_retry(error, True)
+                and not isinstance(error, RateLimited)
+            )
+            if not again:
+                raise error
+            if not isinstance(error, RateLimited | CommandNotRun | RequestNotSent):
+                self._sleep(min(self.retry.backoff * 2**attempt, self.retry.backoff_cap))
+        raise AssertionError("unreachable")
+
+    def _send(
+        self,
+        method: str,
+        params: dict[str, Any],
+        limited: Sequence[str],
+        *,
+        slot_taken: bool = False,
+    ) -> dict[str, Any]:
+        """One attempt, plus one repeat after an OAuth refresh or a portal move.
+
+        `slot_taken`: the caller already holds the bucket's slot for the first request."""
         self._wait_for_operating(limited)
         for repeat in itertools.count():
-            self.bucket.acquire()
+            if not slot_taken or repeat:
+                self.bucket.acquire()
             body, token = self.connection.sign(params)
             response = send(
                 self.session,
@@ -267,15 +320,21 @@ class Bitrix24Client:
             return True
         return isinstance(error, RateLimited) and error.wait <= self.retry.max_wait
 
-    def _batch_chunk(self, commands: list[Command], halt: bool) -> list[CommandResult]:
+    def _batch_chunk(
+        self, commands: list[Command], halt: bool, *, slot_taken: bool = False
+    ) -> list[CommandResult]:
         ids = [f"c{index}" for index in range(len(commands))]
         params = batch_params(commands, ids, halt=halt)
         limited = ["batch", *{command.method for command in commands}]
         idempotent = all(is_idempotent(command.method) for command in commands)
+        slot = [slot_taken]  # the reserved slot serves the first attempt only
+
+        def attempt() -> dict[str, Any]:
+            taken, slot[0] = slot[0], False
+            return self._send("batch", params, limited, slot_taken=taken)
+
         try:
-            payload = self.retry.run(
-                lambda: self._send("batch", params, limited), idempotent=idempotent
-            )
+            payload = self.retry.run(attempt, idempotent=idempotent)
         except ConnectorError as error:
             return [CommandResult(command, error=error) for command in commands]
         results = parse_batch(payload, commands, ids)
@@ -548,6 +607,8 @@ class Bitrix24Client:
         return params
 
     def close(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
         self.session.close()
@@ -557,6 +618,15 @@ def is_idempotent(method: str) -> bool:
     """May this method be sent twice with the same effect? Adds and destructive reads may not."""
     name = method.lower()
     return not (name.endswith(".add") or name == "event.offline.get" or name.endswith(".import"))
+
+
+NOT_DISPATCHED = ("batch", "event.offline.get", "event.offline.clear", "event.offline.error")
+
+
+def dispatchable(method: str) -> bool:
+    """May this method share a `batch` call with other threads' commands? Not `batch` itself
+    (no nesting) and not the offline-event queue, whose reads are destructive."""
+    return method.lower() not in NOT_DISPATCHED
 
 
 def page_rows(result: Any) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ def _rest(tail: str) -> Response:
     try:
         params = request_params(request)
         caller, method = _authenticate(portal, tail, params)
-        portal.take_request_slot()
+        portal.take_request_slot(method)
         body = portal.call(caller, method, params)
     except errors.ApiError as refusal:
         return _json(refusal.body(), refusal.status)

@@ -72,6 +72,7 @@ def dump() -> Any:
                     "url": f"{state.base_url.rstrip('/')}/rest/{portal.config.webhook_user_id}/"
                     f"{portal.config.webhook_token}/",
                 },
+                "calls": portal.calls(),
                 "limits": {
                     "bucket": state.bucket.snapshot(now),
                     "operating": {
@@ -255,11 +256,24 @@ def deliveries() -> Any:
     return jsonify({"deliveries": log})
 
 
+def calls() -> Any:
+    """What the portal was asked so far, without the whole state: requests, refusals, commands,
+    records held (benchmarks poll this)."""
+    portal = _portal()
+    with portal.state.lock:
+        held = {kind: len(portal.crm.records(kind)) for kind in (CONTACT, DEAL)}
+        rows = sum(1 for rows in portal.state.product_rows.values() if rows)
+    return jsonify(
+        {**portal.calls(), "contacts": held[CONTACT], "deals": held[DEAL], "deals_with_rows": rows}
+    )
+
+
 def control_blueprint() -> Blueprint:
     blueprint = Blueprint("bitrix24_sandbox", __name__, url_prefix="/_sandbox")
     rules = [
         ("/reset", reset, ["POST"]),
         ("/state", dump, ["GET"]),
+        ("/calls", calls, ["GET"]),
         ("/outgoing-webhooks", add_outgoing_webhook, ["POST"]),
         ("/outgoing-webhooks", list_outgoing_webhooks, ["GET"]),
         ("/outgoing-webhooks/<int:hook_id>", delete_outgoing_webhook, ["DELETE"]),

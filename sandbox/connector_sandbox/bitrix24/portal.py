@@ -81,11 +81,28 @@ class Portal:
 
     # -- the pipeline ---------------------------------------------------------------------------
 
-    def take_request_slot(self) -> None:
+    def take_request_slot(self, method: str = "") -> None:
         """The leaky bucket: one count per HTTP request to /rest/ (a batch is one request)."""
-        with self.state.lock:
-            if not self.state.bucket.try_take(self.state.now()):
+        state = self.state
+        with state.lock:
+            if not state.bucket.try_take(state.now()):
+                state.refused += 1
                 raise errors.query_limit_exceeded()
+            name = method.lower()
+            state.requests[name] = state.requests.get(name, 0) + 1
+
+    def calls(self) -> dict[str, Any]:
+        """Requests (by method; a batch counts once), refusals, and commands run (by method;
+        each command of a batch counts, `batch` itself does not)."""
+        state = self.state
+        with state.lock:
+            return {
+                "requests": sum(state.requests.values()),
+                "refused": state.refused,
+                "commands": sum(state.commands.values()),
+                "requests_by_method": dict(state.requests),
+                "commands_by_method": dict(state.commands),
+            }
 
     def call(self, caller: Caller, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run one method (the request slot already taken); returns the response body."""
@@ -93,6 +110,9 @@ class Portal:
             handler = self.methods.get(method.lower())
             if handler is None:
                 raise errors.method_not_found()
+            if method.lower() != "batch":
+                counts = self.state.commands
+                counts[method.lower()] = counts.get(method.lower(), 0) + 1
             self._check_scope(method)
             budget = self._budget(caller, method)
             started = self.state.now()

@@ -107,6 +107,11 @@ class PortalState:
     bucket: LeakyBucket = field(default_factory=lambda: LeakyBucket(50, 2.0))
     budgets: dict[tuple[str, str], OperatingBudget] = field(default_factory=dict)
     base_url: str = "http://127.0.0.1/"
+    # what the portal was asked: HTTP requests to /rest/ by method (a batch is one), requests the
+    # leaky bucket refused, and every method run (each command of a batch counts)
+    requests: dict[str, int] = field(default_factory=dict)
+    refused: int = 0
+    commands: dict[str, int] = field(default_factory=dict)
     _counters: dict[str, itertools.count] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +130,7 @@ class PortalState:
             self.offline_events = []
             self.deliveries = []
             self.budgets = {}
+            self.requests, self.refused, self.commands = {}, 0, {}
             self.bucket = LeakyBucket(cfg.rate_limit_burst, cfg.rate_limit_drain)
             self._counters = {}
             self.categories = {0: "General"}
