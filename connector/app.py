@@ -28,6 +28,7 @@ def create_app(services: Services | None = None) -> Flask:
             blueprint = resolve(system.blueprint)
             app.register_blueprint(blueprint() if callable(blueprint) else blueprint)
     _register_optional_blueprints(app)
+    _mount_admin(app, services)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
@@ -35,6 +36,11 @@ def create_app(services: Services | None = None) -> Flask:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        token = services.settings.metrics_token
+        if token and not _bearer_ok(token):
+            return Response(
+                "bearer token required\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
+            )
         return Response(generate_latest(services.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(404)
@@ -67,6 +73,47 @@ def create_app(services: Services | None = None) -> Flask:
         return response
 
     return app
+
+
+# Every answer: no framing, no sniffing, and a content security policy that allows only the
+# app's own scripts, styles and images (the admin console has no inline script or style).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _mount_admin(app: Flask, services: Services) -> None:
+    """The console under /admin (connector/admin), security headers on every answer, and the
+    proxy's X-Forwarded-* trusted when CONNECTOR_HTTP_PROXY_HOPS says how many there are."""
+    from connector.admin import admin_blueprint
+
+    app.register_blueprint(admin_blueprint(services))
+    hops = services.settings.http_proxy_hops
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+    @app.after_request
+    def secure(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        if request.blueprint and request.blueprint.startswith("admin"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _bearer_ok(expected: str) -> bool:
+    import hmac
+
+    sent = request.headers.get("Authorization", "")
+    return sent.startswith("Bearer ") and hmac.compare_digest(sent[7:].encode(), expected.encode())
 
 
 def _register_optional_blueprints(app: Flask) -> None:

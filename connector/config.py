@@ -70,6 +70,13 @@ def _port(raw: str) -> int:
     return value
 
 
+def _count(raw: str) -> int:
+    """A whole number of zero or more (the admin console's proxy hops)."""
+    if not raw.strip().isdigit():
+        raise ValueError("expected a whole number of zero or more")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One `CONNECTOR_*` variable: its attribute name, parser, default and meaning."""
@@ -278,6 +285,33 @@ class Settings:
     )
     openloyalty_url: str | None = setting(None, "Open Loyalty API base URL.")
     openloyalty_token: str | None = setting(None, "Open Loyalty API token.", secret=True)
+
+    # Admin console (/admin) and the web app's security
+    admin_session_idle_minutes: float = setting(
+        60.0,
+        "A console session ends after this many minutes without a request.",
+        _positive(float),
+    )
+    admin_session_max_hours: float = setting(
+        12.0,
+        "A console session ends this many hours after sign-in, used or not.",
+        _positive(float),
+    )
+    admin_signin_attempts: int = setting(
+        5,
+        "Refused console sign-ins allowed per account and per address in 15 minutes; "
+        "more are answered 429 until the window has passed.",
+        _positive(int),
+    )
+    http_proxy_hops: int = setting(
+        0,
+        "Reverse proxies in front of the app whose `X-Forwarded-For/-Proto/-Host` are "
+        "trusted (0: none). Behind HTTPS this makes the console's cookie `Secure`.",
+        _count,
+    )
+    metrics_token: str | None = setting(
+        None, "When set, `/metrics` asks for `Authorization: Bearer <token>`.", secret=True
+    )
 
     def secrets(self) -> list[str]:
         """Values that logs must never show."""

@@ -213,3 +213,72 @@ mapping_sets = Table(
     Column("files", JSON, nullable=False),
     Column("saved_at", Float, nullable=False),
 )
+
+# Admin console -----------------------------------------------------------------------------------
+# Owned by connector/admin/ (migration 0007): accounts, server-side sessions, refused sign-ins
+# (the rate limit) and the trail of what each account did.
+admin_accounts = Table(
+    "admin_accounts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(10), nullable=False),  # viewer | operator | admin
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# `id` is the SHA-256 of the cookie's token: a stolen copy of the table signs nobody in.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("address", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+admin_signin_failures = Table(
+    "admin_signin_failures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("account", String(100), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index(
+    "ix_admin_signin_failures_account",
+    admin_signin_failures.c.account,
+    admin_signin_failures.c.at,
+)
+Index(
+    "ix_admin_signin_failures_address",
+    admin_signin_failures.c.address,
+    admin_signin_failures.c.at,
+)
+
+admin_actions = Table(
+    "admin_actions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", Float, nullable=False, index=True),
+    Column("account", String(100), nullable=False, index=True),
+    Column("action", String(60), nullable=False),
+    Column("target", String(300)),
+    Column("address", String(64)),
+    Column("detail", JSON),
+)
+
+# What the console's pages read fast on a big store (bench/admin.py): depth by state and kind,
+# throughput of the last hour, failures of the last hour.
+Index("ix_tasks_state_kind", tasks.c.state, tasks.c.kind)
+Index("ix_tasks_finished", tasks.c.finished_at)
+Index("ix_task_errors_failed", task_errors.c.failed_at)
