@@ -282,3 +282,61 @@ admin_actions = Table(
 Index("ix_tasks_state_kind", tasks.c.state, tasks.c.kind)
 Index("ix_tasks_finished", tasks.c.finished_at)
 Index("ix_task_errors_failed", task_errors.c.failed_at)
+
+# Alerts and health signals -----------------------------------------------------------------------
+# Owned by connector/observe.py and connector/alerts/ (migration 0008).
+
+# The last success of each task kind and the last hour's throughput read a few entries of this
+# index instead of every finished task (connector/observe.py).
+Index("ix_tasks_kind_finished", tasks.c.kind, tasks.c.state, tasks.c.finished_at)
+# The newest errors and the last hour's failures.
+Index("ix_task_errors_failed_at", task_errors.c.failed_at)
+
+# Refused webhook signatures per source and minute (unix time // 60). Counted in memory and
+# written every few seconds: a flood of bad signatures costs one write per interval.
+webhook_refusals = Table(
+    "webhook_refusals",
+    metadata,
+    Column("source", String(30), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+# One row per incident (a rule's condition on a subject, from when it holds until it clears)
+# or per digest (state `notice`: the dead letters of one interval). `open_key` is set while an
+# incident is open (and for good on a digest), so two evaluations never open one twice.
+alert_incidents = Table(
+    "alert_incidents",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("rule", String(40), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("state", String(10), nullable=False),  # open | cleared | notice
+    Column("open_key", String(160)),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSON),
+    Column("opened_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("cleared_at", Float),
+    UniqueConstraint("open_key", name="uq_alert_incidents_open"),
+)
+Index("ix_alert_incidents_state", alert_incidents.c.state, alert_incidents.c.id)
+
+# Each message an incident owes a channel (event open | clear | notice): sent once (`sent_at`),
+# tried again at the next evaluation while it fails; `claimed_until` keeps two evaluations from
+# sending it at once.
+alert_sends = Table(
+    "alert_sends",
+    metadata,
+    Column("incident_id", BigInteger, primary_key=True),
+    Column("event", String(10), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_until", Float),
+    Column("sent_at", Float),
+    Column("last_error", Text),
+)
+Index("ix_alert_sends_pending", alert_sends.c.sent_at, alert_sends.c.incident_id)
