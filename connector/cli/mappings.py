@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import click
 
 from connector.errors import ConnectorError
 from connector.mapping import MappingSet, format_error
-from connector.mapping.csv_rows import group_receipts
+from connector.mapping.trial import dump, map_in
 from connector.model import ENTITIES
 
 
@@ -35,18 +33,6 @@ def _load(directory: str | None) -> MappingSet:
             click.echo(format_error(error), err=True)
         raise SystemExit(1)
     return found
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-def _dump(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
 
 
 dir_option = click.option(
@@ -198,17 +184,13 @@ def try_(
         raise click.ClickException(str(error)) from None
     if in_file:
         text = Path(in_file).read_text(encoding="utf-8")
-        if in_file.endswith(".csv"):
-            results = [mapping.to_canonical(receipt) for receipt in group_receipts(text)]
-            click.echo(_dump(results))
-            return
-        click.echo(_dump(mapping.to_canonical(json.loads(text))))
+        click.echo(dump(map_in(mapping, text, csv=in_file.endswith(".csv"))))
         return
     assert out_file is not None
     canonical = ENTITIES[mapping.canonical].coerce_json(json.loads(Path(out_file).read_text()))
     current = json.loads(Path(existing).read_text()) if existing else None
     result = mapping.to_system(canonical, existing=current, creating=create)
-    click.echo(_dump(result))
+    click.echo(dump(result))
 
 
 command = mappings

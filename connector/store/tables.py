@@ -340,3 +340,57 @@ alert_sends = Table(
     Column("last_error", Text),
 )
 Index("ix_alert_sends_pending", alert_sends.c.sent_at, alert_sends.c.incident_id)
+
+# Admin console: mapping versions and sync jobs ---------------------------------------------------
+# Owned by connector/mapping/versions.py and connector/sync/progress.py (migration 0010).
+
+# Every version of a mapping file saved or reverted from the console, and the text found on disk
+# before the first save or after a change made outside the console (`action` found). `path` is
+# the file's path inside the mappings folder, with `/`.
+mapping_versions = Table(
+    "mapping_versions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("path", String(300), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("action", String(20), nullable=False),  # save | revert | found
+    Column("reverts_to", BigInteger),  # the version a revert brought back
+    Column("saved_by", String(100), nullable=False),
+    Column("saved_at", Float, nullable=False),
+)
+Index("ix_mapping_versions_path", mapping_versions.c.path, mapping_versions.c.id)
+
+# A poll or a full sync started from the console; one row per stream, updated by the task that
+# reads it (`state` waiting | running | done | failed), so the page shows its progress.
+sync_jobs = Table(
+    "sync_jobs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("system", String(30), nullable=False),
+    Column("kind", String(10), nullable=False),  # poll | full
+    Column("options", JSON),
+    Column("requested_by", String(100), nullable=False),
+    Column("requested_at", Float, nullable=False),
+)
+Index("ix_sync_jobs_system", sync_jobs.c.system, sync_jobs.c.id)
+
+sync_job_streams = Table(
+    "sync_job_streams",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True),
+    Column("stream", String(60), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("records", Integer, nullable=False, default=0),
+    Column("total", Integer),  # records the read will see, when the system says
+    Column("enqueued", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("started_at", Float),
+    Column("updated_at", Float, nullable=False),
+)
