@@ -2,7 +2,10 @@
 
 Every setting is declared once, as a typed field of `Settings` (its default, meaning, parser and
 whether it is a secret), so a type checker sees `settings.http_port` as an `int`; `SETTINGS` lists
-the same fields, and the README table is generated from it (`connector config --markdown`).
+the same fields. A system's own settings are declared in its package (a `SystemSettings` class
+its declaration names) and read through `settings.of(ItsSettings)`; `all_settings()` lists the
+core's and every registered system's, and the README table is generated from it
+(`connector config --markdown`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dotenv import dotenv_values
 
@@ -98,6 +101,56 @@ def setting(
     """One field of `Settings`: a `CONNECTOR_*` variable's default, meaning, parser and secrecy
     (a dataclass field whose metadata `SETTINGS` reads)."""
     return field(default=default, metadata={"help": help, "parse": parse, "secret": secret})
+
+
+# -- a system's own settings, declared in its package -------------------------------------
+# The parsers a system's settings may use (connector/systems/<name>/settings.py).
+boolean = _bool
+positive = _positive
+choice = _choice
+
+
+@dataclass(frozen=True)
+class SystemSettings:
+    """A system's own settings, declared in its package (`connector/systems/<name>/settings.py`)
+    as a frozen dataclass of `setting(...)` fields named without the system's prefix:
+
+        @dataclass(frozen=True)
+        class AcmeSettings(SystemSettings):
+            prefix: ClassVar[str] = "acme"
+            token: str | None = setting(None, "Acme API token.", secret=True)
+
+    is `CONNECTOR_ACME_TOKEN` (flat name `acme_token`). The system's declaration names the
+    class (`System(settings=AcmeSettings)`); `load_settings` reads the group of every
+    registered system into the one `Settings` (and `.env`, its validation, `connector config
+    --markdown/--example` see them all), and the system reads its own, typed, through
+    `settings.of(AcmeSettings).token`."""
+
+    prefix: ClassVar[str] = ""
+
+    @classmethod
+    def entries(cls) -> tuple[Setting, ...]:
+        """Its variables, named `<prefix>_<field>` (as `connector.config.SETTINGS` names them)."""
+        return tuple(
+            Setting(
+                f"{cls.prefix}_{f.name}",
+                f.default,
+                f.metadata["help"],
+                f.metadata["parse"],
+                f.metadata["secret"],
+            )
+            for f in fields(cls)
+        )
+
+    def secrets(self) -> list[str]:
+        return [
+            str(getattr(self, f.name))
+            for f in fields(self)
+            if f.metadata["secret"] and getattr(self, f.name)
+        ]
+
+
+Group = TypeVar("Group", bound=SystemSettings)
 
 
 @dataclass(frozen=True)
@@ -255,21 +308,6 @@ class Settings:
         "URL of your site that receives signed `order.updated` and `customer.updated` events "
         "(CRM stage moves, CRM-owned contact fields); signed with the shop webhook secret.",
     )
-    # Kaspi.kz marketplace (until the system registry declares them in connector/systems/kaspi)
-    kaspi_url: str = setting("https://kaspi.kz/shop/api/v2", "Kaspi.kz merchant API base URL.")
-    kaspi_token: str | None = setting(
-        None,
-        "Kaspi.kz API token (merchant cabinet, Settings -> API); Kaspi orders are polled when set.",
-        secret=True,
-    )
-    kaspi_auto_accept: bool = setting(
-        False,
-        "Accept new Kaspi orders (APPROVED_BY_BANK -> ACCEPTED_BY_MERCHANT) as they are read.",
-        _bool,
-    )
-    kaspi_poll_minutes: float = setting(
-        5.0, "Minutes between two polls of Kaspi orders.", _positive(float)
-    )
     # Carriers
     cdek_url: str = setting("https://api.cdek.ru", "CDEK API v2 base URL.")
     cdek_client_id: str | None = setting(None, "CDEK OAuth client id.")
@@ -313,9 +351,40 @@ class Settings:
         None, "When set, `/metrics` asks for `Authorization: Bearer <token>`.", secret=True
     )
 
+    # the settings of every registered system (its `SystemSettings` class), by class: see `of`
+    groups: Mapping[type[SystemSettings], SystemSettings] = field(
+        default_factory=lambda: {group: group() for group in system_setting_groups()},
+        repr=False,
+    )
+
+    def of(self, group: type[Group]) -> Group:
+        """A system's own settings, typed: `settings.of(AcmeSettings).token` (its defaults
+        when the system is not registered)."""
+        found = self.groups.get(group)
+        return found if isinstance(found, group) else group()
+
+    def value(self, name: str) -> Any:
+        """A setting by its flat name (`http_port`, `acme_token`), core or a system's."""
+        if name in _CORE:
+            return getattr(self, name)
+        for group in self.__dict__.get("groups", {}).values():
+            attribute = name.removeprefix(f"{group.prefix}_")
+            if attribute != name and attribute in {f.name for f in fields(group)}:
+                return getattr(group, attribute)
+        raise AttributeError(f"no setting {name!r}")
+
+    if not TYPE_CHECKING:  # a checker sees only the typed attributes and `of`
+
+        def __getattr__(self, name: str) -> Any:
+            """`settings.acme_token`: a system's setting by its flat name, for untyped code."""
+            if name.startswith("_") or name == "groups":
+                raise AttributeError(name)
+            return self.value(name)
+
     def secrets(self) -> list[str]:
         """Values that logs must never show."""
-        return [str(getattr(self, s.name)) for s in SETTINGS if s.secret and getattr(self, s.name)]
+        found = [str(getattr(self, s.name)) for s in SETTINGS if s.secret and getattr(self, s.name)]
+        return found + [secret for group in self.groups.values() for secret in group.secrets()]
 
     @property
     def mailchimp_api_url(self) -> str | None:
@@ -342,18 +411,47 @@ class Settings:
         return mappings_folder(self.mappings_dir)
 
     def replace(self, **changes: Any) -> Settings:
+        """A copy with these settings changed, by flat name (`acme_token="..."` changes
+        the Acme group)."""
+        import dataclasses
+
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
+        groups = dict(self.groups)
+        for name, value in changes.items():
+            if name in values:
+                values[name] = value
+                continue
+            for kind, group in groups.items():
+                attribute = name.removeprefix(f"{kind.prefix}_")
+                if attribute != name and attribute in {f.name for f in fields(kind)}:
+                    groups[kind] = dataclasses.replace(group, **{attribute: value})
+                    break
+            else:
+                raise TypeError(f"no setting {name!r}")
+        values["groups"] = groups
         return Settings(**values)
 
 
 SETTINGS: tuple[Setting, ...] = tuple(
     Setting(f.name, f.default, f.metadata["help"], f.metadata["parse"], f.metadata["secret"])
     for f in fields(Settings)
+    if "help" in f.metadata
 )
+_CORE = frozenset(s.name for s in SETTINGS)
 
 
-_KNOWN = {s.env: s for s in SETTINGS}
+def system_setting_groups() -> list[type[SystemSettings]]:
+    """The settings class of every registered system (connector/systems/registry.py: the
+    built-in systems and the `connector.systems` entry points), in the registry's order."""
+    from connector.systems.registry import Registry
+
+    return [group for system in Registry.discover() if (group := system.settings_group)]
+
+
+def all_settings(groups: list[type[SystemSettings]] | None = None) -> tuple[Setting, ...]:
+    """Every variable: the core's (`SETTINGS`), then each registered system's."""
+    found = system_setting_groups() if groups is None else groups
+    return SETTINGS + tuple(entry for group in found for entry in group.entries())
 
 
 def required(value: str | None, variable: str) -> str:
@@ -374,13 +472,15 @@ def load_settings(
     if env_file and Path(env_file).is_file():
         source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     source.update(os.environ if env is None else env)
+    groups = system_setting_groups()
+    known = {s.env: s for s in all_settings(groups)}
     values: dict[str, Any] = {}
     for name, raw in source.items():
         if not name.startswith(PREFIX) or name in _IGNORED:
             continue
-        setting = _KNOWN.get(name)
+        setting = known.get(name)
         if setting is None:
-            hint = _closest(name, list(_KNOWN))
+            hint = _closest(name, list(known))
             raise ConfigError(
                 f"unknown setting {name}" + (f" (did you mean {hint}?)" if hint else "")
             )
@@ -388,7 +488,7 @@ def load_settings(
             values[setting.name] = setting.parse(raw) if raw.strip() != "" else setting.default
         except ValueError as error:
             raise ConfigError(f"{name}={raw!r}: {error}") from None
-    return Settings(**values)
+    return Settings(groups={group: group() for group in groups}).replace(**values)
 
 
 # Variables that share our prefix but are read elsewhere (the sandbox, tests).
@@ -405,7 +505,7 @@ def _closest(name: str, candidates: list[str]) -> str | None:
 def settings_markdown() -> str:
     """The README table of every variable, its default and its meaning."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for s in SETTINGS:
+    for s in all_settings():
         default = "" if s.default is None else f"`{s.default}`"
         secret = " **Secret.**" if s.secret else ""
         rows.append(f"| `{s.env}` | {default} | {s.help}{secret} |")
@@ -419,7 +519,7 @@ def env_example() -> str:
         "# the environment, never in mapping files. See README.md for each meaning.",
         "",
     ]
-    for s in SETTINGS:
+    for s in all_settings():
         lines.append(f"# {s.help}")
         value = "" if s.default is None else str(s.default)
         lines.append(f"{'' if s.default is not None and not s.secret else '# '}{s.env}={value}")

@@ -160,8 +160,8 @@ class Services:
     if not TYPE_CHECKING:  # a checker sees only the typed attributes above
 
         def __getattr__(self, name: str) -> Any:
-            """`services.<system>` for a system declared elsewhere (an entry point, Kaspi);
-            typed code asks its system's own accessor (e.g. `kaspi.system.kaspi_client`)."""
+            """`services.<system>` for a system with no typed accessor here (an entry point,
+            a newer package); typed code asks its package's own (`<name>.system.<name>_client`)."""
             if name.startswith("_") or name in {"systems", "settings"}:
                 raise AttributeError(name)
             if name in self.systems:

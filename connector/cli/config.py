@@ -15,14 +15,14 @@ def config_command(env_file: str | None, markdown: bool, example: bool) -> None:
     """Show the effective settings."""
     import os
 
-    from connector.config import SETTINGS, env_example, load_settings, settings_markdown
+    from connector.config import all_settings, env_example, load_settings, settings_markdown
 
     if markdown or example:
         click.echo(settings_markdown() if markdown else env_example(), nl=markdown)
         return
     settings = load_settings(env_file=env_file or os.environ.get("CONNECTOR_ENV_FILE", ".env"))
-    for setting in SETTINGS:
-        value = getattr(settings, setting.name)
+    for setting in all_settings():
+        value = settings.value(setting.name)
         shown = "***" if setting.secret and value else value
         click.echo(f"{setting.env}={'' if shown is None else shown}")
 

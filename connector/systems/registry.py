@@ -60,7 +60,7 @@ from connector import keys
 from connector.errors import ConfigError
 
 if TYPE_CHECKING:
-    from connector.config import Setting, Settings
+    from connector.config import Setting, Settings, SystemSettings
     from connector.services import Services
 
 log = logging.getLogger("connector.systems")
@@ -124,8 +124,10 @@ class System:
 
     name: str
     title: str = ""
-    # names of its entries in connector.config.SETTINGS (their defaults, help and secrecy)
-    settings: tuple[str, ...] = ()
+    # its own settings: a connector.config.SystemSettings class declared in its package
+    # (`CONNECTOR_<PREFIX>_*`, gathered by config into the one settings source), or the names
+    # of core entries of connector.config.SETTINGS
+    settings: type[SystemSettings] | tuple[str, ...] = ()
     # whether it is configured: its flows, jobs and pushes run only then
     configured: Callable[[Settings], bool] = lambda settings: False
     # f(services) -> client; `services.<name>` and `services.client(name)` build it once
@@ -165,6 +167,8 @@ class System:
     # f(demo, story, number) -> None: its chapter of `connector demo`, told after the shared
     # story while the system is configured (the sandbox configures every system)
     demo: Ref | None = None
+    # a carrier (connector.delivery.carriers.Carrier): registers, tracks and cancels parcels
+    carrier: Ref | None = None
 
     def __post_init__(self) -> None:
         receives = self.receives
@@ -179,8 +183,15 @@ class System:
     def is_configured(self, settings: Settings) -> bool:
         return bool(self.configured(settings))
 
+    @property
+    def settings_group(self) -> type[SystemSettings] | None:
+        """Its settings class, when it declares one (else its settings are core entries)."""
+        return self.settings if isinstance(self.settings, type) else None
+
     def setting_entries(self) -> list[Setting]:
-        """Its entries of connector.config.SETTINGS (name, default, help, secret)."""
+        """Its variables (name, default, help, secret)."""
+        if isinstance(self.settings, type):
+            return list(self.settings.entries())
         from connector.config import SETTINGS
 
         wanted = set(self.settings)

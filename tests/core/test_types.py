@@ -8,16 +8,20 @@ from dataclasses import fields
 
 import pytest
 
-from connector.config import SETTINGS, Settings
+from connector.config import SETTINGS, Settings, system_setting_groups
 from connector.errors import ConfigError
 from connector.services import Services, built_once, system_client
 
 
 def test_every_setting_is_a_typed_attribute_that_holds_its_default_and_what_it_parses():
     hints = typing.get_type_hints(Settings)
-    assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS]
-    for setting in SETTINGS:
-        hint = hints[setting.name]
+    assert [f.name for f in fields(Settings) if f.name != "groups"] == [s.name for s in SETTINGS]
+    typed = [(setting, hints[setting.name]) for setting in SETTINGS]
+    for group in system_setting_groups():  # each system's own, read as settings.of(group)
+        group_hints = typing.get_type_hints(group)
+        prefix = group.prefix + "_"
+        typed += [(s, group_hints[s.name.removeprefix(prefix)]) for s in group.entries()]
+    for setting, hint in typed:
         assert hint is not typing.Any, f"{setting.name} is typed Any"
         assert isinstance(setting.default, hint), f"{setting.name}: default is not {hint}"
         parsed = setting.parse("1" if setting.default is None else str(setting.default))

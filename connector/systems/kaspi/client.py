@@ -27,6 +27,7 @@ from connector.http import (
     make_session,
     parse_retry_after,
 )
+from connector.systems.kaspi.settings import KaspiSettings
 
 DEFAULT_URL = "https://kaspi.kz/shop/api/v2"
 MEDIA_TYPE = "application/vnd.api+json"
@@ -94,9 +95,10 @@ class KaspiClient(JsonClient):
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> KaspiClient:
+        kaspi = settings.of(KaspiSettings)
         return cls(
-            settings.kaspi_url,
-            settings.kaspi_token,
+            kaspi.url,
+            kaspi.token,
             timeouts=Timeouts.from_settings(settings),
             **options,
         )

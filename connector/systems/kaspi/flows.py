@@ -24,6 +24,7 @@ from connector.errors import PermanentError
 from connector.flows.hub import load_snapshot, skip
 from connector.flows.orders import ingest_order
 from connector.identity import find_link, order_id_for
+from connector.systems.kaspi.settings import KaspiSettings
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def kaspi_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
         mappings = services.mappings.current
         canonical = to_canonical(mappings, order, client.order_lines(order_id))
         ingest_order(ctx, "kaspi", order_id, canonical, None)
-    if status == NEW and services.settings.kaspi_auto_accept:
+    if status == NEW and services.settings.of(KaspiSettings).auto_accept:
         accept(ctx, client, order_id, str(payload.get("code") or order["attributes"]["code"]))
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from connector import keys
 from connector.sync.streams import Page, TaskItem
 from connector.systems.kaspi.client import PAGE_SIZE, STATES, windows
+from connector.systems.kaspi.settings import KaspiSettings
 
 if TYPE_CHECKING:
     from connector.services import Services
@@ -108,13 +109,12 @@ def order_stream(services: Services, options: dict[str, Any]) -> OrdersStream:
     span, seconds) from the job's payload, the pace from CONNECTOR_KASPI_POLL_MINUTES."""
     from connector.systems.kaspi.system import kaspi_client
 
-    settings = services.settings
     chosen: dict[str, Any] = {}
     if options.get("lookback") is not None:
         chosen["lookback"] = float(options["lookback"])
     if options.get("first_window") is not None:
         chosen["recheck"] = float(options["first_window"])
-    every = float(getattr(settings, "kaspi_poll_minutes", 0) or 0) * 60.0
+    every = services.settings.of(KaspiSettings).poll_minutes * 60.0
     # a scheduled tick that comes a little early still polls
     return OrdersStream(
         kaspi_client(services),

@@ -11,6 +11,7 @@ from typing import Any
 
 from connector.config import Settings
 from connector.systems.kaspi.client import MAX_WINDOW_MS, KaspiClient
+from connector.systems.kaspi.settings import KaspiSettings
 
 WAITING = ("NEW", "APPROVED_BY_BANK")  # state, status: orders the merchant must accept
 
@@ -19,11 +20,12 @@ def setup_kaspi(client: KaspiClient, settings: Settings, now: float | None = Non
     end = int((time.time() if now is None else now) * 1000)
     state, status = WAITING
     page = client.orders_page(end - MAX_WINDOW_MS + 1, end, state, 0, 1, status)
-    accept = "on" if settings.kaspi_auto_accept else "off (CONNECTOR_KASPI_AUTO_ACCEPT)"
+    kaspi = settings.of(KaspiSettings)
+    accept = "on" if kaspi.auto_accept else "off (CONNECTOR_KASPI_AUTO_ACCEPT)"
     return [
         f"access: ok ({page.total_count} new orders waiting for acceptance, last 14 days)",
         f"automatic acceptance of new orders: {accept}",
-        f"orders polled every {settings.kaspi_poll_minutes:g} minutes (Kaspi sends no webhooks)",
+        f"orders polled every {kaspi.poll_minutes:g} minutes (Kaspi sends no webhooks)",
     ]
 
 

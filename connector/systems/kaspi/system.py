@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from connector.systems.kaspi.settings import KaspiSettings
 from connector.systems.registry import System, all_set, payload_record
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def kaspi_client(services: Services) -> KaspiClient:
 SYSTEM = System(
     name="kaspi",
     title="Kaspi.kz",
-    settings=("kaspi_url", "kaspi_token", "kaspi_auto_accept", "kaspi_poll_minutes"),
+    settings=KaspiSettings,  # CONNECTOR_KASPI_* (settings.py)
     configured=all_set("kaspi_token"),
     client=client,
     task_handlers={
