@@ -99,7 +99,7 @@ def _page(customer_id: str, status: int = 200, error: str | None = None, **form:
     provider = _provider()
     balance = provider.balance(customer_id)
     entries = provider.history(customer_id, HISTORY) if balance is not None else []
-    if balance is None and status == 200 and not form:
+    if balance is None:
         abort(404)
     rules, rules_error = _rules()
     account = current()
