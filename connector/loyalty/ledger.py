@@ -32,7 +32,17 @@ from connector.store.tables import identity_keys, loyalty_accounts, loyalty_entr
 
 log = logging.getLogger(__name__)
 
-KINDS = ("accrual", "pending", "release", "spend", "hold", "void", "reversal", "expiry")
+KINDS = (
+    "accrual",
+    "pending",
+    "release",
+    "spend",
+    "hold",
+    "void",
+    "reversal",
+    "expiry",
+    "adjustment",  # a correction by support, with its reason and who made it (the console)
+)
 CENT = Decimal("0.01")
 DAY = 86400.0
 

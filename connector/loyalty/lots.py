@@ -1,9 +1,10 @@
 """Expiry lots: which available bonuses run out when, spending the soonest-expiring first (FEFO).
 
 Every entry that adds available points (an offline accrual, a release after the return window,
-bonuses given back) is a lot with its own `expires_at`. Spending, holds and expiries never say
-which lot they took: under first-expiring-first-out they took the oldest ones, so what is left of
-the lots expiring by a moment is "their sum minus everything taken so far", never below zero
+bonuses given back, a support adjustment) is a lot with its own `expires_at`. Spending, holds,
+expiries and adjustments that take never say which lot they took: under
+first-expiring-first-out they took the oldest ones, so what is left of the lots expiring by a
+moment is "their sum minus everything taken so far", never below zero
 (research/shop_delivery_loyalty.md §5.3; Open Loyalty also expires by transfer,
 `developer/points/expiration.rst`). A reversal of an order's accrual takes from that order's own
 lot, not from the oldest.
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from connector.store.tables import loyalty_entries
 
-LOT_KINDS = ("accrual", "release")
+LOT_KINDS = ("accrual", "release", "adjustment")  # an adjustment that adds is a lot
 
 
 @dataclass

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import requests
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from connector.config import Settings
 from connector.errors import ConfigError, PermanentError
@@ -200,6 +201,19 @@ class OpenLoyaltyProvider:
 
     def accrue(self, customer_id: str, key: str, amount: Decimal, reason: str = "") -> bool:
         done = self.ledger.accrue(customer_id, key, amount, reason)
+        self.push(customer_id)
+        return done
+
+    def adjust(
+        self,
+        customer_id: str,
+        key: str,
+        amount: Decimal,
+        reason: str,
+        by: str,
+        on_posted: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        done = self.ledger.adjust(customer_id, key, amount, reason, by, on_posted)
         self.push(customer_id)
         return done
 

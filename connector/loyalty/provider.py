@@ -141,6 +141,39 @@ class LedgerProvider:
                 detail={"reason": reason} if reason else None,
             )
 
+    def adjust(
+        self,
+        customer_id: str,
+        key: str,
+        amount: Decimal,
+        reason: str,
+        by: str,
+        on_posted: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """A correction by support: adds `amount` of available bonuses (a lot that expires as
+        an accrual does) or, when negative, takes them (never below zero: `InsufficientBalance`).
+        Once per customer + `key`: False, and nothing written, when the key was used before.
+        `on_posted(connection)` runs in the same transaction when the entry is written (the
+        console's audit line), so the two are written together or not at all."""
+        cents = to_cents(amount)
+        if cents == 0:
+            raise PermanentError("an adjustment must not be zero", "loyalty_amount")
+        if not reason.strip():
+            raise PermanentError("an adjustment needs a reason", "loyalty_reason")
+        with self._transaction(customer_id) as postings:
+            days = self.rules.expiry_days
+            expires = postings.now + days * DAY if cents > 0 and days > 0 else None
+            posted = postings.post(
+                "adjustment",
+                f"adjustment:{customer_id}:{key}",
+                available=cents,
+                expires_at=expires,
+                detail={"reason": reason.strip(), "by": by},
+            )
+            if posted and on_posted is not None:
+                on_posted(postings.connection)
+            return posted
+
     def apply_order_event(
         self, customer_id: str, order_id: str, event: OrderEvent, card: str | None = None
     ) -> int:
