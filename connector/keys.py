@@ -118,3 +118,25 @@ def contact_for_deal(task_id: Any) -> str:
 def reconcile(run: Any, kind: str, digest: str) -> str:
     """One repair task of one reconcile run."""
     return _join("reconcile", run, kind, digest)
+
+# --------------------------------------------------------------------------- analytics
+
+
+def figures(system: str, customer_id: Any) -> str:
+    """Serialises the writes of one customer's figures (RFM, LTV) to one system."""
+    return _join("figures", system, customer_id)
+
+
+def figures_bucket(system: str, customer_id: Any, bucket: Any) -> str:
+    """One coalescing bucket of a customer's figures push to one system."""
+    return _join("figures", system, customer_id, bucket)
+
+
+def figures_batch(system: str, run: Any, number: Any) -> str:
+    """One batch of the changed figures a nightly analytics run pushes to one system."""
+    return _join("figures", system, "run", run, number)
+
+
+def segment_entered(transition_id: Any) -> str:
+    """The one member event of one recorded segment transition."""
+    return _join("segment", transition_id)

@@ -90,7 +90,13 @@ def purge_done(ctx: TaskContext, payload: dict[str, Any]) -> None:
 
 # Packages that add task kinds, each through `register(registry)`; a package of a later
 # feature that is not there yet is skipped.
-FEATURE_PACKAGES = ("connector.flows", "connector.sync", "connector.loyalty", "connector.delivery")
+FEATURE_PACKAGES = (
+    "connector.flows",
+    "connector.sync",
+    "connector.loyalty",
+    "connector.delivery",
+    "connector.analytics",
+)
 
 
 def build_registry(systems: Any = None) -> TaskRegistry:

@@ -50,7 +50,7 @@ def all_jobs(systems: Iterable[Any] | None = None) -> list[Job]:
     from jobs import maintenance
 
     found: list[Job] = list(maintenance.JOBS)
-    for module_name in ("loyalty",):
+    for module_name in ("loyalty", "analytics"):
         try:
             module = __import__(f"jobs.{module_name}", fromlist=["JOBS"])
         except ImportError:

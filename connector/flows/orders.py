@@ -238,6 +238,10 @@ def report_order_change(connection: Connection, ctx: TaskContext, change: Change
     the flow's transaction, so their tasks are queued atomically with it."""
     report_to_loyalty(connection, ctx, change)
     report_to_delivery(connection, ctx, change)
+    if "analytics.recompute" in ctx.services.registry:  # the buyer's RFM figures, at once
+        from connector.analytics.keeper import order_changed
+
+        order_changed(connection, ctx.services, change.after)
 
 
 def report_to_delivery(connection: Connection, ctx: TaskContext, change: Change) -> None:

@@ -145,7 +145,11 @@ class DefaultsFileSchema(Schema):
 
 # Rules files of features that share the mappings folder and its validate run; each feature's
 # own module checks its file (`validate_rules_file(path) -> list[MappingError]`).
-RULES_FILES = {"loyalty": "connector.loyalty.rules", "delivery": "connector.delivery.rules"}
+RULES_FILES = {
+    "loyalty": "connector.loyalty.rules",
+    "delivery": "connector.delivery.rules",
+    "analytics": "connector.analytics.rules",
+}
 
 
 def kind_of(data: Any) -> str:

@@ -394,3 +394,79 @@ sync_job_streams = Table(
     Column("started_at", Float),
     Column("updated_at", Float, nullable=False),
 )
+
+# Customer analytics --------------------------------------------------------------------------
+# Owned by connector/analytics/ (migration 0009). Money in hundredths, moments as epoch seconds.
+
+# What each order contributes to its buyer's figures: kept by the order flow, read by the nightly
+# recompute in one grouped query. `counts` is 1 for a paid order not cancelled or fully refunded;
+# `amount` is net of refunds.
+analytics_orders = Table(
+    "analytics_orders",
+    metadata,
+    Column("order_id", String(200), primary_key=True),
+    Column("customer_id", String(100), nullable=False),
+    Column("ordered_at", Float, nullable=False),
+    Column("amount", BigInteger, nullable=False, default=0),
+    Column("counts", Integer, nullable=False, default=0),
+    Column("channel", String(60)),
+    Column("category", String(100)),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_analytics_orders_customer", analytics_orders.c.customer_id, analytics_orders.c.counts)
+
+# Each customer's figures as last computed; `published` holds, per system, the values last
+# written there, so only what changed is pushed.
+customer_figures = Table(
+    "customer_figures",
+    metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("orders_count", Integer, nullable=False, default=0),
+    Column("revenue", BigInteger, nullable=False, default=0),
+    Column("first_order_at", Float),
+    Column("last_order_at", Float),
+    Column("mean_days_between", Float),
+    Column("favourite_channel", String(60)),
+    Column("favourite_category", String(100)),
+    Column("r", Integer),
+    Column("f", Integer),
+    Column("m", Integer),
+    Column("segment", String(60)),
+    Column("segment_since", Float),
+    Column("p_alive", Float),
+    Column("expected_orders", Float),
+    Column("published", JSON),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_customer_figures_segment", customer_figures.c.segment)
+
+# Every entry into a segment, with its date and why: what journeys and cascades start on.
+segment_transitions = Table(
+    "segment_transitions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("customer_id", String(100), nullable=False, index=True),
+    Column("from_segment", String(60)),
+    Column("to_segment", String(60)),
+    Column("at", Float, nullable=False, index=True),
+    Column("cause", String(20), nullable=False),
+    Column("detail", JSON),
+)
+
+# One row per nightly recompute: the quantile thresholds and model parameters it found, which
+# the order flow's updates use until the next run.
+analytics_runs = Table(
+    "analytics_runs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("customers", Integer, nullable=False, default=0),
+    Column("changed", Integer, nullable=False, default=0),
+    Column("cutoffs", JSON),
+    Column("model", JSON),
+)

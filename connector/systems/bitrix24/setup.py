@@ -60,6 +60,10 @@ def user_fields_from_mappings(mappings_dir: str | Path) -> dict[str, list[UserFi
             fields[declared.field_name] = declared
         for name in _UF.findall(text):
             fields.setdefault(name, UserField(name))
+    from connector.analytics.rules import user_fields  # the figures of analytics.yaml
+
+    for declared in user_fields(mappings_dir):
+        found.setdefault("contact", {}).setdefault(declared.field_name, declared)
     return {entity: list(fields.values()) for entity, fields in found.items() if fields}
 
 

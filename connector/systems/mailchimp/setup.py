@@ -42,6 +42,10 @@ def merge_fields_from_mappings(mappings_dir: str | Path) -> list[MergeField]:
         for tag in _MERGE.findall(text):
             if tag not in _BUILT_IN:
                 found.setdefault(tag, MergeField(tag))
+    from connector.analytics.rules import merge_fields  # the figures of analytics.yaml
+
+    for field in merge_fields(mappings_dir):
+        found.setdefault(field.tag, field)
     return list(found.values())
 
 

@@ -1,0 +1,638 @@
+"""Keeps every customer's figures current, two ways, and records segment transitions.
+
+- **Order event** (`order_changed`, called by the order flow inside its transaction): the order's
+  contribution is upserted into `analytics_orders` and that customer's figures are recomputed
+  from their rows (one indexed, grouped query), so the figures change with the order at once.
+- **Nightly** (`recompute_all`, task `analytics.recompute`): recency changes with time alone, so
+  everyone is recomputed: quintile thresholds and the BG/NBD model are found in SQL-grouped
+  passes, then one grouped query streams every customer's contributions, merged with the stored
+  figures (both ordered by customer), and only changed rows are written, in chunks. Memory stays
+  flat in the number of customers.
+
+Either way only what changed is pushed: a change of the published values queues the figure
+pushes (coalesced per customer for order events, in batches of 50 for the nightly run); entering
+a segment is a `segment_transitions` row and a Mailchimp member event, and the push moves the
+member's segment tag.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector import keys
+from connector.analytics.bgnbd import WEEK, BetaGeo, fit
+from connector.analytics.figures import (
+    COLUMNS,
+    DAY,
+    Summary,
+    Thresholds,
+    compute,
+    order_fact,
+    public,
+)
+from connector.analytics.rules import AnalyticsRules, rules_for
+from connector.store import reading
+from connector.store.tables import (
+    analytics_orders,
+    analytics_runs,
+    customer_figures,
+    segment_transitions,
+)
+
+if TYPE_CHECKING:
+    from connector.services import Services
+
+log = logging.getLogger("connector.analytics")
+
+PUSH_BITRIX24 = "push.bitrix24.figures"
+PUSH_MAILCHIMP = "push.mailchimp.figures"
+MEMBER_EVENT = "push.mailchimp.event"
+BATCH = 50  # Bitrix24 runs at most 50 commands in one `batch` call
+CHUNK = 2000  # customers written per transaction in the nightly run
+
+
+def _now(services: Services) -> float:
+    return services.queue.clock()
+
+
+def _since(rules: AnalyticsRules, now: float) -> float:
+    return now - rules.lookback_days * DAY if rules.lookback_days else -math.inf
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def latest_thresholds(target: Engine | Connection, rules: AnalyticsRules) -> Thresholds:
+    """The quintile cut-offs and model of the last nightly run (none before the first)."""
+    query = (
+        select(analytics_runs.c.cutoffs, analytics_runs.c.model)
+        .where(analytics_runs.c.finished_at.is_not(None))
+        .order_by(analytics_runs.c.id.desc())
+        .limit(1)
+    )
+    if isinstance(target, Engine):
+        with reading(target) as connection:
+            row = connection.execute(query).first()
+    else:
+        row = target.execute(query).first()
+    if row is None:
+        return Thresholds()
+    cutoffs = row.cutoffs or {}
+    return Thresholds(
+        recency=tuple(cutoffs.get("recency") or ()),
+        frequency=tuple(cutoffs.get("frequency") or ()),
+        monetary=tuple(cutoffs.get("monetary") or ()),
+        model=BetaGeo.from_dict(row.model),
+    )
+
+
+def _per_customer(since: float) -> Any:
+    ao = analytics_orders
+    return (
+        select(
+            ao.c.customer_id,
+            func.count().label("orders"),
+            func.sum(ao.c.amount).label("revenue"),
+            func.min(ao.c.ordered_at).label("first"),
+            func.max(ao.c.ordered_at).label("last"),
+        )
+        .where(ao.c.counts == 1, ao.c.ordered_at >= since)
+        .group_by(ao.c.customer_id)
+        .subquery("per_customer")
+    )
+
+
+def quintiles(connection: Connection, since: float) -> dict[str, tuple[float, ...]]:
+    """Four ascending cut-offs of last-order time, order count and revenue, found in SQL."""
+    per = _per_customer(since)
+    found: dict[str, tuple[float, ...]] = {}
+    for name, column in (("recency", per.c.last), ("frequency", per.c.orders),
+                         ("monetary", per.c.revenue)):  # fmt: skip
+        bucket = func.ntile(5).over(order_by=column).label("bucket")
+        ranked = select(column.label("value"), bucket).subquery("ranked")
+        rows = connection.execute(
+            select(ranked.c.bucket, func.max(ranked.c.value))
+            .group_by(ranked.c.bucket)
+            .order_by(ranked.c.bucket)
+        ).all()
+        cuts = [float(value) for bucket, value in rows if bucket < 5]
+        if name == "monetary":
+            cuts = [c / 100 for c in cuts]  # scored in money, stored in hundredths
+        found[name] = tuple(cuts) if len(cuts) == 4 else ()
+    return found
+
+
+def fit_model(
+    connection: Connection, rules: AnalyticsRules, since: float, now: float
+) -> BetaGeo | None:
+    """BG/NBD fitted on (x, t_x, T) in whole days, grouped in SQL: the rows sent to the
+    optimiser are bounded by the distinct histories, not by the number of customers."""
+    per = _per_customer(since)
+    x = (per.c.orders - 1).label("x")
+    t_x = func.round((per.c.last - per.c.first) / DAY).label("t_x")
+    age = func.round((now - per.c.first) / DAY).label("age")
+    grouped = connection.execute(select(x, t_x, age, func.count()).group_by(x, t_x, age)).all()
+    if not grouped:
+        return None
+    data = np.array([[float(v) for v in row] for row in grouped])
+    repeaters = int(data[data[:, 0] > 0, 3].sum())
+    if repeaters < rules.min_repeat_customers:
+        return None
+    days = DAY / WEEK
+    model = fit(
+        data[:, 0], data[:, 1] * days, np.maximum(data[:, 2], data[:, 1]) * days, data[:, 3]
+    )
+    if not all(math.isfinite(v) for v in (model.r, model.alpha, model.a, model.b)):
+        return None
+    return model
+
+
+# --------------------------------------------------------------------------- one customer
+
+
+@dataclass
+class Outcome:
+    """What one recompute of one customer did."""
+
+    changed: bool = False
+    transition: int | None = None  # the id of the recorded segment transition
+    publish: bool = False  # the published values changed
+
+
+def _summary(connection: Connection, cid: str, since: float) -> Summary:
+    ao = analytics_orders
+    rows = connection.execute(
+        select(
+            ao.c.channel,
+            ao.c.category,
+            func.count(),
+            func.sum(ao.c.amount),
+            func.min(ao.c.ordered_at),
+            func.max(ao.c.ordered_at),
+        )
+        .where(ao.c.customer_id == cid, ao.c.counts == 1, ao.c.ordered_at >= since)
+        .group_by(ao.c.channel, ao.c.category)
+    )
+    summary = Summary(cid)
+    for row in rows:
+        summary.add(*row)
+    return summary
+
+
+def order_changed(
+    connection: Connection, services: Services, order: Mapping[str, Any]
+) -> Outcome | None:
+    """The order flow's one call: records what the order contributes and recomputes its buyer
+    (and a former buyer it moved from), inside the flow's transaction."""
+    rules = rules_for(services.settings)
+    now = _now(services)
+    fact = order_fact(order, rules, now)
+    if fact is None:
+        return None
+    ao = analytics_orders
+    before = connection.execute(
+        select(ao.c.customer_id).where(ao.c.order_id == fact.order_id)
+    ).scalar()
+    values = {
+        "customer_id": fact.customer_id,
+        "ordered_at": fact.ordered_at,
+        "amount": fact.amount,
+        "counts": int(fact.counts),
+        "channel": fact.channel,
+        "category": fact.category,
+        "updated_at": now,
+    }
+    if before is None:
+        connection.execute(insert(ao).values(order_id=fact.order_id, **values))
+    else:
+        connection.execute(update(ao).where(ao.c.order_id == fact.order_id).values(**values))
+    thresholds = latest_thresholds(connection, rules)
+    if before is not None and before != fact.customer_id:
+        refresh(connection, services, before, rules, now, thresholds, "order")
+    return refresh(connection, services, fact.customer_id, rules, now, thresholds, "order")
+
+
+def refresh(
+    connection: Connection,
+    services: Services,
+    cid: str,
+    rules: AnalyticsRules,
+    now: float,
+    thresholds: Thresholds,
+    cause: str,
+) -> Outcome:
+    """Recomputes one customer from their contributions and applies the result."""
+    summary = _summary(connection, cid, _since(rules, now))
+    old = connection.execute(
+        select(customer_figures).where(customer_figures.c.customer_id == cid)
+    ).first()
+    new = compute(summary, rules, now, thresholds)
+    outcome, row = _decide(cid, new, old._asdict() if old else None, now, cause)
+    if not outcome.changed:
+        return outcome
+    transition = row.pop("_transition", None)
+    if old is None:
+        connection.execute(insert(customer_figures).values(**row))
+    else:
+        connection.execute(
+            update(customer_figures).where(customer_figures.c.customer_id == cid).values(**row)
+        )
+    if transition is not None:
+        outcome.transition = _record_transition(connection, transition)
+        _queue_member_event(connection, services, rules, transition, outcome.transition)
+    if outcome.publish:
+        _queue_pushes(connection, services, rules, cid, now)
+    return outcome
+
+
+def _decide(
+    cid: str, new: dict[str, Any], old: dict[str, Any] | None, now: float, cause: str
+) -> tuple[Outcome, dict[str, Any]]:
+    """Compares new figures with the stored row: what to write, whether the segment changed
+    (a transition) and whether what is published changed."""
+    if old is None and not new["orders_count"]:
+        return Outcome(), {}  # never a counted order: no row, as the nightly run writes none
+    was = old.get("segment") if old else None
+    since = (old or {}).get("segment_since")
+    transition = None
+    if new["segment"] != was:
+        since = now if new["segment"] else None
+        transition = {
+            "customer_id": cid,
+            "from_segment": was,
+            "to_segment": new["segment"],
+            "at": now,
+            "cause": cause,
+            "detail": {k: new.get(k) for k in ("r", "f", "m", "orders_count")},
+        }
+    row = {**new, "segment_since": since}
+    outcome = Outcome()
+    if old is not None and all(_same(old.get(c), row.get(c)) for c in (*COLUMNS, "segment_since")):
+        return outcome, row
+    outcome.changed = True
+    outcome.publish = old is None or published_values(old) != published_values(row)
+    row = {"customer_id": cid, **row, "updated_at": now}
+    if transition is not None:
+        row["_transition"] = transition
+    return outcome, row
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(float(a) - float(b)) < 1e-9
+    return bool(a == b)
+
+
+def published_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    shown = public(values)
+    # published as rounded figures: a daily drift of the prediction is not a change to push
+    for name, places in (("p_alive", 2), ("expected_orders", 1), ("mean_days_between", 0)):
+        if shown.get(name) is not None:
+            shown[name] = round(float(shown[name]), places)
+    return shown
+
+
+def _record_transition(connection: Connection, transition: dict[str, Any]) -> int:
+    return int(
+        connection.execute(
+            insert(segment_transitions).values(**transition).returning(segment_transitions.c.id)
+        ).scalar_one()
+    )
+
+
+def _queue_member_event(
+    connection: Connection,
+    services: Services,
+    rules: AnalyticsRules,
+    transition: dict[str, Any],
+    transition_id: int,
+) -> None:
+    """Entering a segment is a Mailchimp member event a journey can start on (once: keyed by
+    the transition)."""
+    if not transition["to_segment"] or not services.enabled("mailchimp"):
+        return
+    import datetime as dt
+
+    from connector.flows.hub import push
+
+    at = dt.datetime.fromtimestamp(transition["at"], dt.UTC).isoformat()
+    properties = {"segment": transition["to_segment"], "from": transition["from_segment"] or ""}
+    push(
+        connection,
+        services,
+        MEMBER_EVENT,
+        transition["customer_id"],
+        {"name": rules.event(transition["to_segment"]), "properties": properties,
+         "occurred_at": at},
+        dedupe_key=keys.segment_entered(transition_id),
+    )  # fmt: skip
+
+
+def _targets(services: Services, rules: AnalyticsRules) -> list[tuple[str, str]]:
+    found = []
+    if rules.bitrix24 and services.enabled("bitrix24"):
+        found.append(("bitrix24", PUSH_BITRIX24))
+    if services.enabled("mailchimp"):
+        found.append(("mailchimp", PUSH_MAILCHIMP))
+    return found
+
+
+def _queue_pushes(
+    connection: Connection, services: Services, rules: AnalyticsRules, cid: str, now: float
+) -> None:
+    """One push per target system, coalesced: changes inside a bucket are one task that reads
+    the figures when it runs (as the bonus balance is published)."""
+    for system, kind in _targets(services, rules):
+        if rules.coalesce_seconds > 0:
+            bucket: Any = math.floor(now / rules.coalesce_seconds)
+            run_at = (bucket + 1) * rules.coalesce_seconds
+        else:
+            bucket, run_at = f"{now:.6f}", now
+        services.queue.enqueue(
+            kind,
+            {"ids": [cid]},
+            dedupe_key=keys.figures_bucket(system, cid, bucket),
+            ordering_key=keys.figures(system, cid),
+            run_at=run_at,
+            connection=connection,
+        )
+
+
+# --------------------------------------------------------------------------- everyone
+
+
+@dataclass
+class RunReport:
+    """What a nightly recompute did."""
+
+    run_id: int
+    customers: int = 0
+    changed: int = 0
+    transitions: int = 0
+    pushes: int = 0
+    seconds: float = 0.0
+    model: BetaGeo | None = None
+    by_segment: dict[str, int] = field(default_factory=dict)
+
+
+def _grouped_stream(connection: Connection, since: float) -> Iterator[Summary]:
+    ao = analytics_orders
+    rows = connection.execution_options(yield_per=5000).execute(
+        select(
+            ao.c.customer_id,
+            ao.c.channel,
+            ao.c.category,
+            func.count(),
+            func.sum(ao.c.amount),
+            func.min(ao.c.ordered_at),
+            func.max(ao.c.ordered_at),
+        )
+        .where(ao.c.counts == 1, ao.c.ordered_at >= since)
+        .group_by(ao.c.customer_id, ao.c.channel, ao.c.category)
+        .order_by(ao.c.customer_id)
+    )
+    current: Summary | None = None
+    for cid, *rest in rows:
+        if current is None or current.customer_id != cid:
+            if current is not None:
+                yield current
+            current = Summary(cid)
+        current.add(*rest)
+    if current is not None:
+        yield current
+
+
+def _stored_stream(connection: Connection) -> Iterator[dict[str, Any]]:
+    rows = connection.execution_options(yield_per=5000).execute(
+        select(customer_figures).order_by(customer_figures.c.customer_id)
+    )
+    for row in rows:
+        yield row._asdict()
+
+
+def _merged(
+    summaries: Iterator[Summary], stored: Iterator[dict[str, Any]]
+) -> Iterator[tuple[str, Summary, dict[str, Any] | None]]:
+    """Both streams are ordered by customer id: a full outer join, one customer at a time."""
+    summary, old = next(summaries, None), next(stored, None)
+    while summary is not None or old is not None:
+        if old is None or (summary is not None and summary.customer_id < old["customer_id"]):
+            assert summary is not None
+            yield summary.customer_id, summary, None
+            summary = next(summaries, None)
+        elif summary is None or old["customer_id"] < summary.customer_id:
+            yield old["customer_id"], Summary(old["customer_id"]), old
+            old = next(stored, None)
+        else:
+            yield summary.customer_id, summary, old
+            summary, old = next(summaries, None), next(stored, None)
+
+
+def recompute_all(services: Services, now: float | None = None, chunk: int = CHUNK) -> RunReport:
+    """The nightly job: every customer recomputed, only the changed ones written and pushed."""
+    rules = rules_for(services.settings)
+    now = _now(services) if now is None else now
+    started = time.perf_counter()
+    since = _since(rules, now)
+    engine = services.engine
+    with reading(engine) as connection:
+        cutoffs = quintiles(connection, since)
+        model = fit_model(connection, rules, since, now)
+    thresholds = Thresholds(
+        recency=cutoffs["recency"],
+        frequency=cutoffs["frequency"],
+        monetary=cutoffs["monetary"],
+        model=model,
+    )
+    with engine.begin() as connection:
+        run_id = int(
+            connection.execute(
+                insert(analytics_runs)
+                .values(started_at=now, customers=0, changed=0, cutoffs=thresholds.as_dict(),
+                        model=model.as_dict() if model else None)
+                .returning(analytics_runs.c.id)
+            ).scalar_one()
+        )  # fmt: skip
+    report = RunReport(run_id, model=model)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    transitions: list[dict[str, Any]] = []
+    to_push: list[str] = []
+    targets = _targets(services, rules)
+
+    def flush() -> None:
+        if not (inserts or updates or transitions or to_push):
+            return
+        with engine.begin() as writer:
+            _write_rows(writer, inserts, updates)
+            for transition in transitions:
+                transition_id = _record_transition(writer, transition)
+                _queue_member_event(writer, services, rules, transition, transition_id)
+                report.transitions += 1
+            for system, kind in targets:
+                batches = [to_push[i : i + BATCH] for i in range(0, len(to_push), BATCH)]
+                items = [
+                    ({"ids": ids}, keys.figures_batch(system, run_id, f"{ids[0]}"), None)
+                    for ids in batches
+                ]
+                services.queue.enqueue_many(kind, items, connection=writer)
+                report.pushes += len(items)
+        inserts.clear(), updates.clear(), transitions.clear(), to_push.clear()
+
+    with reading(engine) as connection, reading(engine) as second:
+        for cid, summary, old in _merged(
+            _grouped_stream(connection, since), _stored_stream(second)
+        ):
+            report.customers += 1
+            new = compute(summary, rules, now, thresholds)
+            if new["segment"]:
+                report.by_segment[new["segment"]] = report.by_segment.get(new["segment"], 0) + 1
+            outcome, row = _decide(cid, new, old, now, "nightly")
+            if not outcome.changed:
+                continue
+            report.changed += 1
+            transition = row.pop("_transition", None)
+            if transition is not None:
+                transitions.append(transition)
+            if old is None:
+                inserts.append(row)
+            else:
+                changes = {k: v for k, v in row.items() if k != "customer_id"}
+                updates.append({**changes, "_cid": cid, "_seen": old["updated_at"]})
+            if outcome.publish:
+                to_push.append(cid)
+            if len(inserts) + len(updates) >= chunk:
+                flush()
+        flush()
+    report.seconds = time.perf_counter() - started
+    with engine.begin() as connection:
+        connection.execute(
+            update(analytics_runs)
+            .where(analytics_runs.c.id == run_id)
+            .values(finished_at=_now(services), customers=report.customers, changed=report.changed)
+        )
+    log.info(
+        "analytics: %d customers, %d changed, %d transitions, %d push tasks in %.1fs",
+        report.customers,
+        report.changed,
+        report.transitions,
+        report.pushes,
+        report.seconds,
+    )
+    return report
+
+
+def _write_rows(
+    connection: Connection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
+) -> None:
+    """Writes a chunk: new rows (a customer an order event added meanwhile keeps its row) and
+    changed rows (only where no order event changed them since they were read)."""
+    if inserts:
+        dialect = connection.engine.dialect.name
+        table = customer_figures
+        if dialect == "sqlite":
+            connection.execute(sqlite.insert(table).on_conflict_do_nothing(), inserts)
+        elif dialect == "postgresql":
+            connection.execute(postgresql.insert(table).on_conflict_do_nothing(), inserts)
+        else:  # pragma: no cover - the store runs on SQLite or PostgreSQL
+            connection.execute(insert(table), inserts)
+    if updates:
+        names = (*COLUMNS, "segment_since", "updated_at")
+        statement = (
+            update(customer_figures)
+            .where(
+                customer_figures.c.customer_id == bindparam("_cid"),
+                customer_figures.c.updated_at == bindparam("_seen"),
+            )
+            .values({name: bindparam(name) for name in names})
+        )
+        connection.execute(statement, updates)
+
+
+def segment_sizes(engine: Engine) -> list[tuple[str, int, int]]:
+    """(segment, customers, revenue in hundredths) of every segment, largest first."""
+    cf = customer_figures
+    with reading(engine) as connection:
+        rows = connection.execute(
+            select(cf.c.segment, func.count(), func.coalesce(func.sum(cf.c.revenue), 0))
+            .where(cf.c.segment.is_not(None))
+            .group_by(cf.c.segment)
+            .order_by(func.count().desc(), cf.c.segment)
+        ).all()
+    return [(str(s), int(n), int(revenue)) for s, n, revenue in rows]
+
+
+def figures_of(engine: Engine | Connection, cid: str) -> dict[str, Any] | None:
+    query = select(customer_figures).where(customer_figures.c.customer_id == cid)
+    if isinstance(engine, Engine):
+        with reading(engine) as connection:
+            row = connection.execute(query).first()
+    else:
+        row = engine.execute(query).first()
+    return row._asdict() if row else None
+
+
+def transitions_of(engine: Engine, cid: str) -> list[dict[str, Any]]:
+    st = segment_transitions
+    with reading(engine) as connection:
+        rows = connection.execute(select(st).where(st.c.customer_id == cid).order_by(st.c.id))
+        return [row._asdict() for row in rows]
+
+
+def rebuild_orders(services: Services, chunk: int = 2000) -> int:
+    """Re-reads every order snapshot of the hub into `analytics_orders` (orders the connector
+    knew before analytics existed, or after a change of which statuses count)."""
+    from connector.flows.hub import typed
+    from connector.identity import HUB
+    from connector.store.tables import links
+
+    rules = rules_for(services.settings)
+    now = _now(services)
+    engine = services.engine
+    count = 0
+    facts: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not facts:
+            return
+        with engine.begin() as writer:
+            ids = [f["order_id"] for f in facts]
+            writer.execute(analytics_orders.delete().where(analytics_orders.c.order_id.in_(ids)))
+            writer.execute(insert(analytics_orders), facts)
+        facts.clear()
+
+    with reading(engine) as connection:
+        rows = connection.execution_options(yield_per=1000).execute(
+            select(links.c.data).where(links.c.entity == "order", links.c.system == HUB)
+        )
+        for (data,) in rows:
+            order = typed("order", data) if data else None
+            fact = order_fact(order, rules, now) if order else None
+            if fact is None:
+                continue
+            count += 1
+            facts.append(
+                {
+                    "order_id": fact.order_id,
+                    "customer_id": fact.customer_id,
+                    "ordered_at": fact.ordered_at,
+                    "amount": fact.amount,
+                    "counts": int(fact.counts),
+                    "channel": fact.channel,
+                    "category": fact.category,
+                    "updated_at": now,
+                }
+            )
+            if len(facts) >= chunk:
+                flush()
+        flush()
+    return count
