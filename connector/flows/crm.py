@@ -32,10 +32,34 @@ def bitrix24_event(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if str(payload.get("event", "")).upper().endswith("DELETE"):
         skip("bitrix24 event", "deletions are not synced", id=payload.get("id"))
         return
+    if is_our_own_add(ctx, payload):
+        skip("bitrix24 event", "the add of a record we created", id=payload.get("id"))
+        return
     if payload.get("entity") == "deal":
         deal_changed(ctx, str(payload["id"]), payload.get("ts"))
     elif payload.get("entity") == "contact":
         contact_changed(ctx, str(payload["id"]), payload.get("ts"))
+
+
+def is_our_own_add(ctx: TaskContext, payload: dict[str, Any]) -> bool:
+    """An ADD event of a record the connector created needs no read to be dropped.
+
+    Safe without reading because an ADD is fired by the creation alone: a manager's edit
+    right after our write fires its own UPDATE event, which is read and compared as usual
+    (online events, inbound webhooks included, can attribute nothing else: the body has only
+    the ID and a one-second `ts`). Every deal link is ours (the deal push makes them); a
+    contact link only when our add made the contact (`created`), not when our duplicate
+    search found one a manager had made, whose ADD must still bring the manager's fields."""
+    if not str(payload.get("event", "")).upper().endswith("ADD"):
+        return False
+    entity, record_id = payload.get("entity"), str(payload.get("id"))
+    engine = ctx.services.engine
+    if entity == "deal":
+        return find_link(engine, "order", "bitrix24", record_id) is not None
+    if entity == "contact":
+        link = find_link(engine, "customer", "bitrix24", record_id)
+        return link is not None and bool((link.data or {}).get("created"))
+    return False
 
 
 def deal_changed(ctx: TaskContext, deal_id: str, ts: Any) -> None:

@@ -178,12 +178,18 @@ class Bitrix24ContactExporter(Exporter):
         client = ctx.services.bitrix24
         mapping = mappings(ctx).get("bitrix24", "contact")
         owned = owned_fields(mapping, "bitrix24")
+        # what we would send; the same as last time means nothing to write, so nothing to read
+        sent = record_fingerprint(_drop_empty(mapping.to_system(customer)))
+        if link is not None and (link.data or {}).get("sent") == sent:
+            return None
         contact_id, existing = _find_contact(client, link, customer)
         if existing is None:
             fields = _drop_empty(mapping.to_system(customer, creating=True))
             add = Write("bitrix24", "contact", "add", None, lambda c: c.add_contact(fields))
             add.creates = True
-            return Plan([add], fingerprint=_contact_fp(mapping, fields, owned))
+            # `created`: its ADD event is our own and needs no read (connector.flows.crm)
+            data = {"created": True, "sent": sent}
+            return Plan([add], fingerprint=_contact_fp(mapping, fields, owned), data=data)
         conflicts = set()
         if link and link.fingerprint and _contact_fp(mapping, existing, owned) != link.fingerprint:
             conflicts = owned  # a manager edited them since our last write: the CRM keeps them
@@ -204,7 +210,12 @@ class Bitrix24ContactExporter(Exporter):
         if conflicts:  # the manager's edit stays unseen until the CRM flow applies it
             return Plan(writes, external_id=contact_id)
         after = {**existing, **fields}
-        return Plan(writes, external_id=contact_id, fingerprint=_contact_fp(mapping, after, owned))
+        return Plan(
+            writes,
+            external_id=contact_id,
+            fingerprint=_contact_fp(mapping, after, owned),
+            data={"sent": sent},
+        )
 
 
 def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:

@@ -36,11 +36,11 @@ from connector.flows.hub import (
     fan_out,
     load_snapshot,
     merge_values,
-    push,
     skip,
     typed,
     wait_for_dependency,
 )
+from connector.flows.hub import push as hub_push
 from connector.identity import (
     find_link,
     find_links_by_data,
@@ -61,6 +61,10 @@ if TYPE_CHECKING:
     from connector.systems.bitrix24.client import Bitrix24Client
 
 DEAL_WATCH = ("status",)
+# links of this entity (system "connector": the connector's own note, no record of Bitrix24's)
+# mark orders whose Bitrix24 deal add was started (a lost answer may have made the deal): only
+# those are looked for by ORIGIN_ID before a new add
+ADDING = "bitrix24_deal_add"
 PAID = ("processing", "shipped", "delivered", "completed")
 DELIVERED = ("delivered", "completed")
 PERSON_FIELDS = ("email", "phone", "first_name", "last_name", "loyalty_card")
@@ -293,86 +297,149 @@ def report_to_loyalty(connection: Connection, ctx: TaskContext, change: Change) 
 # --------------------------------------------------------------------------- Bitrix24
 
 
-def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    """Creates or updates the order's deal; product rows replace the deal's rows."""
-    engine, oid = ctx.services.engine, payload["id"]
-    order = load_snapshot(engine, "order", oid)
-    if order is None:
-        return
-    client = ctx.services.bitrix24
-    cid = order.get("customer_id")
-    contact = link_of(engine, "customer", cid, "bitrix24") if cid else None
-    if cid and contact is None:
-        with engine.begin() as connection:  # in case the contact's own push was lost
-            push(
-                connection,
-                ctx,
-                "push.bitrix24.contact",
-                cid,
-                dedupe_key=keys.contact_for_deal(ctx.task.id),
+class Bitrix24DealExporter(Exporter):
+    """Creates or updates the order's deal; product rows replace the deal's rows.
+
+    Reads only what the connector cannot answer itself: a deal whose fields, contact and rows
+    are what the link says we last sent is left alone unread; the `ORIGIN_ID` search for a deal
+    made before a lost answer runs only when an add was ever started for the order (the
+    `ADDING` marker, stored before the add is sent)."""
+
+    system, entity = "bitrix24", "order"
+
+    def plan(self, push: Push) -> Plan | None:
+        ctx, order, link, oid = push.ctx, push.record, push.link, push.canonical_id
+        engine = ctx.services.engine
+        cid = order.get("customer_id")
+        contact = link_of(engine, "customer", cid, "bitrix24") if cid else None
+        if cid and contact is None:
+            with engine.begin() as connection:  # in case the contact's own push was lost
+                hub_push(
+                    connection,
+                    ctx,
+                    "push.bitrix24.contact",
+                    cid,
+                    dedupe_key=keys.contact_for_deal(ctx.task.id),
+                )
+            wait_for_dependency(ctx, f"the contact of order {oid}")
+        deal_map = mappings(ctx).get("bitrix24", "deal")
+        rows = mappings(ctx).get("bitrix24", "product_rows").to_system(order).get("rows", [])
+        rows_fp = fingerprint({"rows": rows})
+        contact_id = int(contact.external_id) if contact else None
+        wanted = deal_map.to_system(order)
+        sent_fp = fingerprint({"fields": wanted, "contact": contact_id})
+        wanted_fp = fingerprint(deal_map.to_canonical(wanted), DEAL_WATCH)
+        held = (link.data or {}) if link else {}
+        if link and held.get("sent") == sent_fp and held.get("rows") == rows_fp:
+            return None  # what the deal holds is what we last sent: nothing to write or read
+        client = ctx.services.bitrix24
+        deal_id, current = _find_deal(engine, client, link, oid)
+        if current is None:
+            return self._create(ctx, order, deal_map, contact_id, rows, sent_fp, wanted_fp, rows_fp)
+        conflicts: set[str] = set()
+        current_fp = fingerprint(deal_map.to_canonical(current), DEAL_WATCH)
+        if link is not None and link.fingerprint and current_fp != link.fingerprint:
+            conflicts = set(DEAL_WATCH)  # the manager moved the stage: the CRM keeps it
+        fields = _deal_changes(
+            deal_map.to_system(order, existing=current, conflicts=conflicts), current
+        )
+        if contact_id and str(current.get("CONTACT_ID") or "") != str(contact_id):
+            fields["CONTACT_ID"] = contact_id
+        last_status = held.get("status")
+        fingerprint_now: str | None = None
+        if conflicts:
+            # The manager's move is news the hub has not applied yet (its event may be queued,
+            # or lost: Bitrix24 never re-sends). Apply it through the CRM flow, in the deal's order.
+            apply_crm_change(ctx, "deal", deal_id)
+        elif fields:
+            # saved before the write, so the write's echo is always recognised
+            save_link(engine, "order", oid, "bitrix24", deal_id, fingerprint=wanted_fp)
+            fingerprint_now = wanted_fp
+        writes: list[Write] = []
+        external = str(deal_id)
+        if fields:
+            changed = dict(fields)
+            writes.append(
+                Write(
+                    "bitrix24",
+                    "deal",
+                    "update",
+                    external,
+                    lambda c: c.update_deal(deal_id, changed),
+                    {"fields": sorted(changed)},
+                )
             )
-        wait_for_dependency(ctx, f"the contact of order {oid}")
-    deal_map = mappings(ctx).get("bitrix24", "deal")
-    rows = mappings(ctx).get("bitrix24", "product_rows").to_system(order).get("rows", [])
-    rows_fp = fingerprint({"rows": rows})
-    link = link_of(engine, "order", oid, "bitrix24")
-    deal_id, current = _find_deal(client, link, oid)
-    wanted_fp = fingerprint(deal_map.to_canonical(deal_map.to_system(order)), DEAL_WATCH)
-    contact_id = int(contact.external_id) if contact else None
-    if current is None:
+        if "STAGE_ID" in fields and last_status and last_status != order.get("status"):
+            text = f"Order status changed in the shop: {last_status} → {order.get('status')}"
+            writes.append(
+                Write(
+                    "bitrix24",
+                    "deal",
+                    "comment",
+                    external,
+                    lambda c: c.add_timeline_comment("deal", deal_id, text),
+                )
+            )
+        if not link or held.get("rows") != rows_fp:
+            writes.append(
+                Write(
+                    "bitrix24",
+                    "deal",
+                    "rows",
+                    external,
+                    lambda c: c.set_product_rows(deal_id, rows),
+                )
+            )
+        status = order.get("status") if not conflicts else last_status
+        data: dict[str, Any] = {"status": status, "rows": rows_fp}
+        data["sent"] = None if conflicts else sent_fp
+        return Plan(writes, external_id=external, fingerprint=fingerprint_now, data=data)
+
+    def _create(
+        self,
+        ctx: TaskContext,
+        order: dict[str, Any],
+        deal_map: Any,
+        contact_id: int | None,
+        rows: list[Any],
+        sent_fp: str,
+        wanted_fp: str,
+        rows_fp: str,
+    ) -> Plan:
+        """A new deal: the `ADDING` marker first (durable), then the add and its rows."""
+        oid = str(order["id"])
         fields = {
             k: v for k, v in deal_map.to_system(order, creating=True).items() if v is not None
         }
         if contact_id:
             fields["CONTACT_ID"] = contact_id
-        deal_id = client.add_deal(fields)
-        save_link(
-            engine,
-            "order",
-            oid,
-            "bitrix24",
-            deal_id,
+        save_link(ctx.services.engine, ADDING, oid, "connector", oid)
+        rows_write = Write("bitrix24", "deal", "rows", None, lambda c: None)
+
+        def add(client: Bitrix24Client) -> int:
+            deal_id = client.add_deal(fields)
+            rows_write.external_id = str(deal_id)
+            return deal_id
+
+        rows_write.call = lambda c: c.set_product_rows(int(rows_write.external_id or 0), rows)
+        data = {"status": order.get("status"), "rows": rows_fp, "sent": sent_fp}
+        return Plan(
+            [Write("bitrix24", "deal", "add", None, add, creates=True), rows_write],
             fingerprint=wanted_fp,
-            data={"status": order.get("status")},
+            data=data,
         )
-        _audit(ctx, "add", deal_id, oid)
-        client.set_product_rows(deal_id, rows)
-        save_link(engine, "order", oid, "bitrix24", deal_id, data={"rows": rows_fp})
-        return
-    conflicts: set[str] = set()
-    current_fp = fingerprint(deal_map.to_canonical(current), DEAL_WATCH)
-    if link is not None and link.fingerprint and current_fp != link.fingerprint:
-        conflicts = set(DEAL_WATCH)  # the manager moved the stage: the CRM keeps it
-    fields = _deal_changes(
-        deal_map.to_system(order, existing=current, conflicts=conflicts), current
-    )
-    if contact_id and str(current.get("CONTACT_ID") or "") != str(contact_id):
-        fields["CONTACT_ID"] = contact_id
-    last_status = (link.data or {}).get("status") if link else None
-    if conflicts:
-        # The manager's move is news the hub has not applied yet (its event may be queued, or
-        # lost: Bitrix24 never re-sends). Apply it through the CRM flow, in the deal's order.
-        apply_crm_change(ctx, "deal", deal_id)
-    elif fields:
-        save_link(engine, "order", oid, "bitrix24", deal_id, fingerprint=wanted_fp)
-    if fields:  # the fingerprint is saved before the write, so its echo is always recognised
-        client.update_deal(deal_id, fields)
-        _audit(ctx, "update", deal_id, oid, sorted(fields))
-    if "STAGE_ID" in fields and last_status and last_status != order.get("status"):
-        text = f"Order status changed in the shop: {last_status} → {order.get('status')}"
-        client.add_timeline_comment("deal", deal_id, text)
-        _audit(ctx, "comment", deal_id, oid)
-    if not link or (link.data or {}).get("rows") != rows_fp:
-        client.set_product_rows(deal_id, rows)
-        _audit(ctx, "rows", deal_id, oid)
-    status = order.get("status") if not conflicts else last_status
-    save_link(engine, "order", oid, "bitrix24", deal_id, data={"status": status, "rows": rows_fp})
 
 
-def _find_deal(client: Bitrix24Client, link: Any, oid: str) -> tuple[Any, Any]:
-    """The linked deal, else one made for this order before a lost answer (ORIGIN_ID)."""
+def push_bitrix24_deal(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Task `push.bitrix24.deal` {id: canonical order id}."""
+    Bitrix24DealExporter().run(ctx, payload)
+
+
+def _find_deal(engine: Any, client: Bitrix24Client, link: Any, oid: str) -> tuple[Any, Any]:
+    """The linked deal, else one made for this order before a lost answer (ORIGIN_ID), looked
+    for only when an add was ever started for the order."""
     deal_id = int(link.external_id) if link else None
-    if deal_id is None:
+    if deal_id is None and link_of(engine, ADDING, oid, "connector") is not None:
         found = client.call("crm.deal.list", {"filter": {"ORIGIN_ID": oid}, "select": ["ID"]})
         deal_id = int(found[0]["ID"]) if found else None
     if deal_id is None:
@@ -402,19 +469,6 @@ def _same_value(held: Any, wanted: Any) -> bool:
         return Decimal(str(held)) == Decimal(str(wanted))
     except ArithmeticError:
         return str(held) == str(wanted)
-
-
-def _audit(ctx: TaskContext, action: str, deal_id: Any, oid: str, fields: Any = None) -> None:
-    record_write(
-        ctx.services.engine,
-        system="bitrix24",
-        entity="deal",
-        action=action,
-        external_id=str(deal_id),
-        canonical_id=oid,
-        task_id=ctx.task.id,
-        detail={"fields": fields} if fields else None,
-    )
 
 
 # --------------------------------------------------------------------------- Mailchimp
