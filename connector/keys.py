@@ -15,8 +15,8 @@ Ordering keys:
     job("nightly")                        job:nightly
 
 Dedupe keys: `synced`, `offline_event`, `imported`, `job_bucket`, `loyalty_event`,
-`delivery`, `delivery_registration`, `balance_bucket`, `bonus_expiring`, `contact_for_deal`,
-`reconcile`.
+`delivery`, `delivery_registration`, `delivery_cancel`, `balance_bucket`, `bonus_expiring`,
+`contact_for_deal`, `reconcile`.
 """
 
 from __future__ import annotations
@@ -98,6 +98,11 @@ def delivery(system: str, order_id: Any, *parts: Any) -> str:
 def delivery_registration(canonical_order_id: Any) -> str:
     """The one registration of an order's shipment with its carrier."""
     return _join("delivery", "register", canonical_order_id)
+
+
+def delivery_cancel(canonical_order_id: Any) -> str:
+    """The one cancellation of an order's shipment with its carrier."""
+    return _join("delivery", "cancel", canonical_order_id)
 
 
 def balance_bucket(customer_id: Any, bucket: Any) -> str:

@@ -1,161 +1,121 @@
-"""What each carrier needs to register a parcel, and how its answers read as observations.
+"""The carrier contract: what delivery asks of every carrier, and where it finds them.
 
-CDEK (research/shop_delivery_loyalty.md 4.1): `POST /v2/orders` with `number` = our order id, which
-CDEK refuses to take twice, so a retried registration finds the first one by `im_number`; the
-waybill `cdek_number` appears asynchronously; `GET /v2/orders/{uuid}` lists `statuses[]` in no
-reliable order and with `deleted` entries, so they are sorted by time and the deleted ones skipped.
-Nova Poshta (4.2): `InternetDocument.save` answers the waybill number (`IntDocNumber`) at once and
-has no idempotency of its own; our order id travels as the client barcode.
+A carrier is a system (connector/systems/<name>/) whose declaration names a `Carrier` as
+`carrier=` (`"connector.systems.<name>.carrier:CARRIER"`). Delivery reads carriers only through
+this contract and the registry, so a third carrier is one package: its client, its `carrier.py`,
+its `system.py` (with the poll task `poll_task(name)` and a job for it) and its mappings.
 
-Everything under `cdek:` in the rules is sent as CDEK order fields (tariff, from_location, sender,
-services...); under `novaposhta:`, `sender` holds the sender's references and capitalised keys are
-sent as `InternetDocument.save` properties as written.
+    name         the system's name; a shipment link's `system`
+    title        what people read ("CDEK", in the Bitrix24 timeline and the shop's note)
+    pushes       whether it pushes status webhooks (the poll is then a backstop)
+    idempotent   whether a retried `register` finds the parcel an unanswered attempt made; when
+                 not, delivery writes a marker before the call and never calls twice blindly
+    status_map   f(services) -> its code -> canonical shipment state map (`to_canonical`)
+    register     f(services, order, rules) -> Registered (the parcel's id and what it is now)
+    observe      f(services, open shipment links) -> (link, Observation | MappingError) for
+                 each parcel it could read (a poll; the links are those not in a final state)
+    cancel       f(services, shipment link) -> Observation of the cancelled parcel
+
+Errors are those of connector/errors.py: a refusal is a `PermanentError`, a request that never
+left is `connector.http.RequestNotSent`, anything else is retried.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from connector.delivery.rules import DeliveryRules, weight_of
-from connector.delivery.shipments import Observation
-from connector.identity import as_moment
+from connector.errors import ConfigError, MappingError
 
-NP_TERMS = {
-    "service_type": "ServiceType",
-    "payer_type": "PayerType",
-    "payment_method": "PaymentMethod",
-    "cargo_type": "CargoType",
-}
+if TYPE_CHECKING:
+    from connector.delivery.rules import DeliveryRules
+    from connector.delivery.shipments import Observation
+    from connector.identity import Link
+    from connector.services import Services
+    from connector.systems.registry import Registry
 
 
-def recipient_name(order: dict[str, Any]) -> str:
+class StatusMap(Protocol):
+    """A carrier's status codes read as canonical shipment states (a mapping `ValueMap`)."""
+
+    def to_canonical(self, value: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A parcel the carrier took: its id there, and what the carrier says of it now (if known)."""
+
+    external_id: str
+    seen: Observation | None = None
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    """Registers a shipment, reads its statuses and cancels it (see the module docstring)."""
+
+    name: str
+    title: str
+    pushes: bool
+    idempotent: bool
+
+    def status_map(self, services: Services) -> StatusMap: ...
+
+    def register(
+        self, services: Services, order: Mapping[str, Any], rules: DeliveryRules
+    ) -> Registered: ...
+
+    def observe(
+        self, services: Services, shipments: list[Link]
+    ) -> Iterable[tuple[Link, Observation | MappingError]]: ...
+
+    def cancel(self, services: Services, shipment: Link) -> Observation: ...
+
+
+def carriers_of(systems: Registry) -> Iterator[Carrier]:
+    """Every carrier the registry declares, in its order."""
+    from connector.systems.registry import resolve
+
+    for system in systems:
+        if system.carrier is not None:
+            yield resolve(system.carrier)
+
+
+def carrier_names(systems: Registry | None = None) -> tuple[str, ...]:
+    """The names of the declared carriers (the registry found now when none is given)."""
+    if systems is None:
+        from connector.systems.registry import Registry
+
+        systems = Registry.discover()
+    return tuple(system.name for system in systems if system.carrier is not None)
+
+
+def carrier(services: Services, name: str) -> Carrier:
+    """The carrier of system `name` (ConfigError when that system is no carrier)."""
+    from connector.systems.registry import resolve
+
+    system = services.systems.get(name)
+    if system.carrier is None:
+        raise ConfigError(f"{name} is not a carrier (its system declares no `carrier=`)")
+    found: Carrier = resolve(system.carrier)
+    return found
+
+
+def title_of(services: Services, name: str) -> str:
+    """What people call a carrier ("Nova Poshta"); its name when it is not declared."""
+    return services.systems.get(name).title or name if name in services.systems else name
+
+
+# --------------------------------------------------------------------------- helpers for carriers
+
+
+def recipient_name(order: Mapping[str, Any]) -> str:
+    """The recipient as a carrier wants a name: first and last name, else the email."""
     name = " ".join(p for p in (order.get("first_name"), order.get("last_name")) if p)
     return name or str(order.get("email") or "Customer")
 
 
-def _grams(kg: Decimal) -> int:
+def grams(kg: Decimal) -> int:
+    """A weight in kg as whole grams, at least 1."""
     return max(1, int((kg * 1000).to_integral_value(ROUND_HALF_UP)))
-
-
-# --------------------------------------------------------------------------- CDEK
-
-
-def cdek_order(order: dict[str, Any], rules: DeliveryRules) -> dict[str, Any]:
-    """The `POST /v2/orders` body of an online-store order (type 1)."""
-    weight = _grams(weight_of(order, rules.default_weight_kg))
-    length, width, height = rules.box_cm
-    lines = order.get("lines") or []
-    pieces = sum(int(Decimal(str(line.get("quantity") or 1))) for line in lines) or 1
-    items = [
-        {
-            "name": str(line.get("name") or line.get("sku") or f"Item {index + 1}"),
-            "ware_key": str(line.get("sku") or line.get("product_id") or index + 1),
-            "payment": {"value": 0},  # paid online: nothing to collect on delivery
-            "cost": float(Decimal(str(line.get("price") or 0))),
-            "amount": int(Decimal(str(line.get("quantity") or 1))),
-            "weight": max(1, weight // pieces),
-        }
-        for index, line in enumerate(lines)
-    ]
-    to_location = {
-        "country_code": order.get("delivery_country"),
-        "city": order.get("delivery_city"),
-        "postal_code": order.get("delivery_postcode"),
-        "address": order.get("delivery_address"),
-    }
-    recipient: dict[str, Any] = {"name": recipient_name(order)}
-    if order.get("phone"):
-        recipient["phones"] = [{"number": order["phone"]}]
-    if order.get("email"):
-        recipient["email"] = order["email"]
-    body: dict[str, Any] = {
-        "type": 1,
-        "number": order["id"],
-        "tariff_code": 136,
-        "recipient": recipient,
-        "to_location": {k: v for k, v in to_location.items() if v},
-        "packages": [
-            {
-                "number": order["id"],
-                "weight": weight,
-                "length": length,
-                "width": width,
-                "height": height,
-                "items": items,
-            }
-        ],
-    }
-    return body | dict(rules.cdek)
-
-
-def cdek_observation(answer: dict[str, Any], state_map: Any) -> Observation | None:
-    """The newest live status of a `GET /v2/orders/{uuid}` answer, with the waybill number."""
-    entity = answer.get("entity") or {}
-    statuses = cdek_statuses(entity)
-    if not statuses:
-        return None
-    newest = statuses[0]
-    return Observation(
-        state=state_map.to_canonical(newest["code"]),
-        carrier_status=str(newest["code"]),
-        status_at=as_moment(newest.get("date_time")),
-        tracking_number=str(entity["cdek_number"]) if entity.get("cdek_number") else None,
-        city=newest.get("city") or None,
-    )
-
-
-def cdek_statuses(entity: dict[str, Any]) -> list[dict[str, Any]]:
-    """Live statuses, newest first; for equal times the order CDEK listed them in is kept."""
-    live = [s for s in entity.get("statuses") or [] if s.get("code") and not s.get("deleted")]
-    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-    return sorted(live, key=lambda s: as_moment(s.get("date_time")) or epoch, reverse=True)
-
-
-# --------------------------------------------------------------------------- Nova Poshta
-
-
-def novaposhta_waybill(
-    order: dict[str, Any], rules: DeliveryRules, today: dt.date | None = None
-) -> dict[str, Any]:
-    """`InternetDocument.save` properties; the recipient is given by name, city and address."""
-    config = dict(rules.novaposhta)
-    weight = weight_of(order, rules.default_weight_kg)
-    phone = "".join(ch for ch in str(order.get("phone") or "") if ch.isdigit())
-    properties: dict[str, Any] = {
-        "ServiceType": "WarehouseWarehouse",
-        "PayerType": "Recipient",
-        "PaymentMethod": "Cash",
-        "CargoType": "Parcel",
-        "SeatsAmount": "1",
-        "DateTime": (today or dt.date.today()).strftime("%d.%m.%Y"),
-        "Weight": str(weight),
-        "Cost": str(Decimal(str(order.get("total") or 0)).quantize(Decimal("1"), ROUND_HALF_UP)),
-        "Description": f"Order {order.get('number') or order['id']}",
-        "InfoRegClientBarcodes": order["id"],
-        "RecipientType": "PrivatePerson",
-        "RecipientName": recipient_name(order),
-        "RecipientsPhone": phone,
-        "RecipientCityName": order.get("delivery_city") or "",
-        "RecipientAddressName": order.get("delivery_address") or "",
-    }
-    for key, name in NP_TERMS.items():
-        if config.get(key):
-            properties[name] = config[key]
-    properties |= dict(config.get("sender") or {})
-    properties |= {k: v for k, v in config.items() if k[:1].isupper()}
-    if int(Decimal(properties["Cost"])) <= 0:
-        properties["Cost"] = "1"  # Nova Poshta refuses an empty declared value
-    return properties
-
-
-def novaposhta_observation(canonical: dict[str, Any]) -> Observation:
-    """A tracked document mapped by mappings/novaposhta/shipment.yaml, as an observation."""
-    return Observation(
-        state=canonical["state"],
-        carrier_status=str(canonical.get("carrier_status") or ""),
-        status_at=canonical.get("state_at"),
-        tracking_number=canonical.get("tracking_number"),
-        city=canonical.get("city"),
-    )

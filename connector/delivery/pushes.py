@@ -2,19 +2,26 @@
 
 Deal stage, the deal's tracking field and the shop status go through the hub order and the order
 flow's pushes (so their echo detection keeps working); these two tasks write what only a shipment
-knows. Each remembers on the shipment link what it wrote, so a task that runs twice writes once.
+knows. Both are exporters (connector/flows/exporter.py) on the order's shipment link (entity
+`shipment`, system = the carrier): each plans its writes, the skeleton runs them, audits them and
+remembers on the shipment link what was written, so a task that runs twice writes once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from connector.audit import record_write
+from connector.delivery.carriers import title_of
 from connector.delivery.rules import rules_for
-from connector.delivery.shipments import CARRIER_NAMES, SHIPMENT
-from connector.flows.hub import skip, wait_for_dependency
-from connector.identity import link_of, save_link
+from connector.delivery.shipments import SHIPMENT
+from connector.flows.exporter import Exporter, Plan, Push, Write
+from connector.flows.hub import load_snapshot, skip, wait_for_dependency
+from connector.identity import link_of
 from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 STATE_TEXT = {
     "created": "registered",
@@ -28,11 +35,12 @@ STATE_TEXT = {
     "lost": "lost",
     "cancelled": "cancelled",
 }
+COMMENTS_KEPT = 20
 
 
-def timeline_text(payload: dict[str, Any]) -> str:
+def timeline_text(services: Services, payload: Mapping[str, Any]) -> str:
     """`Parcel CDEK 1106000123: in transit (Новосибирск) [SENT_TO_RECIPIENT_CITY]`."""
-    carrier = CARRIER_NAMES.get(payload["carrier"], payload["carrier"])
+    carrier = title_of(services, payload["carrier"])
     text = f"Parcel {carrier} {payload.get('tracking_number') or ''}".rstrip()
     text += f": {STATE_TEXT.get(payload['state'], payload['state'])}"
     if payload.get("city"):
@@ -42,63 +50,96 @@ def timeline_text(payload: dict[str, Any]) -> str:
     return text
 
 
-def push_bitrix24(ctx: TaskContext, payload: dict[str, Any]) -> None:
+class ShipmentExporter(Exporter):
+    """A push of what a shipment knows, remembered on the shipment link `(order, carrier)`."""
+
+    entity, id_field = SHIPMENT, "order_id"
+
+    def link_system(self, payload: Mapping[str, Any]) -> str:
+        return str(payload["carrier"])
+
+    def load(self, ctx: TaskContext, canonical_id: str) -> dict[str, Any] | None:
+        """The hub's order (empty when the hub never saw it: the shipment still counts)."""
+        return load_snapshot(ctx.services.engine, "order", canonical_id) or {}
+
+
+class TimelineExporter(ShipmentExporter):
     """`delivery.push.bitrix24`: one timeline comment on the order's deal per state change."""
-    engine, order_id, carrier = ctx.services.engine, payload["order_id"], payload["carrier"]
-    deal = link_of(engine, "order", order_id, "bitrix24")
-    if deal is None:
-        wait_for_dependency(ctx, f"the deal of order {order_id}")
-    shipment = link_of(engine, SHIPMENT, order_id, carrier)
-    mark = f"{payload['state']}:{ctx.task.id}"
-    if shipment is None or mark in (shipment.data.get("commented") or []):
-        return
-    comment_id = ctx.services.bitrix24.add_timeline_comment(
-        "deal", int(deal.external_id), timeline_text(payload)
-    )
-    record_write(
-        engine,
-        system="bitrix24",
-        entity="deal",
-        action="comment",
-        external_id=deal.external_id,
-        canonical_id=order_id,
-        task_id=ctx.task.id,
-        detail={"state": payload["state"], "comment": comment_id},
-    )
-    commented = [*(shipment.data.get("commented") or [])[-20:], mark]
-    save_link(
-        engine, SHIPMENT, order_id, carrier, shipment.external_id, data={"commented": commented}
-    )
+
+    system = "bitrix24"
+
+    def plan(self, push: Push) -> Plan | None:
+        ctx, order_id, shipment = push.ctx, push.canonical_id, push.link
+        deal = link_of(ctx.services.engine, "order", order_id, "bitrix24")
+        if deal is None:
+            wait_for_dependency(ctx, f"the deal of order {order_id}")
+        mark = f"{push.payload['state']}:{ctx.task.id}"
+        if shipment is None or mark in (shipment.data.get("commented") or []):
+            return None
+        deal_id, text = int(deal.external_id), timeline_text(ctx.services, push.payload)
+        comment = Write(
+            "bitrix24",
+            "deal",
+            "comment",
+            deal.external_id,
+            call=lambda bitrix24: bitrix24.add_timeline_comment("deal", deal_id, text),
+        )
+
+        def settle(plan: Plan, results: list[Any]) -> None:
+            comment.detail = {"state": push.payload["state"], "comment": results[0]}
+
+        commented = [*(shipment.data.get("commented") or [])[-COMMENTS_KEPT:], mark]
+        return Plan(
+            writes=[comment],
+            external_id=shipment.external_id,
+            data={"commented": commented},
+            settle=settle,
+        )
 
 
-def push_woocommerce(ctx: TaskContext, payload: dict[str, Any]) -> None:
+class ShopTrackingExporter(ShipmentExporter):
     """`delivery.push.woocommerce`: tracking number and carrier as order meta, a private note."""
-    engine, order_id, carrier = ctx.services.engine, payload["order_id"], payload["carrier"]
-    shipment = link_of(engine, SHIPMENT, order_id, carrier)
-    number = shipment.data.get("tracking_number") if shipment else None
-    if shipment is None or not number:
-        skip("shop tracking", "no tracking number yet", order=order_id)
-        return
-    if shipment.data.get("shop_tracking") == number:
-        return
-    settings = rules_for(ctx.services).woocommerce
-    client, shop_id = ctx.services.woocommerce, int(payload["shop_id"])
-    name = CARRIER_NAMES.get(carrier, carrier)
-    meta = {settings["tracking_meta"]: number, settings["carrier_meta"]: name}
-    client.update_order(shop_id, meta={k: v for k, v in meta.items() if k})
-    if settings.get("note"):
-        note = {"note": f"Shipped with {name}, tracking number {number}", "customer_note": False}
-        client.request("POST", f"/orders/{shop_id}/notes", json=note)
-    record_write(
-        engine,
-        system="woocommerce",
-        entity="order",
-        action="tracking",
-        external_id=str(shop_id),
-        canonical_id=order_id,
-        task_id=ctx.task.id,
-        detail={"tracking_number": number},
-    )
-    save_link(
-        engine, SHIPMENT, order_id, carrier, shipment.external_id, data={"shop_tracking": number}
-    )
+
+    system = "woocommerce"
+
+    def plan(self, push: Push) -> Plan | None:
+        ctx, order_id, shipment = push.ctx, push.canonical_id, push.link
+        number = shipment.data.get("tracking_number") if shipment else None
+        if shipment is None or not number:
+            skip("shop tracking", "no tracking number yet", order=order_id)
+            return None
+        if shipment.data.get("shop_tracking") == number:
+            return None
+        settings = rules_for(ctx.services).woocommerce
+        shop_id = int(push.payload["shop_id"])
+        name = title_of(ctx.services, shipment.system)
+        meta = {settings["tracking_meta"]: number, settings["carrier_meta"]: name}
+        meta = {k: v for k, v in meta.items() if k}
+        writes = [
+            Write(
+                "woocommerce",
+                "order",
+                "tracking",
+                str(shop_id),
+                call=lambda shop: shop.update_order(shop_id, meta=meta),
+                detail={"tracking_number": number},
+            )
+        ]
+        if settings.get("note"):
+            text = f"Shipped with {name}, tracking number {number}"
+            note = {"note": text, "customer_note": False}
+            writes.append(
+                Write(
+                    "woocommerce",
+                    "order",
+                    "note",
+                    str(shop_id),
+                    call=lambda shop: shop.request("POST", f"/orders/{shop_id}/notes", json=note),
+                    audit=False,
+                )
+            )
+        return Plan(writes=writes, external_id=shipment.external_id, data={"shop_tracking": number})
+
+
+push_bitrix24 = TimelineExporter()
+push_woocommerce = ShopTrackingExporter()

@@ -1,13 +1,18 @@
-"""Registering a parcel with a carrier once an order is ready to ship, exactly once.
+"""Registering a parcel with a carrier once an order is ready to ship, exactly once; cancelling it
+when the order is cancelled before the parcel is handed over.
 
 `on_order_status` is what the order flow calls on every status change: it decides (status or
 stage in `ready_to_ship`, no shipment yet, a carrier chosen and configured) and queues
-`delivery.register`. The task re-reads the hub's order, checks the shipment link first and uses the
-carrier's own idempotency where it has one (CDEK refuses a second order with our number, so a
-retry finds the first by `im_number`). Nova Poshta has none: a marker link is written before the
-call; a refusal or a request that never left (`RequestNotSent`) clears it for the retry, while a
-retry after an unanswered call stops in the dead letters instead of creating a second parcel (an
-admin checks Nova Poshta for the order's client barcode).
+`delivery.register`; an order reaching a status of `cancel_shipment.order_statuses` whose parcel
+is still in one of `cancel_shipment.states` queues `delivery.cancel`. Both tasks share the
+order's shipment ordering key, so a cancellation runs after the registration it undoes.
+
+The register task re-reads the hub's order, checks the shipment link first and asks the carrier
+the rules chose (connector/delivery/carriers.py). A carrier whose registration is idempotent
+(CDEK finds its earlier parcel by our number) is simply called again on a retry. For one that is
+not (Nova Poshta), a marker link is written before the call; a refusal or a request that never
+left (`RequestNotSent`) clears it for the retry, while a retry after an unanswered call stops in
+the dead letters instead of creating a second parcel (an admin looks the order up at the carrier).
 """
 
 from __future__ import annotations
@@ -18,17 +23,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from connector import keys
-from connector.delivery.carriers import (
-    cdek_observation,
-    cdek_order,
-    novaposhta_waybill,
-)
+from connector.audit import record_write
+from connector.delivery.carriers import Carrier, Registered, carrier
 from connector.delivery.rules import NO_CARRIER, DeliveryRules, rules_for
-from connector.delivery.shipments import SHIPMENT, Observation, apply_observation, shipment_of
+from connector.delivery.shipments import SHIPMENT, apply_observation, shipment_of
 from connector.errors import PermanentError
 from connector.flows.hub import load_snapshot, skip
 from connector.http import RequestNotSent
-from connector.identity import save_link
+from connector.identity import Link, save_link
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("connector.delivery")
 
 REGISTER = "delivery.register"
-CDEK_TAKEN = "v2_entity_already_exists"
+CANCEL = "delivery.cancel"
 
 
 def ready_to_ship(services: Services, rules: DeliveryRules, status: str | None) -> bool:
@@ -66,18 +68,21 @@ def on_order_status(
     """Entry point for the order flow, called on every status change of an order.
 
     Queues `delivery.register` when the order is ready to ship, has no shipment yet and the rules
-    give it a configured carrier; returns whether it did. Pass the flow's `connection` when
+    give it a configured carrier, and `delivery.cancel` when the order is cancelled while its
+    parcel is still with the shop; returns whether it queued one. Pass the flow's `connection` when
     called inside its write transaction (the task is then queued atomically with the change).
     """
     rules = rules_for(services)
+    if status in rules.cancel_statuses:
+        return _cancel_if_not_handed_over(services, rules, canonical_order_id, connection)
     if not ready_to_ship(services, rules, status):
         return False
     target = connection if connection is not None else services.engine
     if shipment_of(target, canonical_order_id) is not None:
         return False
     order = order_snapshot or {}
-    carrier, _ = rules.choose_carrier(order)
-    if carrier == NO_CARRIER or not services.enabled(carrier) or not has_address(order):
+    name, _ = rules.choose_carrier(order)
+    if name == NO_CARRIER or not services.enabled(name) or not has_address(order):
         return False
     task_id = services.queue.enqueue(
         REGISTER,
@@ -112,19 +117,57 @@ def register(ctx: TaskContext, payload: dict[str, Any]) -> None:
         skip("shipment", "already registered", order=order_id, carrier=existing.system)
         return
     rules = rules_for(services)
-    carrier, rule = rules.choose_carrier(order)
-    if carrier == NO_CARRIER or not services.enabled(carrier):
-        skip("shipment", f"no carrier ({carrier}, {rule})", order=order_id)
+    if order.get("status") in rules.cancel_statuses:
+        skip("shipment", f"the order is {order.get('status')}", order=order_id)
+        return
+    name, rule = rules.choose_carrier(order)
+    if name == NO_CARRIER or not services.enabled(name):
+        skip("shipment", f"no carrier ({name}, {rule})", order=order_id)
         return
     if not has_address(order):
         skip("shipment", "no delivery address", order=order_id)
         return
     order = dict(order) | {"id": order_id}
-    if carrier == "cdek":
-        _register_cdek(ctx, order, rules)
+    chosen = carrier(services, name)
+    if chosen.idempotent:
+        registered = chosen.register(services, order, rules)
     else:
-        _register_novaposhta(ctx, order, rules, existing)
-    log.info("order %s registered with %s (%s)", order_id, carrier, rule)
+        registered = _register_once(services, chosen, order, rules, existing)
+    _start_link(services, order, name, registered.external_id)
+    _audit(ctx, name, "register", registered.external_id, order_id)
+    if registered.seen is not None:
+        apply_observation(services, order_id, name, registered.seen)
+    log.info("order %s registered with %s (%s)", order_id, name, rule)
+
+
+def _register_once(
+    services: Services,
+    chosen: Carrier,
+    order: dict[str, Any],
+    rules: DeliveryRules,
+    marker: Link | None,
+) -> Registered:
+    """A carrier with no idempotency of its own: a marker before the call, never a blind retry."""
+    order_id, name = order["id"], chosen.name
+    if marker is not None and marker.data.get("registering") is True:
+        raise PermanentError(
+            f"a {chosen.title} parcel for order {order_id} may already exist (an earlier attempt "
+            f"ended without an answer): look it up at {chosen.title} by our order id "
+            f"{order_id}; delete the shipment link to register again",
+            code="registration_unknown",
+        )
+    pending = f"pending:{order_id}"
+    save_link(
+        services.engine, SHIPMENT, order_id, name, pending,
+        data={"carrier": name, "registering": True},
+    )  # fmt: skip
+    try:
+        return chosen.register(services, order, rules)
+    except (PermanentError, RequestNotSent):  # refused, or never sent: nothing was created
+        save_link(
+            services.engine, SHIPMENT, order_id, name, pending, data={"registering": "refused"}
+        )
+        raise
 
 
 def _start_link(services: Services, order: dict[str, Any], carrier: str, external_id: str) -> None:
@@ -145,68 +188,63 @@ def _start_link(services: Services, order: dict[str, Any], carrier: str, externa
     )
 
 
-def _register_cdek(ctx: TaskContext, order: dict[str, Any], rules: DeliveryRules) -> None:
-    client, services = ctx.services.cdek, ctx.services
-    try:
-        uuid = client.create_order(cdek_order(order, rules))["entity"]["uuid"]
-    except PermanentError as error:
-        if error.code != CDEK_TAKEN:
-            raise
-        found = client.find_order(order["id"])  # our own earlier attempt, its answer lost
-        if not found:
-            raise
-        uuid = found["entity"]["uuid"]
-    _start_link(services, order, "cdek", uuid)
-    _audit(ctx, "cdek", uuid, order["id"])
-    state_map = services.mappings.current.value_map("cdek", "shipment_state")
-    seen = cdek_observation(client.get_order(uuid), state_map)
-    if seen is not None:
-        apply_observation(services, order["id"], "cdek", seen)
-
-
-def _register_novaposhta(
-    ctx: TaskContext, order: dict[str, Any], rules: DeliveryRules, marker: Any
-) -> None:
-    services, order_id = ctx.services, order["id"]
-    if marker is not None and marker.data.get("registering") is True:
-        raise PermanentError(
-            f"a Nova Poshta waybill for order {order_id} may already exist (an earlier attempt "
-            f"ended without an answer): look it up by client barcode {order_id}; delete the "
-            f"shipment link to register again",
-            code="registration_unknown",
-        )
-    save_link(
-        services.engine,
-        SHIPMENT,
-        order_id,
-        "novaposhta",
-        f"pending:{order_id}",
-        data={"carrier": "novaposhta", "registering": True},
-    )
-    try:
-        waybill = services.novaposhta.create_waybill(novaposhta_waybill(order, rules))
-    except (PermanentError, RequestNotSent):  # refused, or never sent: nothing was created
-        save_link(
-            services.engine, SHIPMENT, order_id, "novaposhta", f"pending:{order_id}",
-            data={"registering": "refused"},
-        )  # fmt: skip
-        raise
-    number, ref = str(waybill["IntDocNumber"]), str(waybill.get("Ref") or waybill["IntDocNumber"])
-    _start_link(services, order, "novaposhta", ref)
-    _audit(ctx, "novaposhta", ref, order_id)
-    seen = Observation(state="created", carrier_status="1", status_at=None, tracking_number=number)
-    apply_observation(services, order_id, "novaposhta", seen)
-
-
-def _audit(ctx: TaskContext, carrier: str, external_id: str, order_id: str) -> None:
-    from connector.audit import record_write
-
+def _audit(ctx: TaskContext, name: str, action: str, external_id: str, order_id: str) -> None:
     record_write(
         ctx.services.engine,
-        system=carrier,
+        system=name,
         entity=SHIPMENT,
-        action="register",
+        action=action,
         external_id=external_id,
         canonical_id=order_id,
         task_id=ctx.task.id,
     )
+
+
+# --------------------------------------------------------------------------- cancelling
+
+
+def _cancellable(rules: DeliveryRules, shipment: Link) -> bool:
+    """Registered, and still with the shop (no state yet, or one of `cancel_states`)."""
+    if shipment.data.get("registering"):
+        return False
+    return shipment.data.get("state") in (None, *rules.cancel_states)
+
+
+def _cancel_if_not_handed_over(
+    services: Services,
+    rules: DeliveryRules,
+    order_id: str,
+    connection: Connection | None,
+) -> bool:
+    target = connection if connection is not None else services.engine
+    shipment = shipment_of(target, order_id)
+    if shipment is None or not _cancellable(rules, shipment):
+        return False
+    task_id = services.queue.enqueue(
+        CANCEL,
+        {"order_id": order_id},
+        dedupe_key=keys.delivery_cancel(order_id),
+        ordering_key=keys.shipment_of_order(order_id),
+        connection=connection,
+    )
+    return task_id is not None
+
+
+def cancel(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """`delivery.cancel` {order_id}: cancels the order's parcel with its carrier, unless it was
+    handed over meanwhile (then it travels, and comes back as a return)."""
+    services, order_id = ctx.services, str(payload["order_id"])
+    shipment = shipment_of(services.engine, order_id)
+    if shipment is None:
+        skip("shipment cancel", "no shipment", order=order_id)
+        return
+    rules = rules_for(services)
+    if not _cancellable(rules, shipment):
+        state = shipment.data.get("state") or "being registered"
+        skip("shipment cancel", f"the parcel is {state}", order=order_id)
+        return
+    chosen = carrier(services, shipment.system)
+    seen = chosen.cancel(services, shipment)
+    _audit(ctx, shipment.system, "cancel", shipment.external_id, order_id)
+    outcome = apply_observation(services, order_id, shipment.system, seen)
+    log.info("shipment of order %s cancelled at %s (%s)", order_id, chosen.title, outcome.reason)

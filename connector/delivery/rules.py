@@ -2,15 +2,18 @@
 it, and what each shipment state means. Checked with errors naming file:line:field.
 
 The first carrier rule whose conditions all hold wins, else `default` (a carrier or `none`). The
-file is read with `connector.mapping.loader`, which keeps the line of every key, so each problem
-points where the admin has to look. Without the admin's file the bundled
-`mappings/delivery.yaml` applies.
+carriers are the systems that declare one (connector/delivery/carriers.py): their names are the
+values `carrier:` takes, and a top key of the same name holds the options sent to that carrier
+(checked by the carrier's `option_problems` when it has one). The file is read with
+`connector.mapping.loader`, which keeps the line of every key, so each problem points where the
+admin has to look. Without the admin's file the bundled `mappings/delivery.yaml` applies.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
 RULES_FILE = "delivery.yaml"
 # The bundled mappings folder (as `Services.mappings_path` falls back to it).
 SHIPPED_RULES = os.path.join(os.path.dirname(__file__), "..", "..", "mappings", "delivery.yaml")
-CARRIERS = ("cdek", "novaposhta")
 NO_CARRIER = "none"
 LOYALTY_EVENTS = ("delivered", "returned")
 CONDITIONS = ("country", "city", "delivery_type", "weight_min", "weight_max")
@@ -42,11 +44,11 @@ TOP_KEYS = (
     "member_event_prefix",
     "parcel",
     "woocommerce",
-    "cdek",
-    "novaposhta",
+    "cancel_shipment",
 )
 PARCEL_KEYS = ("default_weight_kg", "length_cm", "width_cm", "height_cm")
 WOOCOMMERCE_KEYS = ("tracking_meta", "carrier_meta", "note")
+CANCEL_KEYS = ("order_statuses", "states")
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,17 @@ class DeliveryRules:
     default_weight_kg: Decimal = Decimal("1")
     box_cm: tuple[int, int, int] = (20, 15, 10)
     woocommerce: dict[str, Any] = field(default_factory=dict)
-    cdek: dict[str, Any] = field(default_factory=dict)
-    novaposhta: dict[str, Any] = field(default_factory=dict)
+    # carrier name -> what its top key holds (sent to that carrier as it reads them)
+    carrier_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # an order reaching one of these statuses cancels its shipment while the parcel is in one
+    # of `cancel_states` (not yet handed over to the carrier)
+    cancel_statuses: frozenset[str] = frozenset({"cancelled"})
+    cancel_states: frozenset[str] = frozenset({"created"})
     file: str | None = None
+
+    def options_for(self, carrier: str) -> dict[str, Any]:
+        """The options the rules give a carrier (its top key), empty when none."""
+        return dict(self.carrier_options.get(carrier) or {})
 
     def choose_carrier(self, order: MappingABC[str, Any]) -> tuple[str, str]:
         """(carrier or "none", the rule's name) for an order: first matching rule, else default."""
@@ -139,13 +149,16 @@ def rules_path(mappings_dir: str | os.PathLike[str] | None) -> str:
 
 def rules_for(services: Services) -> DeliveryRules:
     """The rules in force for these services (re-read when the file changes)."""
+    from connector.delivery.carriers import carrier_names
+
     path = rules_path(getattr(services, "mappings_path", None))
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
         stamp = 0
+    systems = getattr(services, "systems", None)
     try:
-        return _cached(path, stamp)
+        return _cached(path, stamp, carrier_names(systems))
     except MappingErrors as errors:  # the admin's edit broke the file: wait for the fix
         raise MappingsUnusable(
             f"the delivery rules are invalid ({format_error(errors.errors[0])}); waiting",
@@ -155,13 +168,14 @@ def rules_for(services: Services) -> DeliveryRules:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached(path: str, stamp: int) -> DeliveryRules:
-    return load_rules(path)
+def _cached(path: str, stamp: int, carriers: tuple[str, ...]) -> DeliveryRules:
+    return load_rules(path, carriers)
 
 
-def load_rules(path: str) -> DeliveryRules:
-    """Reads and checks a rules file; raises MappingErrors listing every problem."""
-    rules, errors = check_rules_file(path)
+def load_rules(path: str, carriers: Iterable[str] | None = None) -> DeliveryRules:
+    """Reads and checks a rules file; raises MappingErrors listing every problem. `carriers`:
+    the carrier names it may use (default: every carrier the registry declares)."""
+    rules, errors = check_rules_file(path, carriers)
     if errors or rules is None:
         raise MappingErrors(errors)
     return rules
@@ -172,12 +186,23 @@ def validate_rules_file(path: str) -> list[MappingError]:
     return check_rules_file(path)[1]
 
 
-def check_rules_file(path: str) -> tuple[DeliveryRules | None, list[MappingError]]:
+def _known_carriers(names: Iterable[str] | None) -> dict[str, Any]:
+    """Carrier name -> its `Carrier` (None for a name the discovered registry does not know)."""
+    from connector.delivery.carriers import carriers_of
+    from connector.systems.registry import Registry
+
+    found = {carrier.name: carrier for carrier in carriers_of(Registry.discover())}
+    return found if names is None else {name: found.get(name) for name in names}
+
+
+def check_rules_file(
+    path: str, carriers: Iterable[str] | None = None
+) -> tuple[DeliveryRules | None, list[MappingError]]:
     display = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
     document, errors = loader.read(path, display)
     if document is None or errors:
         return None, errors
-    checker = _Checker(document)
+    checker = _Checker(document, _known_carriers(carriers))
     rules = checker.rules()
     return (None if checker.errors else rules), checker.errors
 
@@ -185,8 +210,10 @@ def check_rules_file(path: str) -> tuple[DeliveryRules | None, list[MappingError
 class _Checker:
     """Walks the document, collecting a located error for each problem instead of stopping."""
 
-    def __init__(self, document: loader.Document) -> None:
+    def __init__(self, document: loader.Document, carriers: dict[str, Any]) -> None:
         self.document = document
+        self.carriers = carriers
+        self.names = tuple(carriers)
         self.errors: list[MappingError] = []
 
     def fail(self, location: tuple[Any, ...], message: str) -> None:
@@ -248,7 +275,7 @@ class _Checker:
             self.fail((), "a delivery rules file starts with `delivery:`")
             return DeliveryRules()
         self.mapping(data, (), ("delivery",))
-        top = self.mapping(data["delivery"], ("delivery",), TOP_KEYS)
+        top = self.mapping(data["delivery"], ("delivery",), (*TOP_KEYS, *self.names))
         at = ("delivery",)
         ready = self.mapping(
             top.get("ready_to_ship"), (*at, "ready_to_ship"), ("statuses", "bitrix24_stages")
@@ -261,7 +288,7 @@ class _Checker:
         )
         carriers = self.carrier_rules(top.get("carriers"), (*at, "carriers"))
         default = top.get("default", NO_CARRIER)
-        self.choice(default, (*at, "default"), (*CARRIERS, NO_CARRIER))
+        self.choice(default, (*at, "default"), (*self.names, NO_CARRIER))
         finals = self.states(top.get("final_states"), (*at, "final_states"))
         order_status = self.state_table(
             top.get("order_status"), (*at, "order_status"), ORDER_STATUSES
@@ -280,10 +307,14 @@ class _Checker:
         parcel = self.mapping(top.get("parcel"), (*at, "parcel"), PARCEL_KEYS)
         sizes = {k: self.number(parcel.get(k), (*at, "parcel", k)) for k in PARCEL_KEYS}
         woocommerce = self.mapping(top.get("woocommerce"), (*at, "woocommerce"), WOOCOMMERCE_KEYS)
-        cdek = self.mapping(top.get("cdek"), (*at, "cdek"), ())
-        if "tariff_code" in cdek and not isinstance(cdek["tariff_code"], int):
-            self.fail((*at, "cdek", "tariff_code"), "must be a CDEK tariff number, e.g. 136")
-        novaposhta = self.mapping(top.get("novaposhta"), (*at, "novaposhta"), ())
+        options = {name: self.carrier_options(name, top.get(name)) for name in self.names}
+        cancel = self.mapping(top.get("cancel_shipment"), (*at, "cancel_shipment"), CANCEL_KEYS)
+        cancel_statuses = self.strings(
+            cancel.get("order_statuses"), (*at, "cancel_shipment", "order_statuses")
+        )
+        for index, status in enumerate(cancel_statuses):
+            self.choice(status, (*at, "cancel_shipment", "order_statuses", index), ORDER_STATUSES)
+        cancel_states = self.states(cancel.get("states"), (*at, "cancel_shipment", "states"))
         return DeliveryRules(
             ready_statuses=frozenset(statuses),
             ready_stages=tuple(stages),
@@ -305,10 +336,25 @@ class _Checker:
                 "note": True,
             }
             | woocommerce,
-            cdek=dict(cdek),
-            novaposhta=dict(novaposhta),
+            carrier_options={name: value for name, value in options.items() if value},
+            cancel_statuses=frozenset(cancel_statuses)
+            if "order_statuses" in cancel
+            else DeliveryRules().cancel_statuses,
+            cancel_states=frozenset(cancel_states)
+            if "states" in cancel
+            else DeliveryRules().cancel_states,
             file=self.document.file,
         )
+
+    def carrier_options(self, name: str, value: Any) -> dict[str, Any]:
+        """A carrier's top key: a mapping, checked by the carrier when it says how."""
+        at = ("delivery", name)
+        options = self.mapping(value, at, ())
+        check = getattr(self.carriers.get(name), "option_problems", None)
+        if options and check is not None:
+            for key, message in check(options):
+                self.fail((*at, key), message)
+        return dict(options)
 
     def states(self, value: Any, location: tuple[Any, ...]) -> list[str]:
         names = self.strings(value, location)
@@ -341,9 +387,9 @@ class _Checker:
                     self.fail(at, "a rule needs `carrier:`")
                 continue
             if "carrier" not in item:
-                self.fail(at, "a rule needs `carrier:` (cdek, novaposhta or none)")
+                self.fail(at, f"a rule needs `carrier:` ({', '.join(self.names)} or none)")
                 continue
-            if not self.choice(item["carrier"], (*at, "carrier"), (*CARRIERS, NO_CARRIER)):
+            if not self.choice(item["carrier"], (*at, "carrier"), (*self.names, NO_CARRIER)):
                 continue
             when = self.mapping(item.get("when"), (*at, "when"), CONDITIONS)
             countries = self.strings(when.get("country"), (*at, "when", "country"))

@@ -2,12 +2,13 @@
 sets in motion.
 
 A shipment is a `links` row of entity `shipment`: canonical id = the canonical order id, system =
-the carrier (`cdek`, `novaposhta`), external id = the carrier's id of the parcel (CDEK order uuid,
-Nova Poshta waybill `Ref`). Its `version` is the carrier's time of the state applied last, and
-`data` holds the tracking number, the state, the carrier's own status code and a short history.
+the carrier's name (connector/delivery/carriers.py), external id = the carrier's id of the parcel
+(CDEK order uuid, Nova Poshta waybill `Ref`). Its `version` is the carrier's time of the state
+applied last, and `data` holds the tracking number, the state, the carrier's own status code
+and a short history.
 
-`apply_observation` is the one door every carrier status goes through (CDEK webhook after its GET,
-CDEK backstop poll, Nova Poshta poll, registration): inside one write transaction it drops what is
+`apply_observation` is the one door every carrier status goes through (a carrier's webhook, the
+polls, registration, cancellation): inside one write transaction it drops what is
 older than the state applied (carrier timestamps; research/shop_delivery_loyalty.md 4.4), drops
 duplicates, never leaves a final state except for a return, and fans the change out, one task per
 target (DESIGN.md "Fan-out"): the hub order (status moves forward only; tracking number) whose
@@ -27,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, or_, select
 
 from connector import keys
+from connector.delivery.carriers import title_of
 from connector.delivery.rules import DeliveryRules, rules_for
 from connector.flows.hub import change_snapshot, load_snapshot, push
 from connector.flows.orders import fan_out_order
-from connector.identity import Link, as_moment, link_of, save_link
+from connector.identity import Link, as_moment, link_of, links_of, save_link
 from connector.model import SHIPMENT_STATES
 from connector.store import reading
 from connector.store.tables import links
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("connector.delivery")
 
 SHIPMENT = "shipment"
-CARRIER_NAMES = {"cdek": "CDEK", "novaposhta": "Nova Poshta"}
 ORDER_PROGRESS = ("pending", "on-hold", "processing", "shipped", "delivered", "completed")
 RETURN_STATES = ("returning", "returned")
 HISTORY_KEEP = 30
@@ -75,11 +76,8 @@ class Outcome:
 
 def shipment_of(target: Any, order_id: str) -> Link | None:
     """The order's shipment at any carrier (one order, one parcel)."""
-    for carrier in ("cdek", "novaposhta"):
-        found = link_of(target, SHIPMENT, order_id, carrier)
-        if found is not None:
-            return found
-    return None
+    found = links_of(target, SHIPMENT, order_id)
+    return found[min(found)] if found else None
 
 
 def open_shipments(engine: Engine, carrier: str, finals: frozenset[str]) -> Iterator[Link]:
@@ -266,7 +264,7 @@ def _announce_state(
     if customer_id and services.enabled("mailchimp"):
         properties = {
             "tracking_number": str(number or ""),
-            "carrier": CARRIER_NAMES.get(carrier, carrier),
+            "carrier": title_of(services, carrier),
             "order_number": str(order.get("number") or order_id),
             "state": state,
         }

@@ -22,8 +22,14 @@ target id and a `call(client)`), and an executor runs the commands. `run_inline`
 by one with the process's client, as every push did by hand before; because the commands are
 values, a later executor can gather the commands of many running tasks into one batched call per
 system (Bitrix24 `batch`, Mailchimp `/batches`) and hand each its result. A write whose result
-is the new record's id (`creates=True`) gives the link its external id. `after` runs follow-up
-work once the record is written and linked (the Mailchimp order push closes the buyer's carts).
+is the new record's id (`creates=True`) gives the link its external id. A plan whose link state
+depends on what the system answered (the record as written: its fingerprint and modification
+time, or a detail of the audit) says so with `settle(plan, results)`, called with the writes'
+results before they are audited and the link is saved. `after` runs
+follow-up work once the record is written and linked (the Mailchimp order push closes the
+buyer's carts). The link is the record's own in the target system by default; an exporter that
+remembers its writes elsewhere says where with `link_system` (a shipment's pushes keep what they
+told the CRM and the shop on the shipment's link, whose system is the carrier).
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ class Plan:
     fingerprint: str | None = None
     data: dict[str, Any] | None = None
     save_link: bool = True
+    version: str | None = None
+    # f(plan, results of the writes): sets the link state from what the system answered
+    settle: Callable[[Plan, list[Any]], None] | None = None
 
 
 @dataclass
@@ -101,6 +110,10 @@ class Exporter:
         """The hub's record; None ends the push quietly (a record never made or gone)."""
         return load_snapshot(ctx.services.engine, self.entity, canonical_id)
 
+    def link_system(self, payload: Mapping[str, Any]) -> str:
+        """The system of the link the push reads and saves (the target system by default)."""
+        return self.system
+
     def plan(self, push: Push) -> Plan | None:
         """The writes and the link to save; None when there is nothing to do."""
         raise NotImplementedError
@@ -120,12 +133,15 @@ class Exporter:
         record = self.load(ctx, canonical_id)
         if record is None:
             return
-        link = link_of(engine, self.entity, canonical_id, self.system)
+        link_system = self.link_system(payload)
+        link = link_of(engine, self.entity, canonical_id, link_system)
         push = Push(ctx, payload, canonical_id, record, link)
         plan = self.plan(push)
         if plan is None:
             return
         results = self.executor(ctx, plan.writes) if plan.writes else []
+        if plan.settle is not None:
+            plan.settle(plan, results)
         for write, result in zip(plan.writes, results, strict=True):
             if write.creates:
                 write.external_id = str(result)
@@ -145,7 +161,9 @@ class Exporter:
             extra: dict[str, Any] = {}
             if plan.fingerprint is not None:
                 extra["fingerprint"] = plan.fingerprint
+            if plan.version is not None:
+                extra["version"] = plan.version
             if plan.data is not None:
                 extra["data"] = plan.data
-            save_link(engine, self.entity, canonical_id, self.system, plan.external_id, **extra)
+            save_link(engine, self.entity, canonical_id, link_system, plan.external_id, **extra)
         self.after(push, plan)

@@ -9,10 +9,10 @@ import json
 from sqlalchemy import select
 
 from connector.delivery import on_order_status, shipment_of
-from connector.delivery.carriers import cdek_order
 from connector.delivery.rules import rules_for
 from connector.identity import order_id_for
 from connector.store.tables import loyalty_orders
+from connector.systems.cdek.carrier import cdek_order
 
 KZ = {
     "first_name": "Olena",

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from connector.delivery import Observation, apply_observation, shipment_of
-from connector.delivery.carriers import cdek_observation, cdek_order, novaposhta_waybill
 from connector.delivery.rules import SHIPPED_RULES, load_rules
 from connector.flows.hub import load_snapshot
 from connector.identity import HUB, save_link
 from connector.store.tables import tasks
+from connector.systems.cdek.carrier import cdek_observation, cdek_order
+from connector.systems.novaposhta.carrier import novaposhta_waybill
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 

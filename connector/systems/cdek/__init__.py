@@ -1,4 +1,5 @@
-"""CDEK API v2 client: OAuth client credentials, create and read orders, ORDER_STATUS webhook.
+"""CDEK API v2 client: OAuth client credentials, create, read and delete orders, ORDER_STATUS
+webhook.
 
 Facts from research/shop_delivery_loyalty.md 4.1: `POST /v2/oauth/token` (form,
 `grant_type=client_credentials`) gives a bearer token for ~1 hour (the official SDK renews it
@@ -126,6 +127,15 @@ class CdekClient(JsonClient):
 
     def get_order(self, uuid: str) -> dict[str, Any]:
         return self.request("GET", f"/orders/{uuid}")
+
+    def delete_order(self, uuid: str) -> dict[str, Any]:
+        """Cancels a shipment not yet handed over (`DELETE /v2/orders/{uuid}`); its status then
+        becomes REMOVED. A refusal (an INVALID request) is raised with CDEK's codes."""
+        answer = self.request("DELETE", f"/orders/{uuid}")
+        for item in answer.get("requests", []) if isinstance(answer, dict) else []:
+            if str(item.get("state", "")).upper() == "INVALID":
+                raise _error(400, item)
+        return answer
 
     def find_order(self, number: str) -> dict[str, Any] | None:
         """The shipment registered under our order number (`im_number`), if any."""

@@ -1,4 +1,5 @@
-"""CDEK (carrier) as the registry knows it (connector/systems/registry.py)."""
+"""CDEK (carrier) as the registry knows it (connector/systems/registry.py); its
+`Carrier` is in carrier.py."""
 
 from __future__ import annotations
 
@@ -25,4 +26,9 @@ SYSTEM = System(
     client=client,
     jobs="connector.systems.cdek.jobs:JOBS",
     setup="connector.systems.cdek.setup:run_setup",
+    carrier="connector.systems.cdek.carrier:CARRIER",
+    task_handlers={
+        "cdek.status": "connector.systems.cdek.carrier:status_webhook",
+        "delivery.poll_cdek": "connector.systems.cdek.carrier:poll",
+    },
 )

@@ -1,4 +1,4 @@
-"""Nova Poshta API 2.0 client: tracking in batches of up to 100, and waybill creation.
+"""Nova Poshta API 2.0 client: tracking in batches of up to 100, waybill creation and deletion.
 
 One endpoint, JSON-RPC-like: `{"apiKey", "modelName", "calledMethod", "methodProperties"}`; the
 answer is an envelope whose `success` tells the truth, not the HTTP status; there is no push
@@ -100,3 +100,7 @@ class NovaPoshtaClient:
         """`InternetDocument.save`: returns `{Ref, IntDocNumber, CostOnSite, ...}`."""
         data = self.call("InternetDocument", "save", properties, idempotent=False)
         return data[0] if data else {}
+
+    def delete_waybill(self, ref: str) -> list[Any]:
+        """`InternetDocument.delete`: removes a waybill not yet handed over (by its `Ref`)."""
+        return self.call("InternetDocument", "delete", {"DocumentRefs": ref})

@@ -1,4 +1,5 @@
-"""Nova Poshta (carrier) as the registry knows it (connector/systems/registry.py)."""
+"""Nova Poshta (carrier) as the registry knows it (connector/systems/registry.py); its
+`Carrier` is in carrier.py."""
 
 from __future__ import annotations
 
@@ -24,4 +25,6 @@ SYSTEM = System(
     configured=all_set("novaposhta_api_key"),
     client=client,
     jobs="connector.systems.novaposhta.jobs:JOBS",
+    carrier="connector.systems.novaposhta.carrier:CARRIER",
+    task_handlers={"delivery.poll_novaposhta": "connector.systems.novaposhta.carrier:poll"},
 )
