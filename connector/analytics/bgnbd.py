@@ -120,9 +120,9 @@ def fit(
         return value / max(count, 1) if math.isfinite(value) else 1e12
 
     start = np.log([1.0, max(float(np.average(T, weights=w)), 1.0), 1.0, 1.0])
-    found = minimize(loss, start, method="Nelder-Mead",
-                     options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-10})  # fmt: skip
-    found = minimize(loss, found.x, method="L-BFGS-B")
+    found = minimize(loss, start, method="L-BFGS-B")
+    if not found.success:  # a flat or rough surface: the slower simplex still gets there
+        found = minimize(loss, found.x, method="Nelder-Mead", options={"maxiter": 4000})
     r, alpha, a, b = (float(v) for v in np.exp(found.x))
     return BetaGeo(r, alpha, a, b, -float(found.fun) * max(count, 1), count)
 
