@@ -23,6 +23,7 @@ IMPORT_NAMES = {
     "pyyaml": "yaml",
     "prometheus-client": "prometheus_client",
     "python-dotenv": "dotenv",
+    "argon2-cffi": "argon2",
 }
 
 

@@ -72,6 +72,7 @@ SYSTEM = System(
     # connected by an inbound webhook or as an OAuth app
     configured=any_set("bitrix24_webhook_url", "bitrix24_client_id"),
     client=client,
+    blueprint="connector.systems.bitrix24.routes:blueprint",  # its webhook route
     jobs="connector.systems.bitrix24.jobs:JOBS",
     task_handlers={
         "bitrix24.event": "connector.flows.crm:bitrix24_event",

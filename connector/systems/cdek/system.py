@@ -24,6 +24,7 @@ SYSTEM = System(
     settings=("cdek_url", "cdek_client_id", "cdek_client_secret", "cdek_webhook_secret"),
     configured=all_set("cdek_client_id"),
     client=client,
+    blueprint="connector.systems.cdek.routes:blueprint",  # its webhook route
     jobs="connector.systems.cdek.jobs:JOBS",
     setup="connector.systems.cdek.setup:run_setup",
     carrier="connector.systems.cdek.carrier:CARRIER",

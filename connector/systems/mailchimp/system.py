@@ -29,6 +29,7 @@ SYSTEM = System(
     ),
     configured=all_set("mailchimp_api_key"),
     client=client,
+    blueprint="connector.systems.mailchimp.routes:blueprint",  # its webhook route
     task_handlers={
         "mailchimp.event": "connector.flows.consent:mailchimp_event",
         "push.mailchimp.member": "connector.flows.customers:push_mailchimp_member",

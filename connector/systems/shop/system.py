@@ -24,6 +24,7 @@ SYSTEM = System(
     settings=("shop_webhook_secret", "shop_callback_url"),
     configured=all_set("shop_callback_url", "shop_webhook_secret"),
     client=client,
+    blueprint="connector.systems.shop.routes:blueprint",  # its webhook route
     task_handlers={
         "shop.order": "connector.flows.orders:shop_order",
         "shop.customer": "connector.flows.customers:shop_customer",

@@ -58,6 +58,7 @@ SYSTEM = System(
     ),
     configured=all_set("woocommerce_url"),
     client=client,
+    blueprint="connector.systems.woocommerce.routes:blueprint",  # its webhook route
     jobs="connector.systems.woocommerce.jobs:JOBS",
     task_handlers={
         "woocommerce.order": "connector.flows.orders:woocommerce_order",
