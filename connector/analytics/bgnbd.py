@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.optimize import minimize  # type: ignore[import-untyped]
+from scipy.special import gammaln, hyp2f1  # type: ignore[import-untyped]
 
 WEEK = 7 * 86400.0
 

@@ -40,6 +40,7 @@ from connector.analytics.figures import (
     public,
 )
 from connector.analytics.rules import AnalyticsRules, rules_for
+from connector.errors import MappingsUnusable
 from connector.store import reading
 from connector.store.tables import (
     analytics_orders,
@@ -192,8 +193,14 @@ def order_changed(
     connection: Connection, services: Services, order: Mapping[str, Any]
 ) -> Outcome | None:
     """The order flow's one call: records what the order contributes and recomputes its buyer
-    (and a former buyer it moved from), inside the flow's transaction."""
-    rules = rules_for(services.settings)
+    (and a former buyer it moved from), inside the flow's transaction. While the admin's
+    rules file is invalid the order flow goes on without it (`connector analytics recompute
+    --rebuild` catches up after the fix)."""
+    try:
+        rules = rules_for(services.settings)
+    except MappingsUnusable as error:
+        log.warning("analytics skipped for order %s: %s", order.get("id"), error)
+        return None
     now = _now(services)
     fact = order_fact(order, rules, now)
     if fact is None:
@@ -486,7 +493,8 @@ def recompute_all(services: Services, now: float | None = None, chunk: int = CHU
                 ]
                 services.queue.enqueue_many(kind, items, connection=writer)
                 report.pushes += len(items)
-        inserts.clear(), updates.clear(), transitions.clear(), to_push.clear()
+        for pending in (inserts, updates, transitions, to_push):
+            pending.clear()
 
     with reading(engine) as connection, reading(engine) as second:
         for cid, summary, old in _merged(

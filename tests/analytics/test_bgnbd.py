@@ -21,7 +21,9 @@ def test_a_customer_without_repeat_orders_is_alive_and_a_long_silence_makes_deat
     assert CDNOW.p_alive(0, 0, 38.86) == 1.0
     recent = CDNOW.p_alive(2, 38.0, 38.86)
     silent = CDNOW.p_alive(2, 2.0, 38.86)
-    assert recent == pytest.approx(0.805, abs=0.001)  # 1 / (1 + a/(b+1) ((alpha+T)/(alpha+t_x))^(r+2))
+    assert recent == pytest.approx(
+        0.805, abs=0.001
+    )  # 1 / (1 + a/(b+1) ((alpha+T)/(alpha+t_x))^(r+2))
     assert silent < 0.1
 
 

@@ -104,7 +104,11 @@ def test_a_refund_lowers_the_revenue_and_the_average_check(services, shop):
     shop.order("B-2", "60.00", email="bob@example.com", days_ago=1, refunded="20.00", version=2)
 
     figures = public(figures_of(services.engine, bob))
-    assert (figures["orders_count"], figures["revenue"], figures["average_check"]) == (2, 80.0, 40.0)
+    assert (figures["orders_count"], figures["revenue"], figures["average_check"]) == (
+        2,
+        80.0,
+        40.0,
+    )
 
 
 def test_a_cancellation_takes_the_order_out_of_the_figures(services, shop):

@@ -43,8 +43,16 @@ def order(number: int, days_ago: int) -> dict[str, Any]:
         "currency": "EUR",
         "totals": {"total": "40.00"},
         "customer": {"id": "C-RFM", "email": "rita@example.com", "phone": "+4915112340000"},
-        "lines": [{"id": "1", "sku": "MUG", "name": "Mug", "quantity": 1, "price": "40.00",
-                   "total": "40.00"}],  # fmt: skip
+        "lines": [
+            {
+                "id": "1",
+                "sku": "MUG",
+                "name": "Mug",
+                "quantity": 1,
+                "price": "40.00",
+                "total": "40.00",
+            }
+        ],  # fmt: skip
         "created_at": at.isoformat(),
         "updated_at": at.isoformat(),
     }

@@ -35,11 +35,15 @@ def test_a_bad_rules_file_fails_the_mappings_check_naming_file_and_line(mappings
     recency = 1 + next(i for i, line in enumerate(lines) if "recency:" in line)
     field = 1 + next(i for i, line in enumerate(lines) if "segment: RFM_SEGMENT" in line)
     assert any(
-        s.endswith(f"analytics.yaml:{recency}: scores.recency.days: thresholds go best first, "
-                   "so they must be rising (30, 60, ...)")  # fmt: skip
+        s.endswith(
+            f"analytics.yaml:{recency}: scores.recency.days: thresholds go best first, "
+            "so they must be rising (30, 60, ...)"
+        )  # fmt: skip
         for s in shown
     ), shown
-    assert any(f"analytics.yaml:{field}: bitrix24.segment: 'RFM_SEGMENT' is not" in s for s in shown)
+    assert any(
+        f"analytics.yaml:{field}: bitrix24.segment: 'RFM_SEGMENT' is not" in s for s in shown
+    )
 
 
 def test_a_grid_that_leaves_scores_without_a_segment_is_refused():
@@ -87,4 +91,3 @@ def test_a_changed_threshold_in_the_file_resegments_without_code(services, shop,
     assert (figures["r"], figures["segment"]) == (2, "Slipping away")
     assert [(t["from_segment"], t["to_segment"], t["cause"]) for t in transitions_of(
         services.engine, ann)][-1] == ("Need attention", "Slipping away", "nightly")  # fmt: skip
-
