@@ -67,7 +67,8 @@ def test_unknown_keys_and_statuses_are_named_with_a_suggestion():
     _, errors = check_text(text, "analytics.yaml")
 
     assert sorted(format_error(e) for e in errors) == [
-        "analytics.yaml:2: lookbak_days: unknown key 'lookbak_days' (did you mean 'lookback_days'?)",
+        "analytics.yaml:2: lookbak_days: unknown key 'lookbak_days' "
+        "(did you mean 'lookback_days'?)",
         "analytics.yaml:3: counted_statuses[1]: unknown order status 'complete' "
         "(did you mean 'completed'?)",
     ]
