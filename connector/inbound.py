@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from connector.config import sqlite_path
-from connector.queue import Queue
+from connector.queue import LIVE, Queue
 from connector.store.checkpoints import (
     SQLITE_DEFAULT_AUTOCHECKPOINT,
     Checkpointer,
@@ -179,7 +179,7 @@ def record_group(queue: Queue, connection: Connection, group: list[Inbound]) -> 
                 )
             )
     for kind, items in tasks_by_kind.items():
-        queue.enqueue_many(kind, items, connection=connection)
+        queue.enqueue_many(kind, items, connection=connection, priority=LIVE)
     return results
 
 

@@ -124,6 +124,19 @@ def reconcile(run: Any, kind: str, digest: str) -> str:
     """One repair task of one reconcile run."""
     return _join("reconcile", run, kind, digest)
 
+
+# --------------------------------------------------------------------------- lanes
+
+
+def lane(kind: str) -> str:
+    """The queue lane of a task kind: the system it works for, `push.bitrix24.deal` →
+    `bitrix24`, `woocommerce.order` → `woocommerce`, `sync.poll` → `sync`. A claim shares its
+    tasks between the lanes of a priority, so one system's backlog never starves another's."""
+    parts = kind.split(".")
+    name = parts[1] if parts[0] == "push" and len(parts) > 1 else parts[0]
+    return name[:30]
+
+
 # --------------------------------------------------------------------------- analytics
 
 

@@ -9,15 +9,26 @@ a late completion by a worker that lost its lease is ignored. Tasks sharing an o
 one at a time in enqueue order: only the oldest unfinished task of a key is `queued`; the ones
 behind it are `waiting` and are promoted, one by one, when the one ahead finishes or dies.
 Claims therefore never look at blocked tasks.
+
+Each task has a priority, set by who enqueues it: `LIVE` (webhooks), `POLL` (polls, the default)
+or `BULK` (full sync, reconciliation, nightly work); a task enqueued by a running task inherits
+its priority, so the pushes of a live order are live too. A claim takes the most urgent due
+tasks first and, within one priority, shares the batch between lanes (the system a task works
+for, `connector.keys.lane`) in turns, so one system's backlog never starves another's. The order
+of a key's tasks never changes: only its head is ever claimable, and a more urgent task enqueued
+behind a key raises the tasks ahead of it to its priority (they must run first anyway).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import socket
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,30 +41,78 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    or_,
     select,
     update,
 )
 
+from connector import keys
 from connector.config import Settings
 from connector.errors import ConnectorError, PermanentError, RateLimited, Wait
 from connector.store import reading, take_turns
-from connector.store.raw import RawSQL, as_json, in_list, insert_each, select_column
+from connector.store.raw import (
+    RawSQL,
+    as_json,
+    in_list,
+    insert_each,
+    run_returning,
+    select_column,
+    select_rows,
+)
 from connector.store.tables import task_errors, tasks
 
 QUEUED, WAITING, RUNNING = "queued", "waiting", "running"
 DONE, DEAD, DISCARDED = "done", "dead", "discarded"
 UNFINISHED = (QUEUED, WAITING, RUNNING)
 
+# Priorities: a smaller number is claimed first.
+LIVE, POLL, BULK = 0, 1, 2
+PRIORITIES = {"live": LIVE, "poll": POLL, "bulk": BULK}
+
+_UNFINISHED_SQL = ", ".join(repr(state) for state in UNFINISHED)
+
 # Run for every enqueued task, webhooks included: plain SQL (see `connector.store.raw`).
 _INSERT_TASK = RawSQL(
     "INSERT INTO tasks (kind, payload, state, dedupe_key, ordering_key, run_at, enqueued_at,"
-    " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    " attempts, priority, lane) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+    " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
 )
 _BUSY_KEYS = (
-    "SELECT DISTINCT ordering_key FROM tasks"
-    f" WHERE state IN ({', '.join(repr(state) for state in UNFINISHED)})"
+    f"SELECT DISTINCT ordering_key FROM tasks WHERE state IN ({_UNFINISHED_SQL})"
     " AND ordering_key IN ({keys})"
+)
+# The tasks ahead of a more urgent one in its key run first anyway: they take its priority.
+_RAISE_AHEAD = (
+    f"UPDATE tasks SET priority = ? WHERE state IN ({_UNFINISHED_SQL}) AND priority > ?"
+    " AND ordering_key IN ({keys})"
+)
+# Every (priority, lane) with a queued task, due or not, by a skip scan of `ix_tasks_claim`:
+# one index probe per pair, however many tasks each holds.
+_FIRST_LANE = (
+    "SELECT {priority}, (SELECT MIN(lane) FROM tasks WHERE state = 'queued'"
+    " AND priority = {priority})"
+)
+_QUEUED_LANES = RawSQL(
+    "WITH RECURSIVE lanes(priority, lane) AS ("
+    + " UNION ALL ".join(_FIRST_LANE.format(priority=p) for p in sorted(PRIORITIES.values()))
+    + " UNION ALL SELECT l.priority, (SELECT MIN(t.lane) FROM tasks t WHERE t.state = 'queued'"
+    " AND t.priority = l.priority AND t.lane > l.lane) FROM lanes l WHERE l.lane IS NOT NULL"
+    ") SELECT priority, lane FROM lanes WHERE lane IS NOT NULL LIMIT 1000"
+)
+# The due head of one (priority, lane): a range of `ix_tasks_claim`.
+_DUE_OF_LANE = (
+    "SELECT id, priority, lane, run_at FROM tasks WHERE state = 'queued' AND priority = ?"
+    " AND lane = ? AND run_at <= ? ORDER BY run_at, id LIMIT ?"
+)
+_EXPIRED = (
+    "SELECT id, priority, lane, run_at FROM tasks WHERE state = 'running' AND lease_until < ?"
+    " ORDER BY lease_until LIMIT ?"
+)
+# The state is checked again: on PostgreSQL another worker may have claimed a candidate since.
+_CLAIM = (
+    "UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_until = ?,"
+    " locked_by = ?, started_at = ? WHERE id IN ({ids})"
+    " AND (state = 'queued' OR (state = 'running' AND lease_until < ?))"
+    " RETURNING id, kind, payload, attempts, ordering_key, enqueued_at, priority, lane"
 )
 
 
@@ -92,6 +151,8 @@ class Task:
     ordering_key: str | None
     enqueued_at: float
     started_at: float
+    priority: int = POLL
+    lane: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +181,29 @@ class Queue:
         self.engine = engine
         self.policy = policy or RetryPolicy()
         self.clock = clock
+        self._scope = threading.local()  # the priority of what this thread is doing
+        self._turns_lock = threading.Lock()
+        self._turns: dict[str, int] = {}  # lane -> when it was last served (a claim counter)
+        self._turn = 0
+        self._claim_sql: dict[tuple[str, int], str] = {}
+
+    # -- priorities ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def at_priority(self, priority: int) -> Iterator[None]:
+        """Tasks this thread enqueues inside the block, without a priority of their own, get
+        `priority`: the worker runs each task inside one, a full sync inside `BULK`."""
+        before = getattr(self._scope, "priority", None)
+        self._scope.priority = priority
+        try:
+            yield
+        finally:
+            self._scope.priority = before
+
+    def current_priority(self) -> int:
+        """The priority an enqueue without one gets here: the block's, or `POLL`."""
+        priority = getattr(self._scope, "priority", None)
+        return POLL if priority is None else int(priority)
 
     # -- producing -------------------------------------------------------------------------
 
@@ -131,12 +215,16 @@ class Queue:
         run_at: float | None = None,
         ordering_key: str | None = None,
         connection: Connection | None = None,
+        priority: int | None = None,
+        lane: str | None = None,
     ) -> int | None:
         """Adds a task; returns its id, or None when `dedupe_key` was already used.
 
         Pass `connection` to enqueue inside the caller's transaction (store + enqueue atomically).
         """
-        ids = self.enqueue_many(kind, [(payload, dedupe_key, ordering_key)], run_at, connection)
+        ids = self.enqueue_many(
+            kind, [(payload, dedupe_key, ordering_key)], run_at, connection, priority, lane
+        )
         return ids[0] if ids else None
 
     def enqueue_many(
@@ -145,33 +233,48 @@ class Queue:
         items: Sequence[tuple[dict[str, Any], str | None, str | None]],
         run_at: float | None = None,
         connection: Connection | None = None,
+        priority: int | None = None,
+        lane: str | None = None,
     ) -> list[int]:
         """Adds tasks of one kind in one write, each given as (payload, dedupe_key, ordering_key).
 
         Producers that find work in pages (polling, full sync) use it directly. Returns the ids
         of the tasks that were new. A keyed task is `queued` only when nothing of its key is
-        unfinished; otherwise it waits its turn.
+        unfinished; otherwise it waits its turn. `priority` defaults to `current_priority()`,
+        `lane` to the kind's (`connector.keys.lane`).
         """
         if not items:
             return []
+        if priority is None:
+            priority = self.current_priority()
+        elif priority not in PRIORITIES.values():
+            raise ValueError(f"task priority {priority!r}: one of {sorted(PRIORITIES.values())}")
         if connection is None:
             with self.engine.begin() as own:
-                return self.enqueue_many(kind, items, run_at, own)
+                return self.enqueue_many(kind, items, run_at, own, priority, lane)
+        lane = keys.lane(kind) if lane is None else lane[:30]
         now = self.clock()
         wanted_keys = {key for _, _, key in items if key}
         take_turns(connection, [f"queue:{key}" for key in wanted_keys])  # see _promote_next
         free_keys = self._free_keys(connection, wanted_keys)
-        rows, keys = [], []
+        busy_keys = wanted_keys - free_keys
+        rows, of_key = [], []
+        when = now if run_at is None else run_at
         for payload, dedupe_key, ordering_key in items:
             ahead = ordering_key is not None and ordering_key not in free_keys
             free_keys.discard(ordering_key)
-            keys.append(ordering_key)
+            of_key.append(ordering_key)
             state = WAITING if ahead else QUEUED
-            when = now if run_at is None else run_at
-            rows.append((kind, as_json(payload), state, dedupe_key, ordering_key, when, now))
+            rows.append(
+                (kind, as_json(payload), state, dedupe_key, ordering_key, when, now, priority, lane)
+            )
         ids = [int(i) for i in insert_each(connection, _INSERT_TASK, rows) if i is not None]
+        if busy_keys and priority < BULK:  # the tasks ahead run first anyway: hurry them
+            ordered = sorted(busy_keys)
+            sql = _RAISE_AHEAD.format(keys=in_list(len(ordered)))
+            run_returning(connection, sql, [priority, priority, *ordered])
         if len(ids) < len(rows):  # a deduplicated head may have left its key without one
-            self._promote(connection, set(keys))
+            self._promote(connection, set(of_key))
         return ids
 
     def _free_keys(self, connection: Connection, keys: set[str]) -> set[str]:
@@ -235,41 +338,73 @@ class Queue:
     # -- consuming -------------------------------------------------------------------------
 
     def claim(self, worker: str, limit: int = 1) -> list[Task]:
-        """Takes up to `limit` due tasks, oldest first, and tasks whose lease ran out."""
+        """Takes up to `limit` due tasks and tasks whose lease ran out: the most urgent first,
+        and within one priority the lanes in turns (the one served longest ago first), each
+        lane's tasks oldest due first."""
+        if limit <= 0:
+            return []
         now = self.clock()
-        due = or_(
-            and_(tasks.c.state == QUEUED, tasks.c.run_at <= now),
-            and_(tasks.c.state == RUNNING, tasks.c.lease_until < now),
-        )
-        candidates = select(tasks.c.id).where(due).order_by(tasks.c.id).limit(limit)
-        if self.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            update(tasks)
-            .where(tasks.c.id.in_(candidates.scalar_subquery()))
-            .values(
-                state=RUNNING,
-                attempts=tasks.c.attempts + 1,
-                lease_until=now + self.policy.lease_seconds,
-                locked_by=worker,
-                started_at=now,
-            )
-            .returning(
-                tasks.c.id,
-                tasks.c.kind,
-                tasks.c.payload,
-                tasks.c.attempts,
-                tasks.c.ordering_key,
-                tasks.c.enqueued_at,
-            )
-        )
         with self.engine.begin() as connection:
-            rows = connection.execute(statement).all()
+            chosen = self._choose(connection, now, limit)
+            if not chosen:
+                return []
+            sql = self._claim_statement(connection, len(chosen))
+            lease = now + self.policy.lease_seconds
+            rows = run_returning(connection, sql, [lease, worker, now, *chosen, now])
+        rank = {task_id: n for n, task_id in enumerate(chosen)}
         claimed = [
-            Task(r.id, r.kind, r.payload, r.attempts, r.ordering_key, r.enqueued_at, now)
+            Task(
+                id=int(r[0]),
+                kind=r[1],
+                payload=json.loads(r[2]) if isinstance(r[2], str | bytes) else r[2],
+                attempts=int(r[3]),
+                ordering_key=r[4],
+                enqueued_at=r[5],
+                started_at=now,
+                priority=int(r[6]),
+                lane=r[7],
+            )
             for r in rows
         ]
-        return sorted(claimed, key=lambda t: t.id)
+        return sorted(claimed, key=lambda t: rank[t.id])
+
+    def _choose(self, connection: Connection, now: float, limit: int) -> list[int]:
+        """The ids to claim, in claim order."""
+        pairs = select_rows(connection, _QUEUED_LANES.text(connection), ())
+        candidates: list[tuple[Any, ...]] = []
+        if pairs:
+            part = f"SELECT * FROM ({_DUE_OF_LANE}) AS due"
+            sql = " UNION ALL ".join([part] * len(pairs))
+            params: list[Any] = []
+            for priority, lane in pairs:
+                params += [priority, lane, now, limit]
+            candidates = select_rows(connection, sql, params)
+        expired = select_rows(connection, _EXPIRED, (now, limit))
+        with self._turns_lock:
+            turns = self._turns
+            seen: dict[tuple[int, str], int] = {}
+            ranked = []
+            for task_id, priority, lane, run_at in candidates:
+                place = seen.get((priority, lane), 0)
+                seen[(priority, lane)] = place + 1
+                ranked.append(((priority, place, turns.get(lane, 0), run_at, task_id), task_id))
+            ranked.sort()
+            chosen = [int(task_id) for task_id, *_ in expired]
+            chosen += [task_id for _, task_id in ranked[: max(0, limit - len(chosen))]]
+            chosen = list(dict.fromkeys(chosen))[:limit]
+            lanes = {task_id: lane for task_id, _, lane, _ in [*candidates, *expired]}
+            for task_id in chosen:
+                self._turn += 1
+                turns[lanes[task_id]] = self._turn
+        return chosen
+
+    def _claim_statement(self, connection: Connection, count: int) -> str:
+        style = connection.dialect.paramstyle
+        if (style, count) not in self._claim_sql:
+            self._claim_sql[(style, count)] = RawSQL(_CLAIM.format(ids=in_list(count))).text(
+                connection
+            )
+        return self._claim_sql[(style, count)]
 
     def renew(self, worker: str, task_ids: Sequence[int]) -> list[int]:
         """Extends, in one write, the lease of each given task `worker` still holds to a full

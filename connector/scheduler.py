@@ -36,7 +36,10 @@ def fire_at_start(services: Services, job: Job) -> int | None:
     """Enqueues a start run of `job` ({"start": true}), unkeyed by bucket: a restart within a
     bucket that already ran still gets its run."""
     task_id = services.queue.enqueue(
-        job.kind, {**job.payload, "start": True}, ordering_key=keys.job(job.name)
+        job.kind,
+        {**job.payload, "start": True},
+        ordering_key=keys.job(job.name),
+        priority=job.priority,
     )
     log.info("job %s enqueued task %s at start", job.name, task_id)
     return task_id

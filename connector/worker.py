@@ -189,7 +189,8 @@ class Worker:
         started = time.perf_counter()
         try:
             handler = self.services.registry.handler(task.kind)
-            handler(TaskContext(task=task, services=self.services), task.payload)
+            with queue.at_priority(task.priority):  # what it enqueues is as urgent as it is
+                handler(TaskContext(task=task, services=self.services), task.payload)
         except Exception as error:  # noqa: BLE001 - every failure is recorded and classified
             outcome = queue.fail(task, self.name, error)
             metrics.tasks.labels(task.kind, outcome).inc()

@@ -26,6 +26,8 @@ class Job:
     # Also run once whenever a scheduler starts, whatever its time bucket already ran (the
     # task gets `"start": true`): for checks that matter most after the connector was down.
     at_start: bool = False
+    # Its task's queue priority (connector.queue: LIVE, POLL, BULK); None: POLL.
+    priority: int | None = None
 
     def bucket(self, now: float) -> int:
         return math.floor(now / self.every_seconds)
@@ -39,7 +41,11 @@ def enqueue_job(queue: Queue, job: Job, now: float | None = None) -> int | None:
     now = queue.clock() if now is None else now
     payload = {**job.payload, "bucket": job.bucket(now), "bucket_seconds": job.every_seconds}
     return queue.enqueue(
-        job.kind, payload, dedupe_key=job.dedupe_key(now), ordering_key=keys.job(job.name)
+        job.kind,
+        payload,
+        dedupe_key=job.dedupe_key(now),
+        ordering_key=keys.job(job.name),
+        priority=job.priority,
     )
 
 

@@ -68,6 +68,24 @@ def select_column(connection: Connection, sql: str, params: Sequence[Any]) -> li
         return [row[0] for row in raw.fetchall()]
 
 
+def select_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Every row `sql` (with `?` placeholders) selects, as tuples."""
+    text = RawSQL(sql).text(connection)
+    with _cursor(connection, text) as raw:
+        raw.execute(text, tuple(params))
+        return [tuple(row) for row in raw.fetchall()]
+
+
+def run_returning(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Runs one statement (with `?` placeholders); the rows it returns, if any."""
+    text = RawSQL(sql).text(connection)
+    with _cursor(connection, text) as raw:
+        raw.execute(text, tuple(params))
+        if raw.description is None:
+            return []
+        return [tuple(row) for row in raw.fetchall()]
+
+
 @contextlib.contextmanager
 def _cursor(connection: Connection, sql: str) -> Iterator[Any]:
     """A DBAPI cursor inside `connection`'s transaction (which SQLAlchemy began), closed after

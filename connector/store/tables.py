@@ -10,6 +10,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -39,8 +40,14 @@ tasks = Table(
     Column("finished_at", Float),
     Column("last_error", Text),
 )
-Index("ix_tasks_state", tasks.c.state, tasks.c.id)
 Index("ix_tasks_ordering", tasks.c.ordering_key, tasks.c.state, tasks.c.id)
+
+# Queue priorities and fairness (issue 13, migration 0006): `priority` 0 live, 1 poll, 2 bulk;
+# `lane` the system a task belongs to (`connector.keys.lane`). A claim reads the due head of each
+# (priority, lane) through `ix_tasks_claim`, never the future-dated rest.
+tasks.append_column(Column("priority", SmallInteger, nullable=False, server_default="1"))
+tasks.append_column(Column("lane", String(30), nullable=False, server_default=""))
+Index("ix_tasks_claim", tasks.c.state, tasks.c.priority, tasks.c.lane, tasks.c.run_at)
 
 # One row per failed attempt: what a dead letter shows an admin.
 task_errors = Table(

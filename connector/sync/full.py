@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from connector.errors import ConnectorError
-from connector.queue import DEAD, DONE, UNFINISHED
+from connector.queue import BULK, DEAD, DONE, UNFINISHED
 from connector.store import reading
 from connector.store.tables import tasks
 from connector.sync import bitrix24, woocommerce
@@ -222,16 +222,17 @@ class FullSync:
         if self.on_stream is not None:
             self.on_stream(system, name)
         stream = _Stamped(full_stream_of(self.services, system, name, since), started)
-        outcome = run_stream(
-            self.services.queue,
-            stream,
-            cursor,
-            keep_ids=self.keep_ids,
-            on_page=self.on_page,
-            bookmark=bookmark,
-            use_saved=False,
-            capture_errors=True,
-        )
+        with self.services.queue.at_priority(BULK):  # a live order never waits behind it
+            outcome = run_stream(
+                self.services.queue,
+                stream,
+                cursor,
+                keep_ids=self.keep_ids,
+                on_page=self.on_page,
+                bookmark=bookmark,
+                use_saved=False,
+                capture_errors=True,
+            )
         if outcome.failed_pages:
             return StreamReport(outcome, status="failed")
         self._finish(system, name, started)

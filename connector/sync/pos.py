@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import keys
 from connector.errors import ConnectorError, MappingError
-from connector.queue import Queue
+from connector.queue import BULK, Queue
 from connector.sync.streams import TaskItem
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def import_orders(
             summary.enqueued += len(items)  # would be: nothing is written
             continue
         new = queue.enqueue_many(
-            "shop.order", [(i.payload, i.dedupe_key, i.ordering_key) for i in items]
+            "shop.order", [(i.payload, i.dedupe_key, i.ordering_key) for i in items], priority=BULK
         )
         summary.enqueued += len(new)
         summary.already_imported += len(items) - len(new)

@@ -50,6 +50,7 @@ from connector.errors import ConnectorError, MappingError
 from connector.flows.orders import CHECKOUT_DRAFTS, PAID, order_events
 from connector.identity import HUB, jsonable, save_link
 from connector.logs import mask
+from connector.queue import BULK
 from connector.store import reading
 from connector.store.tables import identity_keys, links, loyalty_orders
 from connector.sync.streams import TaskItem
@@ -515,7 +516,9 @@ class Repairs:
             for kind, items in by_kind.items():
                 for start in range(0, len(items), READ_CHUNK):
                     batch = items[start : start + READ_CHUNK]
-                    ids.extend(queue.enqueue_many(kind, batch, connection=connection))
+                    ids.extend(
+                        queue.enqueue_many(kind, batch, connection=connection, priority=BULK)
+                    )
         return ids
 
     def counts(self) -> dict[str, int]:
