@@ -279,6 +279,8 @@ class Bitrix24Client:
         limits (or not run after a `halt`) are sent again; the others are not.
         """
         todo = [as_command(command) for command in commands]
+        if self._shares_batches(todo, halt):
+            return self._dispatched_batch(todo)
         results: list[CommandResult | None] = [None] * len(todo)
         pending = list(range(len(todo)))
         for attempt in range(self.retry.attempts):
@@ -293,6 +295,31 @@ class Bitrix24Client:
             if not pending:
                 break
         return [result for result in results if result is not None]
+
+    def _shares_batches(self, todo: list[Command], halt: bool) -> bool:
+        """A few commands without `halt` ride in the dispatcher's batches with everyone else's;
+        bulk work (more than one batch) keeps its own calls."""
+        return (
+            self.dispatcher is not None
+            and not halt
+            and 0 < len(todo) < BATCH_LIMIT
+            and all(dispatchable(command.method) for command in todo)
+        )
+
+    def _dispatched_batch(self, todo: list[Command]) -> list[CommandResult]:
+        """Each command through the dispatcher (in one batch call when they fit), resent as
+        `batch` resends: only commands refused for rate or not run."""
+        assert self.dispatcher is not None
+        futures = [self.dispatcher.submit(command) for command in todo]
+        results = [future.result() for future in futures]
+        for attempt in range(self.retry.attempts):
+            again = [i for i, result in enumerate(results) if self._resend(result, attempt)]
+            if not again:
+                break
+            retried = [self.dispatcher.submit(todo[i]) for i in again]
+            for index, future in zip(again, retried, strict=True):
+                results[index] = future.result()
+        return results
 
     def _map(
         self, run: Callable[..., list[CommandResult]], groups: list, todo: list, halt: bool
