@@ -8,22 +8,17 @@ one event per transaction as the order flows do. Phase 2: hold + confirm through
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
 
-# bench/ holds scripts named like top-level modules (webhooks, queue): keep it off the path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
-
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from connector.app import create_app  # noqa: E402
-from connector.config import load_settings  # noqa: E402
-from connector.loyalty import LedgerProvider, OrderEvent  # noqa: E402
-from connector.services import Services  # noqa: E402
+from connector.app import create_app
+from connector.config import load_settings
+from connector.loyalty import LedgerProvider, OrderEvent
+from connector.services import Services
 
 
 def main() -> None:

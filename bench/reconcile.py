@@ -21,29 +21,24 @@ members) per second. Ends with `BENCH reconcile orders=... seconds=... peak_mb=.
 
 from __future__ import annotations
 
-import sys
+import argparse
+import gc
+import json
+import logging
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-# bench/ holds scripts named like top-level modules (webhooks, queue): keep it off the path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
+from sqlalchemy import insert
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from sqlalchemy import insert  # noqa: E402
-
-from connector.config import load_settings  # noqa: E402
-from connector.services import Services  # noqa: E402
-from connector.store.tables import identity_keys, links, loyalty_orders  # noqa: E402
-from connector.sync.reconcile import Report, reconcile  # noqa: E402
+from connector.config import load_settings
+from connector.services import Services
+from connector.store.tables import identity_keys, links, loyalty_orders
+from connector.sync.reconcile import Report, reconcile
 
 STATUSES = ("processing", "completed", "pending", "on-hold", "cancelled", "processing")
 STAGES = {

@@ -19,17 +19,13 @@ Ends with `BENCH slow_clients_serve ...`, `BENCH slow_clients_run ...` and
 
 from __future__ import annotations
 
-import sys
-
-# bench/queue.py shares its name with the standard library's queue: keep bench/ off the path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
-
 import argparse
 import os
 import selectors
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time

@@ -155,7 +155,7 @@ def _health(services: Services) -> tuple[Response, int]:
 def serve(settings: Settings) -> None:
     """Runs the app under granian, a production server whose HTTP side is written in Rust: it
     costs about half the CPU per request of a pure-Python server, which is what the webhook
-    intake spends most of its time on (see bench/webhooks.py).
+    intake spends most of its time on (see bench/webhook_intake.py).
 
     Slow clients cannot stop it (bench/slow_clients.py): HTTP/1.1 only, so that the header
     time-out also closes connections that send nothing; at most `http_connection_limit`

@@ -9,11 +9,6 @@ enqueue-to-done. Ends with
 
 from __future__ import annotations
 
-import sys
-
-# bench/queue.py shares its name with the standard library's queue: keep bench/ off the path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
-
 import argparse
 import os
 import statistics

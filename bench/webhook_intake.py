@@ -12,11 +12,6 @@ sustained rate. Target: 1,000 webhooks/s durable with p99 under 50 ms on a 2-cor
 
 from __future__ import annotations
 
-import sys
-
-# bench/queue.py shares its name with the standard library's queue: keep bench/ off the path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
-
 import argparse
 import asyncio
 import json
