@@ -221,17 +221,13 @@ class MappingFiles:
         target = self._file(path)
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")  # what a browser form sends
+        self._not_stale(path, base_hash)  # first: no use checking an edit of an old text
         problems = self.check(path, text)
         if problems:
             raise MappingRefused(problems)
         with self.engine.begin() as connection:
             take_turns(connection, [f"mapping_versions:{path}"])
-            on_disk = self.read(path)
-            if base_hash is not None and text_hash(on_disk) != base_hash:
-                raise StaleEdit(
-                    f"{path} changed since you opened it (saved by someone else or changed on "
-                    "disk); open it again and redo your edit"
-                )
+            on_disk = self._not_stale(path, base_hash)
             newest = connection.execute(
                 select(mapping_versions)
                 .where(mapping_versions.c.path == path)
@@ -273,6 +269,16 @@ class MappingFiles:
                 on_stored(connection, stored)
             _write(target, text)  # last: a failed write rolls the version back
             return stored
+
+    def _not_stale(self, path: str, base_hash: str | None) -> str:
+        """The text on disk; `StaleEdit` when it is not the one `base_hash` names."""
+        on_disk = self.read(path)
+        if base_hash is not None and text_hash(on_disk) != base_hash:
+            raise StaleEdit(
+                f"{path} changed since you opened it (saved by someone else or changed on "
+                "disk); open it again and redo your edit"
+            )
+        return on_disk
 
     # -- history ----------------------------------------------------------------------------------
 

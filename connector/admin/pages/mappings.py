@@ -199,12 +199,9 @@ def versions(path: str) -> str:
         changes.append(
             {
                 "version": version,
-                "diff": diff(
-                    older.content if older else "",
-                    version.content,
-                    f"#{older.id}" if older else "-",
-                    f"#{version.id}",
-                ),
+                "diff": diff(older.content, version.content, f"#{older.id}", f"#{version.id}")
+                if older
+                else [],
             }
         )
     return render_template(
