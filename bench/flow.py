@@ -49,7 +49,7 @@ from sqlalchemy import func, select
 from connector.app import create_app
 from connector.config import load_settings
 from connector.services import Services
-from connector.store.tables import audit, inbound_events
+from connector.store.tables import audit, inbound_events, tasks
 from connector.worker import Worker
 from connector_sandbox.runner import Sandbox, serve
 
@@ -324,7 +324,12 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
         thread.join(timeout=30)
         dead = len(services.queue.dead_letters())
         if args.verbose:
-            print(json.dumps(after["commands_by_method"], indent=1))
+            print(json.dumps(after["commands_by_method"]))
+            with services.engine.connect() as connection:
+                kinds = connection.execute(
+                    select(tasks.c.kind, func.count()).group_by(tasks.c.kind)
+                ).all()
+            print("  tasks:", dict(sorted(((k, n) for k, n in kinds), key=lambda kn: -kn[1])))
         return Figures(
             rate=rate,
             orders=args.orders,

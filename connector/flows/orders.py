@@ -413,12 +413,17 @@ class Bitrix24DealExporter(Exporter):
         }
         if contact_id:
             fields["CONTACT_ID"] = contact_id
-        save_link(ctx.services.engine, ADDING, oid, "connector", oid)
+        engine = ctx.services.engine
+        save_link(engine, ADDING, oid, "connector", oid)
         rows_write = Write("bitrix24", "deal", "rows", None, lambda c: None)
 
         def add(client: Bitrix24Client) -> int:
             deal_id = client.add_deal(fields)
             rows_write.external_id = str(deal_id)
+            # linked at once, before the rows: the rows' echo event, or a manager's move right
+            # after the add, then finds the link and is read and compared, never dropped
+            status = {"status": order.get("status")}
+            save_link(engine, "order", oid, "bitrix24", deal_id, fingerprint=wanted_fp, data=status)
             return deal_id
 
         rows_write.call = lambda c: c.set_product_rows(int(rows_write.external_id or 0), rows)

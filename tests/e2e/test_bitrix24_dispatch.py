@@ -1,0 +1,66 @@
+"""Orders through the per-portal dispatcher (on by default): batching never changes what is
+written, and a task that dies while its command waits in the dispatcher is run again without a
+second deal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.systems.bitrix24.batch import Command, CommandResult
+from connector.systems.bitrix24.dispatcher import Dispatcher
+
+
+class Killed(Exception):
+    """The task's thread is gone; the command it queued is sent all the same."""
+
+
+def test_the_connector_talks_to_bitrix24_through_the_dispatcher(world):
+    assert world.services.bitrix24.dispatcher is not None
+    world.guest_order("batched@example.com", "+380501110000", pay=True)
+    world.settle()
+    calls = world.sandbox.control("bitrix24", "GET", "/calls").json()
+    assert calls["deals"] == 1 and calls["deals_with_rows"] == 1
+    # every single command went out inside a `batch` call
+    assert set(calls["requests_by_method"]) == {"batch"}, calls["requests_by_method"]
+    assert world.dead_letters() == []
+
+
+def test_a_task_killed_while_its_deal_add_waits_is_retried_without_a_duplicate(
+    world, monkeypatch
+):
+    sent_and_abandoned: list[CommandResult] = []
+    run = Dispatcher.run
+
+    def dies_once(self: Dispatcher, command: Command) -> Any:
+        if command.method == "crm.deal.add" and not sent_and_abandoned:
+            future = self.submit(command)  # queued: the dispatcher sends it whatever happens
+            sent_and_abandoned.append(future.result())
+            raise Killed("worker thread gone before the answer was read")
+        return run(self, command)
+
+    monkeypatch.setattr(Dispatcher, "run", dies_once)
+    world.guest_order("killed@example.com", "+380501110001", pay=True)
+    world.settle()
+
+    assert sent_and_abandoned and sent_and_abandoned[0].ok  # the first add made a deal
+    calls = world.sandbox.control("bitrix24", "GET", "/calls").json()
+    assert calls["deals"] == 1, "the retried task must find the deal, not make another"
+    assert calls["commands_by_method"]["crm.deal.add"] == 1
+    assert calls["commands_by_method"]["crm.deal.list"] == 1  # the ORIGIN_ID search, once
+    assert calls["deals_with_rows"] == 1
+    deal = world.deals()[0]
+    pushes = world.tasks_of("push.bitrix24.deal")
+    assert [task["attempts"] for task in pushes] == [2]
+    assert deal["ID"] == str(sent_and_abandoned[0].result)
+    assert world.dead_letters() == []
+
+
+def test_an_order_never_seen_costs_no_deal_lookup(world):
+    world.guest_order("fresh@example.com", "+380501110002", pay=True)
+    world.settle()
+    calls = world.sandbox.control("bitrix24", "GET", "/calls").json()
+    by_method = calls["commands_by_method"]
+    assert by_method["crm.deal.add"] == 1
+    assert "crm.deal.list" not in by_method  # no ORIGIN_ID search before a first add
+    # the ADD events of the contact and the deal we made are dropped unread
+    assert by_method.get("crm.contact.get", 0) <= by_method.get("crm.contact.update", 0)
