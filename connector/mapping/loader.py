@@ -48,6 +48,9 @@ def parse(text: str, file: str) -> tuple[Document | None, list[MappingError]]:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
         return None, [MappingError(f"YAML syntax: {error.problem}", file=file, line=line)]
+    except yaml.reader.ReaderError as error:  # a control character (NUL ...) in the text
+        line = text.count("\n", 0, max(0, error.position)) + 1
+        return None, [MappingError(f"YAML: {error.reason}", file=file, line=line)]
     document = Document(file, None)
     errors: list[MappingError] = []
     if node is None:

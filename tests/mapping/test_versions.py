@@ -162,3 +162,11 @@ def test_trying_a_payload_maps_it_in_and_out_to_each_other_system(folder):
     assert crm.result == {"EMAIL": "ann@example.com", "NAME": None}
     with pytest.raises(BadPayload, match="line 1, column 2"):
         try_payload(mappings, "shop", "customer", "{nope}")
+
+
+def test_a_control_character_in_the_text_is_refused_at_its_line(files):
+    path = "shop/customer.yaml"
+    with pytest.raises(MappingRefused) as refused:
+        files.save(path, files.read(path) + "# a\x00b\n", "admin")
+    [problem] = refused.value.problems
+    assert (problem.file, problem.line) == (path, 5) and "control characters" in str(problem)

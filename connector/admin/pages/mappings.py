@@ -177,6 +177,13 @@ def _name() -> str:
     return account.name
 
 
+def _id(value: int | None) -> int | None:
+    """A version id from the URL; one no store could hold is not found (not a 500)."""
+    if value is not None and not 0 < value < 2**62:
+        abort(404)
+    return value
+
+
 def _read(folder: MappingFiles, path: str) -> str:
     try:
         return folder.read(path)
@@ -218,11 +225,12 @@ def versions(path: str) -> str:
 @require("viewer")
 def version(version_id: int) -> str:
     folder = files()
+    _id(version_id)
     try:
         shown = folder.version(version_id)
     except UnknownMappingFile:
         abort(404)
-    against = request.args.get("against", type=int)
+    against = _id(request.args.get("against", type=int))
     try:
         other = folder.version(against) if against else folder.previous(shown)
     except UnknownMappingFile:
@@ -247,6 +255,7 @@ def version(version_id: int) -> str:
 @require("admin")
 def revert(version_id: int) -> Response | tuple[str, int]:
     folder = files()
+    _id(version_id)
     try:
         old = folder.version(version_id)
     except UnknownMappingFile:

@@ -86,6 +86,8 @@ def start() -> Response | tuple[str, int]:
 @bp.get("/job/<int:job_id>")
 @require("viewer")
 def job(job_id: int) -> str:
+    if not 0 < job_id < 2**62:  # no store holds such an id: not found, not a 500
+        abort(404)
     found = job_view(services().engine, job_id)
     if found is None:
         abort(404)
