@@ -5,8 +5,9 @@ to a canonical customer (`connector.identity`), merged into the hub snapshot, an
 push task per target system. Out: `push.bitrix24.contact` finds the contact by link, then by
 Bitrix24 duplicate search (E.164 phone, lower-cased email), and creates it only when nobody
 matches; `push.mailchimp.member` makes the person an e-commerce customer without opt-in, and a
-subscribed member only with marketing consent (research/mailchimp.md 3, 12.4);
-`push.woocommerce.customer` writes CRM-owned changes back to the shop.
+subscribed member only with marketing consent (research/mailchimp.md 3, 12.4); each shop's own
+push (connector/systems/woocommerce/push.py, connector/systems/shop/push.py) writes CRM-owned
+changes back to the shop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from connector import keys
-from connector.audit import record_write
 from connector.errors import PermanentError
 from connector.flows.exporter import Exporter, Plan, Push, Write
 from connector.flows.hub import (
@@ -378,43 +378,3 @@ def _change_member_email(client: MailchimpClient, list_id: str, old: str, new: s
     except PermanentError as error:
         if error.status not in (400, 404):
             raise
-
-
-# --------------------------------------------------------------------------- WooCommerce
-
-
-def push_woocommerce_customer(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    """Writes the hub values to the shop customer (changes made in the CRM or Mailchimp)."""
-    engine, shop_id, cid = ctx.services.engine, payload["id"], payload["cid"]
-    customer = load_snapshot(engine, "customer", cid)
-    if customer is None:
-        return
-    client = ctx.services.woocommerce
-    mapping = mappings(ctx).get("woocommerce", "customer")
-    current = client.get_customer(int(shop_id))
-    wanted = mapping.to_system(customer, existing=current)
-    seen = mapping.to_canonical(current)
-    merged = mapping.to_canonical({**current, **wanted})
-    if record_fingerprint(seen) == record_fingerprint(merged):
-        return
-    written = client.update_customer(int(shop_id), wanted)
-    record_write(
-        engine,
-        system="woocommerce",
-        entity="customer",
-        action="update",
-        external_id=str(shop_id),
-        canonical_id=cid,
-        task_id=ctx.task.id,
-    )
-    fresh = mapping.to_canonical(written)
-    save_link(
-        engine,
-        "customer",
-        cid,
-        "woocommerce",
-        shop_id,
-        fingerprint=record_fingerprint(fresh),
-        version=version_text(written.get("date_modified_gmt")),
-        data={"seen": {k: v for k, v in fresh.items() if k != "id"}},
-    )

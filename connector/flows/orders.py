@@ -11,8 +11,8 @@ Out: `push.bitrix24.deal` (deal with contact, stage from the status map, UTM fie
 a timeline comment per status change; a stage the manager moved since our last write is kept, as
 `owner: bitrix24` in mappings/bitrix24/deal.yaml says), `push.mailchimp.order` (products first,
 then the order that fires post-purchase automations, then the customer's open carts are deleted so
-no abandoned-cart email follows a purchase), `push.woocommerce.order` (a CRM stage change sets the
-shop status through the reverse status map).
+no abandoned-cart email follows a purchase); each shop's own push is in its system package
+(connector/systems/woocommerce/push.py sets the shop status from a CRM stage change).
 """
 
 from __future__ import annotations
@@ -573,42 +573,3 @@ def ensure_products(ctx: TaskContext, lines: list[dict[str, Any]]) -> None:
             # another task created it between our PATCH (404) and POST: now it updates
             client.upsert_product(store, body)
         save_link(engine, "product", key, "mailchimp", f"{store}:{key}")
-
-
-# --------------------------------------------------------------------------- WooCommerce
-
-
-def push_woocommerce_order(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    """Sets the shop order's status from the hub's (a manager's stage move in Bitrix24)."""
-    engine, shop_id, oid = ctx.services.engine, str(payload["id"]), payload["oid"]
-    order = load_snapshot(engine, "order", oid)
-    if order is None or not order.get("status"):
-        return
-    client = ctx.services.woocommerce
-    mapping = mappings(ctx).get("woocommerce", "order")
-    status_map = mappings(ctx).value_map("woocommerce", "order_status")
-    current = mapping.to_canonical(client.get_order(int(shop_id)))
-    if status_map.to_system(current.get("status")) == status_map.to_system(order["status"]):
-        return
-    written = client.update_order(int(shop_id), **mapping.to_system({"status": order["status"]}))
-    record_write(
-        engine,
-        system="woocommerce",
-        entity="order",
-        action="update",
-        external_id=shop_id,
-        canonical_id=oid,
-        task_id=ctx.task.id,
-        detail={"status": order["status"]},
-    )
-    fresh = mapping.to_canonical(written)
-    save_link(
-        engine,
-        "order",
-        oid,
-        "woocommerce",
-        shop_id,
-        fingerprint=order_fingerprint(fresh),
-        version=version_text(written.get("date_modified_gmt")),
-        data={"seen": {k: v for k, v in fresh.items() if k != "id"}},
-    )

@@ -1,6 +1,7 @@
 """The way back to a custom site: what the hub learned goes out as a signed event.
 
-WooCommerce gets its status and CRM-owned fields written through its API (`push.woocommerce.*`);
+WooCommerce gets its status and CRM-owned fields written through its API
+(connector/systems/woocommerce/push.py);
 a site on the generic contract has no API we know, so it hears the same changes as
 `order.updated` / `customer.updated` events at CONNECTOR_SHOP_CALLBACK_URL
 (`connector.systems.shop_callbacks`). Only records the site sent us are told about (their link),
