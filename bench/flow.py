@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from connector.app import create_app
 from connector.config import load_settings
@@ -307,6 +307,10 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
     with world(rate, args.burst, args.threads) as (sandbox, services, url):
         register(sandbox, services, url)
         before = calls(sandbox)
+        transactions = [0]
+        event.listen(
+            services.engine, "begin", lambda _: transactions.__setitem__(0, transactions[0] + 1)
+        )
         worker, thread = run_worker(services, args.threads)
         stop = threading.Event()
         if args.verbose:
@@ -330,6 +334,8 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
                     select(tasks.c.kind, func.count()).group_by(tasks.c.kind)
                 ).all()
             print("  tasks:", dict(sorted(((k, n) for k, n in kinds), key=lambda kn: -kn[1])))
+            per_order = transactions[0] / args.orders
+            print(f"  store transactions: {transactions[0]} ({per_order:.1f} per order)")
         return Figures(
             rate=rate,
             orders=args.orders,
