@@ -15,7 +15,8 @@ from connector.cli._common import build_services, env_file_option
 from connector.services import Services
 from connector.store import reading
 from connector.store.tables import cursors, links, tasks
-from connector.sync.webhook_health import HEALTH_STREAM, health_status
+from connector.sync.webhook_health import HEALTH_STREAM
+from connector.systems.registry import resolve
 
 
 def collect_status(services: Services) -> dict[str, Any]:
@@ -61,10 +62,13 @@ def collect_status(services: Services) -> dict[str, Any]:
 
 
 def _webhooks_status(services: Services) -> dict[str, Any]:
-    """The last check of the shop's webhooks (None until one ran; WooCommerce only so far)."""
-    if not services.enabled("woocommerce"):
-        return {}
-    return {"woocommerce": health_status(services.engine)}
+    """The last check of each configured system's webhooks at the system (its declared
+    `webhook_check`; None until one ran)."""
+    return {
+        system.name: resolve(system.webhook_check)(services.engine)
+        for system in services.systems
+        if system.webhook_check is not None and system.is_configured(services.settings)
+    }
 
 
 def _webhooks_line(system: str, check: dict[str, Any] | None) -> str:

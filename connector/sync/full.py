@@ -2,7 +2,7 @@
 
 Every page is enqueued with `enqueue_many` in the transaction that saves the stream's
 checkpoint (cursor `(system, "full:<stream>")`), and the next page is fetched only after that
-commit: memory holds one page whatever the shop's size, and an interrupted run continues after
+commit: memory holds one page whatever a system's size, and an interrupted run continues after
 its last committed page (`restart=True` starts over). Per-record tasks share their dedupe keys
 with polling (`sync:<system>:<entity>:<id>:<modified>`), so a record the full sync already
 queued is not queued again by a poll, and vice versa. When a stream completes, its checkpoint is
@@ -24,7 +24,6 @@ from connector.errors import ConnectorError
 from connector.queue import BULK, DEAD, DONE, UNFINISHED
 from connector.store import reading
 from connector.store.tables import tasks
-from connector.sync import bitrix24, woocommerce
 from connector.sync.cursors import (
     drop_cursor,
     full_stream,
@@ -33,12 +32,11 @@ from connector.sync.cursors import (
     save_cursor,
 )
 from connector.sync.streams import Outcome, Page, Stream, run_stream
-from connector.sync.times import iso, utc, wc_gmt
+from connector.sync.times import iso, utc
 from connector.systems.registry import resolve
 
 if TYPE_CHECKING:
     from connector.services import Services
-    from connector.systems.woocommerce.client import WooCommerceClient
 
 
 def full_streams(services: Services) -> dict[str, tuple[str, ...]]:
@@ -55,84 +53,8 @@ class CheckpointMismatch(ConnectorError):
     """A checkpoint was made with other options than the run that wants to continue it."""
 
 
-class FullWooStream:
-    """Every order, product or customer in id order (changed since `since`, when given).
-
-    Checkpoint `{"page": n, "last_id": id, "since": ...}`. A resumed run reads page n again and
-    keeps only ids after `last_id`: records deleted meanwhile shift later pages back, and this
-    catches up to a page of such shift.
-    """
-
-    system = "woocommerce"
-
-    def __init__(
-        self,
-        client: WooCommerceClient,
-        name: str,
-        since: datetime | None = None,
-        per_page: int = 100,
-    ) -> None:
-        self.client = client
-        self.name = name
-        self.resource = woocommerce.RESOURCES[name]
-        self.since = since
-        self.per_page = per_page
-
-    def pages(self, bookmark: dict[str, Any] | None) -> Iterator[Page]:
-        page = int((bookmark or {}).get("page") or 1)
-        last_id = int((bookmark or {}).get("last_id") or 0)
-        params: dict[str, Any] = {"orderby": "id", "order": "asc", "per_page": self.per_page}
-        if self.name == "customers":
-            params["role"] = "all"
-        elif self.since is not None:
-            params |= {"modified_after": wc_gmt(self.since), "dates_are_gmt": "true"}
-        while True:
-            rows, headers = self.client.request_full(
-                "GET", f"/{self.name}", params={**params, "page": page}
-            )
-            rows = list(rows or [])
-            fresh = [r for r in rows if int(r["id"]) > last_id]
-            wanted = [r for r in fresh if self._changed(r)]
-            if rows:
-                last_id = max(last_id, max(int(r["id"]) for r in rows))
-            pages = int(headers.get("X-WP-TotalPages") or 1)
-            total = headers.get("X-WP-Total")
-            last = page >= pages or len(rows) < self.per_page
-            mark: dict[str, Any] = {"page": page, "last_id": last_id}
-            if self.since is not None:
-                mark["since"] = wc_gmt(self.since)
-            yield Page(
-                tasks=[woocommerce.record_task(self.resource, r, "full") for r in wanted],
-                bookmark=mark,
-                skipped=len(fresh) - len(wanted),
-                total=int(total) if total is not None else None,
-                last=last,
-            )
-            if last:
-                return
-            page += 1
-
-    def _changed(self, row: dict[str, Any]) -> bool:
-        if self.since is None or self.name != "customers":
-            return True  # the API filtered already
-        stamp = row.get("date_modified_gmt") or row.get("date_created_gmt")
-        return not stamp or utc(stamp) >= self.since
-
-
 def full_stream_of(services: Services, system: str, name: str, since: datetime | None) -> Stream:
     return resolve(services.systems.get(system).full_sync[name])(services, since)
-
-
-def woocommerce_full(name: str) -> Callable[[Services, datetime | None], Stream]:
-    """WooCommerce's full sync of `name`: every record in id order (`FullWooStream`)."""
-    return lambda services, since: FullWooStream(services.woocommerce, name, since)
-
-
-def bitrix24_full(name: str) -> Callable[[Services, datetime | None], Stream]:
-    """Bitrix24's full sync of `name`: the modified-date scan over everything (or since)."""
-    return lambda services, since: bitrix24.ModifiedScan(
-        services.bitrix24, name, since=since, everything=since is None
-    )
 
 
 def checkpoint_since(bookmark: dict[str, Any]) -> str | None:
@@ -147,11 +69,6 @@ def polling_start(services: Services, system: str, name: str, started: float) ->
     moment = datetime.fromtimestamp(started, UTC)
     declared = services.systems.get(system).polling_cursor
     return resolve(declared)(name, moment) if declared is not None else {"since": iso(moment)}
-
-
-def woocommerce_cursor(name: str, moment: datetime) -> dict[str, Any]:
-    """WooCommerce polls by `modified_after`, in its own GMT format."""
-    return {"modified": wc_gmt(moment)}
 
 
 @dataclass
@@ -199,7 +116,8 @@ class FullSync:
             return [only]
         found = [s for s in full_streams(self.services) if self.services.enabled(s)]
         if not found:
-            raise UnknownSystem("no system to sync: configure WooCommerce or Bitrix24 first")
+            known = ", ".join(full_streams(self.services))
+            raise UnknownSystem(f"no system to sync: configure one of {known} first")
         return found
 
     def run(self, only: str | None = None) -> list[StreamReport]:

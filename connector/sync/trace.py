@@ -5,7 +5,7 @@ an email, finds the canonical customer through `identity_keys` (and the hub's sn
 gathers its links in each system, its orders with their status and each system's record,
 its consent, the last inbound events about it and any dead letters about it. Events and dead
 letters are matched both by content (the email, the phone in any spelling, a loyalty card) and
-by what their task is about (a WooCommerce order or Bitrix24 deal linked to this customer), so a
+by what their task is about (each system's record linked to this customer: its `trace`), so a
 customer whose first task died before any link existed is still found.
 """
 
@@ -51,7 +51,7 @@ class Needles:
 
     def pattern(self) -> re.Pattern[str]:
         """One regex for every text needle, whole words only (`ann@x` is not in `joann@x`);
-        emails also URL-encoded, as form bodies (Mailchimp, Bitrix24) carry them."""
+        emails also URL-encoded, as form bodies carry them."""
         words = set(self.texts) | {t.replace("@", "%40") for t in self.texts if "@" in t}
         alternatives = [re.escape(w) for w in sorted(words)]
         alternatives += [re.escape(f'"{c}"') for c in sorted(self.canonical_ids)]
@@ -105,13 +105,17 @@ def _phone_digits(e164: str) -> set[str]:
     return {e164.lstrip("+"), national} if len(national) >= 6 else {e164.lstrip("+")}
 
 
-def default_region(mappings: MappingSet) -> str:
-    """The mappings' `phone_region` (mappings/defaults.yaml), the default when none is readable."""
-    for system in ("shop", "woocommerce", "pos"):
+def default_region(mappings: MappingSet, systems: Registry | None = None) -> str:
+    """The mappings' `phone_region` (mappings/defaults.yaml) as the sales channels' customer
+    mappings read it (the registry's `sales_channel` systems, in its order), else the POS
+    import's order mapping; the default when none is readable."""
+    from connector.systems.registry import Registry
+
+    registry = systems if systems is not None else Registry.discover()
+    sources = [(system.name, "customer") for system in registry if system.sales_channel]
+    for system, entity in [*sources, ("pos", "order")]:
         try:
-            region = mappings.get(system, "customer" if system != "pos" else "order").options.get(
-                "phone_region"
-            )
+            region = mappings.get(system, entity).options.get("phone_region")
         except Exception:  # noqa: BLE001 - any unreadable mapping: try the next one
             continue
         if region:

@@ -43,9 +43,10 @@ def full(entity: str) -> Any:
     """`connector sync --full` of contacts or deals: the modified-date scan over everything."""
 
     def build(services: Services, since: Any) -> Any:
-        from connector.sync.full import bitrix24_full
+        from connector.sync import bitrix24
 
-        return bitrix24_full(entity)(services, since)
+        everything = since is None
+        return bitrix24.ModifiedScan(services.bitrix24, entity, since=since, everything=everything)
 
     return build
 

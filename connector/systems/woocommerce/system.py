@@ -40,9 +40,9 @@ def full(resource: str) -> Any:
     """`connector sync --full` of one resource: every record in id order."""
 
     def build(services: Services, since: Any) -> Any:
-        from connector.sync.full import woocommerce_full
+        from connector.systems.woocommerce.full_sync import full_stream
 
-        return woocommerce_full(resource)(services, since)
+        return full_stream(services, resource, since)
 
     return build
 
@@ -59,13 +59,14 @@ SYSTEM = System(
     configured=all_set("woocommerce_url"),
     client=client,
     blueprint="connector.systems.woocommerce.routes:blueprint",  # its webhook route
+    webhook_check="connector.sync.webhook_health:health_status",  # its hooks switched on?
     jobs="connector.systems.woocommerce.jobs:JOBS",
     task_handlers={
         "woocommerce.order": "connector.flows.orders:woocommerce_order",
         "woocommerce.customer": "connector.flows.customers:woocommerce_customer",
         "woocommerce.product": "connector.flows.products:woocommerce_product",
-        "push.woocommerce.order": "connector.systems.woocommerce.push:push_order",
-        "push.woocommerce.customer": "connector.systems.woocommerce.push:push_customer",
+        "push.woocommerce.order": "connector.flows.orders:push_woocommerce_order",
+        "push.woocommerce.customer": "connector.flows.customers:push_woocommerce_customer",
     },
     streams={
         "orders": modified_stream("orders"),
@@ -78,7 +79,7 @@ SYSTEM = System(
         "products": full("products"),
         "orders": full("orders"),
     },
-    polling_cursor="connector.sync.full:woocommerce_cursor",
+    polling_cursor="connector.systems.woocommerce.full_sync:polling_cursor",
     setup="connector.systems.woocommerce.setup:run_setup",
     receives={"customer", "order"},
     sends={"customer", "order", "product"},
