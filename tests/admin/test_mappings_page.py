@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from connector.config import load_settings
 from connector.store import reading
 from connector.store.tables import admin_actions, mapping_versions, tasks
-from tests.admin.conftest import ROOT, Console, ConsoleApp, build, csrf
+from tests.admin.conftest import ROOT, SCREENSHOTS, Console, ConsoleApp, build, csrf
 from tests.admin.live import served
 
 FILE = "woocommerce/order.yaml"
@@ -64,6 +64,7 @@ def test_an_admin_fixes_a_mapping_in_the_editor_sees_the_diff_and_reverts_it(
     assert page.locator(f"#L{at}.problem").count() == 1
     assert (folder / FILE).read_text() == original  # refused: nothing written
     mappings_console.shot(page, "admin-mappings-refused")
+    page.screenshot(path=str(SCREENSHOTS / "admin-mappings-editor.png"))  # the top, for docs
 
     page.fill("#mapping-text", original.replace("fields:", "# edited in the console\nfields:", 1))
     page.click("#save")
