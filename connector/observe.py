@@ -15,7 +15,7 @@ Everything here reads the store (never a remote system) and is built to stay fas
   `connector.alerts.refusals.RefusalCounter` writes.
 
 How it stays fast (bench/observe.py, 1,000,000 finished tasks): a task kind's last success and
-its last hour are a few entries of the index `(kind, state, finished_at)`, a job's last run one
+its last hour are a few entries of the index `(state, kind, finished_at)`, a job's last run one
 entry of `(ordering_key, state, id)`, the newest errors a walk back along `task_errors` ids that
 stops once each system's errors reach its last success (at most `ERRORS_READ` rows), and the
 unfinished and dead tasks are counted through `(state, id)`. Finished tasks are never scanned.
@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from connector import keys
 from connector.logs import mask
@@ -183,15 +183,17 @@ class Overview:
 def overview(services: Services, now: float | None = None) -> Overview:
     """Every signal at once, on one read-only connection."""
     now = services.queue.clock() if now is None else now
-    kinds = _known_kinds(services)
     secrets = services.settings.secrets()
+    since = now - WINDOW_SECONDS
     with reading(services.engine) as connection:
+        by_kind = _by_kind(connection, _all_kinds(services), since)
+        queue = _queue_depth(connection, now)
         return Overview(
             at=now,
-            systems=_systems_health(connection, services, kinds, now, secrets),
-            queue=_queue_depth(connection, now),
-            throughput=_throughput(connection, kinds, now, WINDOW_SECONDS),
-            dead_letters=_dead_letters(connection, secrets),
+            systems=_systems_health(connection, services, by_kind, now, secrets),
+            queue=queue,
+            throughput=_throughput(connection, by_kind, since, WINDOW_SECONDS),
+            dead_letters=_dead_letters(connection, secrets, queue.by_state[DEAD]),
             refusals=_refusals(connection, now, REFUSALS_WINDOW_SECONDS),
         )
 
@@ -200,9 +202,8 @@ def systems_health(services: Services, now: float | None = None) -> tuple[System
     """Each system the registry knows, in its order (configured or not)."""
     now = services.queue.clock() if now is None else now
     with reading(services.engine) as connection:
-        return _systems_health(
-            connection, services, _known_kinds(services), now, services.settings.secrets()
-        )
+        by_kind = _by_kind(connection, _all_kinds(services), now - WINDOW_SECONDS)
+        return _systems_health(connection, services, by_kind, now, services.settings.secrets())
 
 
 def queue_depth(services: Services, now: float | None = None) -> QueueDepth:
@@ -215,8 +216,10 @@ def throughput(
     services: Services, now: float | None = None, window_seconds: float = WINDOW_SECONDS
 ) -> Throughput:
     now = services.queue.clock() if now is None else now
+    since = now - window_seconds
     with reading(services.engine) as connection:
-        return _throughput(connection, _known_kinds(services), now, window_seconds)
+        by_kind = _by_kind(connection, _all_kinds(services), since)
+        return _throughput(connection, by_kind, since, window_seconds)
 
 
 def dead_letters(services: Services) -> DeadLetters:
@@ -255,8 +258,12 @@ def system_kinds(system: System, known_kinds: Iterable[str]) -> frozenset[str]:
     return frozenset(own)
 
 
-def _known_kinds(services: Services) -> tuple[str, ...]:
-    return tuple(services.registry.kinds())
+def _all_kinds(services: Services) -> list[str]:
+    """Every task kind the connector runs, and those the systems declare."""
+    known = set(services.registry.kinds())
+    for system in services.systems:
+        known.update(system_kinds(system, ()))
+    return sorted(known)
 
 
 def _system_jobs(system: System) -> list[Any]:
@@ -269,20 +276,19 @@ def _system_jobs(system: System) -> list[Any]:
 def _systems_health(
     connection: Connection,
     services: Services,
-    known_kinds: Sequence[str],
+    by_kind: Mapping[str, _KindRow],
     now: float,
     secrets: Sequence[str],
 ) -> tuple[SystemHealth, ...]:
     systems = list(services.systems)
-    kinds_of = {system.name: system_kinds(system, known_kinds) for system in systems}
+    kinds_of = {system.name: system_kinds(system, by_kind) for system in systems}
     jobs_of = {system.name: _system_jobs(system) for system in systems}
     job_keys_of = {name: {keys.job(job.name) for job in jobs} for name, jobs in jobs_of.items()}
 
-    last_done = _last_done_by_kind(connection, sorted(set().union(*kinds_of.values())))
     last_job = _last_done_by_ordering_key(connection, sorted(set().union(*job_keys_of.values())))
     last_ok: dict[str, float | None] = {}
     for system in systems:
-        times = [last_done.get(kind) for kind in kinds_of[system.name]]
+        times = [by_kind[kind].last_done_at for kind in kinds_of[system.name] if kind in by_kind]
         times += [last_job.get(key) for key in job_keys_of[system.name]]
         last_ok[system.name] = max((t for t in times if t is not None), default=None)
 
@@ -332,45 +338,68 @@ def _systems_health(
     return tuple(found)
 
 
-def _last_done_by_kind(connection: Connection, kinds: Sequence[str]) -> dict[str, float]:
-    """The newest finish of a done task of each kind: one index seek each, in one statement."""
+@dataclass(frozen=True)
+class _KindRow:
+    last_done_at: float | None
+    done: int  # finished since the window's start
+    died: int
+
+
+def _values(prefix: str, names: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """`VALUES (:p0), (:p1), ...` and its parameters: a list to join one subquery per name to."""
+    params = {f"{prefix}{n}": name for n, name in enumerate(names)}
+    return ", ".join(f"(:{name})" for name in params), params
+
+
+def _by_kind(connection: Connection, kinds: Sequence[str], since: float) -> dict[str, _KindRow]:
+    """Each kind's newest success and what finished and died since `since`: three seeks of
+    `(state, kind, finished_at)` per kind, in one statement (built as text: SQLAlchemy's own
+    building of a hundred subqueries costs more than SQLite takes to run them)."""
     if not kinds:
         return {}
-    columns = [
-        select(func.max(tasks.c.finished_at))
-        .where(tasks.c.kind == kind, tasks.c.state == DONE)
-        .scalar_subquery()
-        .label(f"k{number}")
-        for number, kind in enumerate(kinds)
-    ]
-    row = connection.execute(select(*columns)).one()
-    return {kind: float(value) for kind, value in zip(kinds, row, strict=True) if value is not None}
+    values, params = _values("k", kinds)
+    rows = connection.execute(
+        text(
+            f"WITH k(kind) AS (VALUES {values}) SELECT k.kind,"
+            " (SELECT max(finished_at) FROM tasks WHERE state = 'done' AND kind = k.kind),"
+            " (SELECT count(*) FROM tasks"
+            "  WHERE state = 'done' AND kind = k.kind AND finished_at > :since),"
+            " (SELECT count(*) FROM tasks"
+            "  WHERE state = 'dead' AND kind = k.kind AND finished_at > :since)"
+            " FROM k"
+        ),
+        {**params, "since": since},
+    ).all()
+    return {
+        kind: _KindRow(_number(last), int(done or 0), int(died or 0))
+        for kind, last, done, died in rows
+    }
 
 
 def _last_done_by_ordering_key(connection: Connection, names: Sequence[str]) -> dict[str, float]:
     """The finish of the newest done task of each ordering key (a job's runs share one)."""
     if not names:
         return {}
-    columns = [
-        select(tasks.c.finished_at)
-        .where(tasks.c.ordering_key == key, tasks.c.state == DONE)
-        .order_by(tasks.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-        .label(f"j{number}")
-        for number, key in enumerate(names)
-    ]
-    row = connection.execute(select(*columns)).one()
-    return {key: float(value) for key, value in zip(names, row, strict=True) if value is not None}
+    values, params = _values("j", names)
+    rows = connection.execute(
+        text(
+            f"WITH j(name) AS (VALUES {values}) SELECT j.name,"
+            " (SELECT finished_at FROM tasks WHERE ordering_key = j.name AND state = 'done'"
+            "  ORDER BY id DESC LIMIT 1)"
+            " FROM j"
+        ),
+        params,
+    ).all()
+    return {name: float(value) for name, value in rows if value is not None}
 
 
 @dataclass
 class _Errors:
+    newest_id: int
     newest_at: float
-    message: str
     kind: str
+    message: str = ""
     failing_since: float | None = None
-    done: bool = False  # reached its last success: older errors change nothing
 
 
 def _newest_errors(
@@ -380,38 +409,40 @@ def _newest_errors(
     owner_of_key: Mapping[str, str],
 ) -> dict[str, _Errors]:
     """Walks back from the newest task error (at most ERRORS_READ rows) and keeps, per system,
-    the newest error and the oldest one still newer than its last success."""
+    the newest error and the oldest one still newer than its last success; then reads the
+    messages of the newest ones only."""
     found: dict[str, _Errors] = {}
     rows = connection.execute(
-        select(
-            task_errors.c.failed_at,
-            task_errors.c.error_type,
-            task_errors.c.message,
-            tasks.c.kind,
-            tasks.c.ordering_key,
-        )
+        select(task_errors.c.id, task_errors.c.failed_at, tasks.c.kind, tasks.c.ordering_key)
         .join(tasks, tasks.c.id == task_errors.c.task_id)
         .where(task_errors.c.error_type.not_in(NOT_FAILURES))
         .order_by(task_errors.c.id.desc())
         .limit(ERRORS_READ)
-    )
+    ).all()
     pending = set(last_ok)
-    for failed_at, error_type, message, kind, ordering_key in rows:
+    for error_id, failed_at, kind, ordering_key in rows:
         owner = owner_of_kind.get(kind) or owner_of_key.get(ordering_key or "")
         if owner is None or owner not in pending:
             continue
         ok = last_ok.get(owner)
         seen = found.get(owner)
         if seen is None:
-            text = message if message.startswith(error_type) else f"{error_type}: {message}"
-            seen = found[owner] = _Errors(newest_at=float(failed_at), message=text, kind=kind)
+            seen = found[owner] = _Errors(int(error_id), float(failed_at), kind)
         if ok is not None and failed_at <= ok:
             pending.discard(owner)  # older errors were followed by a success
+            if not pending:
+                break
             continue
         seen.failing_since = float(failed_at)
-        if not pending:
-            break
-    rows.close()
+    if found:
+        by_id = {seen.newest_id: seen for seen in found.values()}
+        for error_id, error_type, message in connection.execute(
+            select(task_errors.c.id, task_errors.c.error_type, task_errors.c.message).where(
+                task_errors.c.id.in_(sorted(by_id))
+            )
+        ):
+            shown = message if message.startswith(error_type) else f"{error_type}: {message}"
+            by_id[error_id].message = shown
     return found
 
 
@@ -479,28 +510,13 @@ def _queue_depth(connection: Connection, now: float) -> QueueDepth:
 
 
 def _throughput(
-    connection: Connection, kinds: Sequence[str], now: float, window_seconds: float
+    connection: Connection, by_kind: Mapping[str, _KindRow], since: float, window_seconds: float
 ) -> Throughput:
-    since = now - window_seconds
-    figures: dict[str, dict[str, int]] = {}
-    if kinds:
-        columns = []
-        for number, kind in enumerate(kinds):
-            for state in (DONE, DEAD):
-                columns.append(
-                    select(func.count())
-                    .select_from(tasks)
-                    .where(
-                        tasks.c.kind == kind, tasks.c.state == state, tasks.c.finished_at > since
-                    )
-                    .scalar_subquery()
-                    .label(f"{state}{number}")
-                )
-        row = connection.execute(select(*columns)).one()
-        for number, kind in enumerate(kinds):
-            done, died = row[2 * number], row[2 * number + 1]
-            if done or died:
-                figures[kind] = {"done": int(done), "died": int(died), "failed": 0}
+    figures = {
+        kind: {"done": row.done, "died": row.died, "failed": 0}
+        for kind, row in by_kind.items()
+        if row.done or row.died
+    }
     failures = connection.execute(
         select(tasks.c.kind, func.count())
         .select_from(task_errors.join(tasks, tasks.c.id == task_errors.c.task_id))
@@ -509,21 +525,26 @@ def _throughput(
     ).all()
     for kind, count in failures:
         figures.setdefault(kind, {"done": 0, "died": 0, "failed": 0})["failed"] = int(count)
-    by_kind = tuple(
+    rows = tuple(
         KindFigures(kind, numbers["done"], numbers["failed"], numbers["died"])
         for kind, numbers in sorted(figures.items())
     )
     return Throughput(
         window_seconds=window_seconds,
-        done=sum(f.done for f in by_kind),
-        failed=sum(f.failed for f in by_kind),
-        died=sum(f.died for f in by_kind),
-        by_kind=by_kind,
+        done=sum(f.done for f in rows),
+        failed=sum(f.failed for f in rows),
+        died=sum(f.died for f in rows),
+        by_kind=rows,
     )
 
 
-def _dead_letters(connection: Connection, secrets: Sequence[str]) -> DeadLetters:
-    count = connection.scalar(select(func.count()).select_from(tasks).where(tasks.c.state == DEAD))
+def _dead_letters(
+    connection: Connection, secrets: Sequence[str], count: int | None = None
+) -> DeadLetters:
+    if count is None:
+        count = connection.scalar(
+            select(func.count()).select_from(tasks).where(tasks.c.state == DEAD)
+        )
     newest = connection.execute(
         select(tasks.c.id, tasks.c.kind, tasks.c.finished_at, tasks.c.last_error)
         .where(tasks.c.state == DEAD)

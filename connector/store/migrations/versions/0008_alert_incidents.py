@@ -1,5 +1,5 @@
 """alert incidents (issue 14): incidents and their sends, refused signatures per minute, and the
-indexes the health signals read (finished tasks by kind, errors by time)
+index of finished tasks by kind that the health signals read
 
 Revision ID: 0008
 Revises: 0007
@@ -15,8 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_tasks_kind_finished", "tasks", ["kind", "state", "finished_at"])
-    op.create_index("ix_task_errors_failed_at", "task_errors", ["failed_at"])
+    op.create_index("ix_tasks_state_kind_finished", "tasks", ["state", "kind", "finished_at"])
     op.create_table(
         "webhook_refusals",
         sa.Column("source", sa.String(length=30), nullable=False),
@@ -66,5 +65,4 @@ def downgrade() -> None:
     op.drop_index("ix_alert_incidents_state", table_name="alert_incidents")
     op.drop_table("alert_incidents")
     op.drop_table("webhook_refusals")
-    op.drop_index("ix_task_errors_failed_at", table_name="task_errors")
-    op.drop_index("ix_tasks_kind_finished", table_name="tasks")
+    op.drop_index("ix_tasks_state_kind_finished", table_name="tasks")
