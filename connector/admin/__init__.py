@@ -106,7 +106,8 @@ def admin_blueprint(services: Services) -> Blueprint:
     admin.add_url_rule("/sign-in", "signin", _signin, methods=["GET", "POST"])
     admin.add_url_rule("/sign-out", "signout", _signout, methods=["POST"])
     admin.add_url_rule("/language/<lang>", "language", _language, methods=["POST"])
-    admin.register_error_handler(HTTPException, _error_page)
+    for code in (400, 401, 403, 404, 405, 413, 429):  # before the app's JSON answers
+        admin.register_error_handler(code, _error_page)
     admin.add_app_template_filter(_when, "when")
     admin.add_app_template_filter(_ago, "ago")
     admin.add_app_template_filter(mask, "mask")
@@ -119,12 +120,14 @@ def admin_blueprint(services: Services) -> Blueprint:
 def _guard() -> Response | None:
     """A session for everything but the public views; the CSRF token on every POST."""
     g.admin_session = None
+    if not _readable_query():
+        abort(400)
     token = request.cookies.get(auth.COOKIE)
     if token:
         g.admin_session = auth.accounts().find(token)
     if request.endpoint not in PUBLIC and g.admin_session is None:
         if request.method in ("GET", "HEAD"):
-            target = url_for("admin.signin", next=request.full_path.rstrip("?"))
+            target = url_for("admin.signin", next=_here())
             response = redirect(target, 303)
             if token:  # an expired or unknown cookie
                 response.delete_cookie(auth.COOKIE, path="/admin")
@@ -145,6 +148,7 @@ def _template_globals() -> dict[str, Any]:
         "csrf_field": auth.csrf_field,
         "account": account,
         "notice": _notice(state["texts"]),
+        "here": _here(),
         "nav": [
             (key, endpoint)
             for key, endpoint, role in state["nav"]
@@ -160,17 +164,41 @@ def notice(endpoint: str, key: str, count: int | None = None, **args: Any) -> Re
     return redirect(url_for(endpoint, notice=key, **extra, **args), 303)
 
 
+def as_id(text: str | None) -> int | None:
+    """A row id from a form or query field: plain ASCII digits within the store's range."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
+
+
+def _here() -> str:
+    """The request's path and query, for the language switch to come back to."""
+    if request.query_string and _readable_query():
+        return f"{request.path}?{request.query_string.decode()}"
+    return request.path
+
+
+def _readable_query() -> bool:
+    """False for a query string that is not UTF-8 (Werkzeug would raise on reading it)."""
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _notice(texts: dict[str, dict[str, str]]) -> str | None:
+    if not _readable_query():
+        return None
     key = request.args.get("notice")
     if not key or key not in texts[i18n.DEFAULT]:  # only known texts, never the URL's words
         return None
-    count = request.args.get("count", "")
-    return i18n.t(key, count=int(count) if count.isdigit() else 0)
+    return i18n.t(key, count=as_id(request.args.get("count")) or 0)
 
 
 def _error_page(error: HTTPException) -> Response:
     code = error.code or 500
-    key = f"error.{code}" if code in (400, 401, 403, 404, 429) else "error.404"
+    key = f"error.{code}" if code in (400, 401, 403, 404, 429) else "error.400"
     response = make_response(render_template("admin/error.html", code=code, key=key), code)
     return response
 

@@ -31,7 +31,7 @@ from werkzeug.serving import make_server
 from connector.admin import accounts_for
 from connector.admin.auth import ROLES, Accounts
 from connector.app import create_app
-from connector.config import Settings, load_settings
+from connector.config import BUNDLED_MAPPINGS, Settings, load_settings
 from connector.services import Services
 
 PASSWORD = "correct horse battery"
@@ -123,17 +123,27 @@ class ConsoleApp:
 def build(settings: Settings) -> ConsoleApp:
     services = Services(settings)
     app = create_app(services)
+    app.extensions["connector_admin"]["accounts"].hasher = FAST_HASHER  # cheap sign-ins
     accounts = accounts_for(services)
     add_accounts(accounts)
     return ConsoleApp(services, app, accounts)
 
 
+def own_env(tmp_path: Path) -> dict[str, str]:
+    """A store in `tmp_path` and a copy of the bundled mappings there: an editor's save in a
+    test never touches the repository's files."""
+    mappings = tmp_path / "mappings"
+    if not mappings.exists():
+        shutil.copytree(BUNDLED_MAPPINGS, mappings)
+    return {
+        "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'connector.db'}",
+        "CONNECTOR_MAPPINGS_DIR": str(mappings),
+    }
+
+
 @pytest.fixture
 def console_app(tmp_path: Path) -> ConsoleApp:
-    settings = load_settings(
-        env={"CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'connector.db'}"}, env_file=None
-    )
-    return build(settings)
+    return build(load_settings(env=own_env(tmp_path), env_file=None))
 
 
 @dataclass
@@ -170,7 +180,7 @@ class Console(ConsoleApp):
 
 @pytest.fixture
 def console(browser: Any, fresh_sandbox: Any, tmp_path: Path) -> Iterator[Console]:
-    env = {"CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'connector.db'}"}
+    env = own_env(tmp_path)
     env.update(fresh_sandbox.settings_env())
     built = build(load_settings(env=env, env_file=None))
     server = make_server("127.0.0.1", 0, built.app, threaded=True)

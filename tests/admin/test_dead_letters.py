@@ -75,3 +75,10 @@ def test_discarding_all_that_match_leaves_the_others(console_app: ConsoleApp) ->
     )
     assert [services.queue.get(i)["state"] for i in drop] == ["discarded"] * 3
     assert services.queue.get(keep)["state"] == "dead"
+
+
+def test_a_letter_that_does_not_exist_is_a_404_page(console_app: ConsoleApp) -> None:
+    viewer = console_app.client("viewer")
+    for task_id in ("12345", "99999999999999999999999"):
+        answer = viewer.get(f"/admin/dead-letters/{task_id}")
+        assert answer.status_code == 404 and "Not found." in answer.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
+from connector.admin import as_id
 from connector.admin.auth import require
 from connector.services import Services
 from connector.store import reading
@@ -21,14 +22,14 @@ def index() -> str:
     found: Services = current_app.extensions["connector"]
     account = request.args.get("account", "").strip()[:100]
     action = request.args.get("action", "").strip()[:60]
-    before = request.args.get("before", "")
+    before = as_id(request.args.get("before"))
     where = []
     if account:
         where.append(admin_actions.c.account == account)
     if action:
         where.append(admin_actions.c.action == action)
-    if before.isdigit():
-        where.append(admin_actions.c.id < int(before))
+    if before is not None:
+        where.append(admin_actions.c.id < before)
     with reading(found.engine) as connection:
         rows = [
             dict(r)

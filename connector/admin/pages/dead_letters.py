@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from werkzeug import Response
 
-from connector.admin import notice
+from connector.admin import as_id, notice
 from connector.admin.auth import audit, require
 from connector.logs import mask
 from connector.queue import DEAD
@@ -95,11 +95,11 @@ def index() -> str:
     found = services()
     systems = _systems(found)
     filters = Filters.read(request.args, systems)
-    before = request.args.get("before", "")
+    before = as_id(request.args.get("before"))
     condition = filters.condition()
     page = condition
-    if before.isdigit():
-        page = and_(condition, tasks.c.id < int(before))
+    if before is not None:
+        page = and_(condition, tasks.c.id < before)
     with reading(found.engine) as connection:
         total = connection.scalar(select(func.count()).select_from(tasks).where(condition)) or 0
         rows = connection.execute(
@@ -146,7 +146,7 @@ def index() -> str:
 @require("viewer")
 def letter(task_id: int) -> str:
     found = services()
-    task = found.queue.get(task_id)
+    task = found.queue.get(task_id) if task_id < 2**63 else None
     if task is None:
         abort(404)
     errors = [
@@ -170,10 +170,10 @@ def confirm(action: str) -> str:
     if action not in ACTIONS:
         abort(404)
     found = services()
-    task_id = request.args.get("id", "")
+    one = as_id(request.args.get("id"))
     filters = Filters.read(request.args, _systems(found))
-    if task_id.isdigit():
-        condition = and_(tasks.c.state == DEAD, tasks.c.id == int(task_id))
+    if one is not None:
+        task_id, condition = str(one), and_(tasks.c.state == DEAD, tasks.c.id == one)
     else:
         task_id, condition = "", filters.condition()
     with reading(found.engine) as connection:
@@ -197,9 +197,10 @@ def act(action: str) -> Response:
     queue = found.queue
     task_id = request.form.get("id", "")
     if task_id:
-        if not task_id.isdigit():
+        one = as_id(task_id)
+        if one is None:
             abort(400)
-        ids = [int(task_id)]
+        ids = [one]
         target = f"task {task_id}"
         detail: dict[str, Any] = {}
     else:
@@ -222,7 +223,7 @@ def act(action: str) -> Response:
             done += 1 if queue.discard(one) else 0
     audit(f"dead-letter-{action}", target, {**detail, "count": done})
     if task_id:
-        return notice("admin.dead_letters.letter", f"dead.{action}ed", done, task_id=int(task_id))
+        return notice("admin.dead_letters.letter", f"dead.{action}ed", done, task_id=ids[0])
     return notice("admin.dead_letters.index", f"dead.{action}ed", done)
 
 
