@@ -348,9 +348,22 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
         )
 
 
+def drain(services: Services, timeout: float) -> None:
+    """Waits until no task is due within a second (a debounced one planned later may stay)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        due = (tasks.c.state.in_(("waiting", "running"))) | (
+            (tasks.c.state == "queued") & (tasks.c.run_at <= time.time() + 1.0)
+        )
+        with services.engine.connect() as connection:
+            if not connection.scalar(select(func.count()).select_from(tasks).where(due)):
+                return
+        time.sleep(0.5)
+
+
 def steady(args: argparse.Namespace, sandbox: RemoteSandbox, services: Services) -> list[float]:
     """Orders one by one at `--steady` per second; seconds from webhook to deal with rows."""
-    time.sleep(2.0)  # let the burst's echo events drain
+    drain(services, args.timeout)  # the burst's echo events, balances and figures first
     started = time.time()
     first = args.orders + 1
     gap = 1.0 / args.steady
