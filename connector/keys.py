@@ -155,6 +155,6 @@ def figures_batch(system: str, run: Any, number: Any) -> str:
     return _join("figures", system, "run", run, number)
 
 
-def segment_entered(transition_id: Any) -> str:
-    """The one member event of one recorded segment transition."""
-    return _join("segment", transition_id)
+def segment_entered(customer_id: Any, segment: str, at: Any) -> str:
+    """The one member event of a customer's entry into a segment at a moment."""
+    return _join("segment", customer_id, segment, at)

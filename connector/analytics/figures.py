@@ -197,8 +197,8 @@ def compute(
     model = thresholds.model
     if model is not None:
         x, t_x, age = n - 1, (last - first) / WEEK, max(now - first, 0.0) / WEEK
-        p_alive = round(model.p_alive(x, t_x, age), 4)
-        expected = round(model.expected(rules.horizon_days / 7, x, t_x, age), 4)
+        p_alive = round(model.p_alive(x, t_x, age), 2)
+        expected = round(model.expected(rules.horizon_days / 7, x, t_x, age), 2)
     return {
         "orders_count": n,
         "revenue": summary.revenue,

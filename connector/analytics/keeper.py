@@ -39,7 +39,7 @@ from connector.analytics.figures import (
     order_fact,
     public,
 )
-from connector.analytics.rules import AnalyticsRules, rules_for
+from connector.analytics.rules import AnalyticsRules, rules_for, slug
 from connector.errors import MappingsUnusable
 from connector.store import reading
 from connector.store.tables import (
@@ -47,6 +47,7 @@ from connector.store.tables import (
     analytics_runs,
     customer_figures,
     segment_transitions,
+    tasks,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +60,39 @@ PUSH_MAILCHIMP = "push.mailchimp.figures"
 MEMBER_EVENT = "push.mailchimp.event"
 BATCH = 50  # Bitrix24 runs at most 50 commands in one `batch` call
 CHUNK = 2000  # customers written per transaction in the nightly run
+
+# The statements of the order-event path, built once (building a statement costs more Python
+# than SQLite takes to run it): values come as bound parameters.
+_AO, _CF = analytics_orders, customer_figures
+_OWNER = select(_AO.c.customer_id).where(_AO.c.order_id == bindparam("oid"))
+_ADD_ORDER = insert(_AO)
+_CHANGE_ORDER = update(_AO).where(_AO.c.order_id == bindparam("oid"))
+_ONE_SUMMARY = (
+    select(
+        _AO.c.channel,
+        _AO.c.category,
+        func.count(),
+        func.sum(_AO.c.amount),
+        func.min(_AO.c.ordered_at),
+        func.max(_AO.c.ordered_at),
+    )
+    .where(
+        _AO.c.customer_id == bindparam("cid"),
+        _AO.c.counts == 1,
+        _AO.c.ordered_at >= bindparam("since"),
+    )
+    .group_by(_AO.c.channel, _AO.c.category)
+)
+_FIGURES = select(_CF).where(_CF.c.customer_id == bindparam("cid"))
+_ADD_FIGURES = insert(_CF)
+_CHANGE_FIGURES = update(_CF).where(_CF.c.customer_id == bindparam("cid"))
+_TASK_OF_KEY = select(tasks.c.id).where(tasks.c.dedupe_key == bindparam("key"))
+_LATEST_RUN = (
+    select(analytics_runs.c.cutoffs, analytics_runs.c.model)
+    .where(analytics_runs.c.finished_at.is_not(None))
+    .order_by(analytics_runs.c.id.desc())
+    .limit(1)
+)
 
 
 def _now(services: Services) -> float:
@@ -74,12 +108,7 @@ def _since(rules: AnalyticsRules, now: float) -> float:
 
 def latest_thresholds(target: Engine | Connection, rules: AnalyticsRules) -> Thresholds:
     """The quintile cut-offs and model of the last nightly run (none before the first)."""
-    query = (
-        select(analytics_runs.c.cutoffs, analytics_runs.c.model)
-        .where(analytics_runs.c.finished_at.is_not(None))
-        .order_by(analytics_runs.c.id.desc())
-        .limit(1)
-    )
+    query = _LATEST_RUN
     if isinstance(target, Engine):
         with reading(target) as connection:
             row = connection.execute(query).first()
@@ -112,12 +141,17 @@ def _per_customer(since: float) -> Any:
     )
 
 
-def quintiles(connection: Connection, since: float) -> dict[str, tuple[float, ...]]:
-    """Four ascending cut-offs of last-order time, order count and revenue, found in SQL."""
+def quintiles(
+    connection: Connection, since: float, rules: AnalyticsRules
+) -> dict[str, tuple[float, ...]]:
+    """Four ascending cut-offs of last-order time, order count or revenue, found in SQL, for
+    each score the rules give by quantiles (the others: none)."""
     per = _per_customer(since)
-    found: dict[str, tuple[float, ...]] = {}
+    found: dict[str, tuple[float, ...]] = {"recency": (), "frequency": (), "monetary": ()}
     for name, column in (("recency", per.c.last), ("frequency", per.c.orders),
                          ("monetary", per.c.revenue)):  # fmt: skip
+        if not getattr(rules, name).quantiles:
+            continue
         bucket = func.ntile(5).over(order_by=column).label("bucket")
         ranked = select(column.label("value"), bucket).subquery("ranked")
         rows = connection.execute(
@@ -165,24 +199,12 @@ class Outcome:
     """What one recompute of one customer did."""
 
     changed: bool = False
-    transition: int | None = None  # the id of the recorded segment transition
+    transition: bool = False  # a segment transition was recorded
     publish: bool = False  # the published values changed
 
 
 def _summary(connection: Connection, cid: str, since: float) -> Summary:
-    ao = analytics_orders
-    rows = connection.execute(
-        select(
-            ao.c.channel,
-            ao.c.category,
-            func.count(),
-            func.sum(ao.c.amount),
-            func.min(ao.c.ordered_at),
-            func.max(ao.c.ordered_at),
-        )
-        .where(ao.c.customer_id == cid, ao.c.counts == 1, ao.c.ordered_at >= since)
-        .group_by(ao.c.channel, ao.c.category)
-    )
+    rows = connection.execute(_ONE_SUMMARY, {"cid": cid, "since": since})
     summary = Summary(cid)
     for row in rows:
         summary.add(*row)
@@ -205,10 +227,7 @@ def order_changed(
     fact = order_fact(order, rules, now)
     if fact is None:
         return None
-    ao = analytics_orders
-    before = connection.execute(
-        select(ao.c.customer_id).where(ao.c.order_id == fact.order_id)
-    ).scalar()
+    before = connection.execute(_OWNER, {"oid": fact.order_id}).scalar()
     values = {
         "customer_id": fact.customer_id,
         "ordered_at": fact.ordered_at,
@@ -219,9 +238,9 @@ def order_changed(
         "updated_at": now,
     }
     if before is None:
-        connection.execute(insert(ao).values(order_id=fact.order_id, **values))
+        connection.execute(_ADD_ORDER, {"order_id": fact.order_id, **values})
     else:
-        connection.execute(update(ao).where(ao.c.order_id == fact.order_id).values(**values))
+        connection.execute(_CHANGE_ORDER, {"oid": fact.order_id, **values})
     thresholds = latest_thresholds(connection, rules)
     if before is not None and before != fact.customer_id:
         refresh(connection, services, before, rules, now, thresholds, "order")
@@ -239,23 +258,20 @@ def refresh(
 ) -> Outcome:
     """Recomputes one customer from their contributions and applies the result."""
     summary = _summary(connection, cid, _since(rules, now))
-    old = connection.execute(
-        select(customer_figures).where(customer_figures.c.customer_id == cid)
-    ).first()
+    old = connection.execute(_FIGURES, {"cid": cid}).first()
     new = compute(summary, rules, now, thresholds)
     outcome, row = _decide(cid, new, old._asdict() if old else None, now, cause)
     if not outcome.changed:
         return outcome
     transition = row.pop("_transition", None)
     if old is None:
-        connection.execute(insert(customer_figures).values(**row))
+        connection.execute(_ADD_FIGURES, row)
     else:
-        connection.execute(
-            update(customer_figures).where(customer_figures.c.customer_id == cid).values(**row)
-        )
+        changes = {k: v for k, v in row.items() if k != "customer_id"}
+        connection.execute(_CHANGE_FIGURES, {"cid": cid, **changes})
     if transition is not None:
-        outcome.transition = _record_transition(connection, transition)
-        _queue_member_event(connection, services, rules, transition, outcome.transition)
+        record_transitions(connection, services, rules, [transition])
+        outcome.transition = True
     if outcome.publish:
         _queue_pushes(connection, services, rules, cid, now)
     return outcome
@@ -308,40 +324,41 @@ def published_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _record_transition(connection: Connection, transition: dict[str, Any]) -> int:
-    return int(
-        connection.execute(
-            insert(segment_transitions).values(**transition).returning(segment_transitions.c.id)
-        ).scalar_one()
-    )
-
-
-def _queue_member_event(
+def record_transitions(
     connection: Connection,
     services: Services,
     rules: AnalyticsRules,
-    transition: dict[str, Any],
-    transition_id: int,
+    transitions: list[dict[str, Any]],
 ) -> None:
-    """Entering a segment is a Mailchimp member event a journey can start on (once: keyed by
-    the transition)."""
-    if not transition["to_segment"] or not services.enabled("mailchimp"):
+    """Records segment entries (one write) and queues their Mailchimp member events: a journey
+    can start on `rfm_at_risk`. A nightly run's first segment of a customer the order flow never
+    saw (history from before the feature) is recorded but sends no event."""
+    if not transitions:
+        return
+    connection.execute(insert(segment_transitions), transitions)
+    if not services.enabled("mailchimp"):
         return
     import datetime as dt
 
     from connector.flows.hub import push
 
-    at = dt.datetime.fromtimestamp(transition["at"], dt.UTC).isoformat()
-    properties = {"segment": transition["to_segment"], "from": transition["from_segment"] or ""}
-    push(
-        connection,
-        services,
-        MEMBER_EVENT,
-        transition["customer_id"],
-        {"name": rules.event(transition["to_segment"]), "properties": properties,
-         "occurred_at": at},
-        dedupe_key=keys.segment_entered(transition_id),
-    )  # fmt: skip
+    for item in transitions:
+        segment = item["to_segment"]
+        if not segment or (item["cause"] == "nightly" and not item["from_segment"]):
+            continue
+        at = dt.datetime.fromtimestamp(item["at"], dt.UTC)
+        push(
+            connection,
+            services,
+            MEMBER_EVENT,
+            item["customer_id"],
+            {
+                "name": rules.event(segment),
+                "properties": {"segment": segment, "from": item["from_segment"] or ""},
+                "occurred_at": at.isoformat(),
+            },
+            dedupe_key=keys.segment_entered(item["customer_id"], slug(segment), int(item["at"])),
+        )
 
 
 def _targets(services: Services, rules: AnalyticsRules) -> list[tuple[str, str]]:
@@ -364,10 +381,13 @@ def _queue_pushes(
             run_at = (bucket + 1) * rules.coalesce_seconds
         else:
             bucket, run_at = f"{now:.6f}", now
+        key = keys.figures_bucket(system, cid, bucket)
+        if connection.execute(_TASK_OF_KEY, {"key": key}).first() is not None:
+            continue  # the usual case in a burst; cheaper than the queue's insert-or-ignore
         services.queue.enqueue(
             kind,
             {"ids": [cid]},
-            dedupe_key=keys.figures_bucket(system, cid, bucket),
+            dedupe_key=key,
             ordering_key=keys.figures(system, cid),
             run_at=run_at,
             connection=connection,
@@ -452,7 +472,7 @@ def recompute_all(services: Services, now: float | None = None, chunk: int = CHU
     since = _since(rules, now)
     engine = services.engine
     with reading(engine) as connection:
-        cutoffs = quintiles(connection, since)
+        cutoffs = quintiles(connection, since, rules)
         model = fit_model(connection, rules, since, now)
     thresholds = Thresholds(
         recency=cutoffs["recency"],
@@ -481,10 +501,8 @@ def recompute_all(services: Services, now: float | None = None, chunk: int = CHU
             return
         with engine.begin() as writer:
             _write_rows(writer, inserts, updates)
-            for transition in transitions:
-                transition_id = _record_transition(writer, transition)
-                _queue_member_event(writer, services, rules, transition, transition_id)
-                report.transitions += 1
+            record_transitions(writer, services, rules, transitions)
+            report.transitions += len(transitions)
             for system, kind in targets:
                 batches = [to_push[i : i + BATCH] for i in range(0, len(to_push), BATCH)]
                 items = [

@@ -15,23 +15,43 @@ from connector.cli.analytics import render_segments
 PHONE = "+380671234567"
 
 
-@pytest.fixture
-def cli(services, mappings_dir, monkeypatch) -> CliRunner:
-    monkeypatch.setenv("CONNECTOR_DATABASE_URL", services.settings.database_url)
-    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(mappings_dir))
-    monkeypatch.setenv("CONNECTOR_ENV_FILE", "/nonexistent")
-    return CliRunner()
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One store for the module (building one costs seconds): four customers' orders, then a
+    nightly run, on the real clock (the commands read it)."""
+    import shutil
 
+    from connector.services import Services
+    from tests.analytics.conftest import MAPPINGS, Clock, Shop
+    from tests.support import make_settings
 
-@pytest.fixture
-def customers(shop, clock, services) -> str:
-    clock.now = time.time()  # the command reads the real clock
+    folder = tmp_path_factory.mktemp("cli")
+    shutil.copytree(MAPPINGS, folder / "mappings")
+    services = Services(make_settings(folder, mappings_dir=folder / "mappings"))
+    clock = Clock(time.time())
+    services.queue.clock = clock
+    shop = Shop(services, clock)
     ann = shop.order("A-1", "120.00", email="ann@example.com", phone=PHONE, days_ago=40)
     shop.order("A-2", "80.00", email="ann@example.com", phone=PHONE, days_ago=20)
     shop.order("B-1", "15.00", email="bob@example.com", days_ago=5)
     shop.order("C-1", "30.00", email="cy@example.com", days_ago=300)
     recompute_all(services)
-    return ann
+    yield services, ann
+    services.close()
+
+
+@pytest.fixture
+def cli(world, monkeypatch) -> CliRunner:
+    services, _ = world
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(services.settings.mappings_dir))
+    monkeypatch.setenv("CONNECTOR_ENV_FILE", "/nonexistent")
+    return CliRunner()
+
+
+@pytest.fixture
+def customers(world) -> str:
+    return world[1]
 
 
 def test_show_by_phone_as_typed_gives_the_figures_and_why_the_segment(cli, customers):
@@ -92,9 +112,10 @@ def test_export_writes_one_row_per_customer_for_marketing(cli, customers, tmp_pa
     assert ann["segment"] == "Potential loyalists" and ann["rfm"].startswith("52")
 
 
-def test_recompute_by_hand_can_rebuild_from_the_orders_the_hub_holds(cli, customers, services):
+def test_recompute_by_hand_can_rebuild_from_the_orders_the_hub_holds(cli, world):
     from connector.store.tables import analytics_orders
 
+    services, _ = world
     with services.engine.begin() as connection:
         connection.execute(analytics_orders.delete())
 
