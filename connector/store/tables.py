@@ -293,11 +293,10 @@ Index("ix_task_errors_failed", task_errors.c.failed_at)
 # Alerts and health signals -----------------------------------------------------------------------
 # Owned by connector/observe.py and connector/alerts/ (migration 0008).
 
-# The last success of each task kind and the last hour's throughput read a few entries of this
-# index instead of every finished task (connector/observe.py).
-Index("ix_tasks_kind_finished", tasks.c.kind, tasks.c.state, tasks.c.finished_at)
-# The newest errors and the last hour's failures.
-Index("ix_task_errors_failed_at", task_errors.c.failed_at)
+# The last success of each task kind and its last hour read a few entries of this index instead
+# of every finished task (connector/observe.py); the last hour's failures read the console's
+# ix_task_errors_failed. (It also serves whatever ix_tasks_state_kind, its prefix, serves.)
+Index("ix_tasks_state_kind_finished", tasks.c.state, tasks.c.kind, tasks.c.finished_at)
 
 # Refused webhook signatures per source and minute (unix time // 60). Counted in memory and
 # written every few seconds: a flood of bad signatures costs one write per interval.
