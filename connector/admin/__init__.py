@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     g,
@@ -31,6 +30,7 @@ from flask import (
     url_for,
 )
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from connector.admin import auth, i18n
 from connector.logs import mask
@@ -160,8 +160,10 @@ def _template_globals() -> dict[str, Any]:
 def notice(endpoint: str, key: str, count: int | None = None, **args: Any) -> Response:
     """Redirect (303) after a POST to `endpoint`, which then shows the text `key` (with
     `{count}` filled) above its content: the console's flash message, with no cookie."""
-    extra = {"count": count} if count is not None else {}
-    return redirect(url_for(endpoint, notice=key, **extra, **args), 303)
+    values: dict[str, Any] = {"notice": key, **args}
+    if count is not None:
+        values["count"] = count
+    return redirect(url_for(endpoint, **values), 303)
 
 
 def as_id(text: str | None) -> int | None:

@@ -51,7 +51,8 @@ def test_an_admin_fixes_a_mapping_in_the_editor_sees_the_diff_and_reverts_it(
     page = mappings_console.page("admin")
     page.goto("/admin/mappings/")
     assert "valid" in page.locator(f"tr[data-path='{FILE}'] td").nth(1).inner_text()
-    mappings_console.shot(page, "admin-mappings")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "admin-mappings.png"))
 
     page.click(f"a:text-is('{FILE}')")
     lines = original.split("\n")
@@ -63,8 +64,7 @@ def test_an_admin_fixes_a_mapping_in_the_editor_sees_the_diff_and_reverts_it(
     assert f"line {at}" in problem.inner_text() and "fieldz" in problem.inner_text()
     assert page.locator(f"#L{at}.problem").count() == 1
     assert (folder / FILE).read_text() == original  # refused: nothing written
-    mappings_console.shot(page, "admin-mappings-refused")
-    page.screenshot(path=str(SCREENSHOTS / "admin-mappings-editor.png"))  # the top, for docs
+    page.screenshot(path=str(SCREENSHOTS / "admin-mappings-editor.png"))  # the top of a tall page
 
     page.fill("#mapping-text", original.replace("fields:", "# edited in the console\nfields:", 1))
     page.click("#save")

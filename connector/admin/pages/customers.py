@@ -19,7 +19,7 @@ from connector.loyalty.ledger import history, read_balance
 from connector.services import Services
 from connector.store import reading
 from connector.store.tables import identity_keys, links, loyalty_accounts
-from connector.sync.trace import HUB, default_region, phone_e164, trace_customer
+from connector.sync.trace import HUB, Trace, default_region, phone_e164, trace_customer
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 NAV = ("nav.customers", "index", "viewer")
@@ -140,10 +140,16 @@ def _by_link(connection: Connection, number: str) -> list[str]:
 
 
 def search(found: Services, query: str) -> dict[str, Any]:
-    """Everything the page shows of the customers a query names."""
+    """Everything the page shows of the customers a query names. A phone or email nobody has
+    yet still shows the events and dead letters that mention it (an order whose first task
+    died before any customer was made)."""
     how, ids = find_customer_ids(found, query)
     people: list[dict[str, Any]] = []
     seen: set[str] = set()
+    loose: list[dict[str, Any]] = []
+    if how in ("phone", "email") and not ids:
+        trace = _trace(found, how, query.lower() if how == "email" else query)
+        loose = _timeline(trace.as_dict())
     for cid in ids:
         if cid in seen:
             continue
@@ -157,11 +163,9 @@ def search(found: Services, query: str) -> dict[str, Any]:
                 ).all()
             )
         if "email" in keys:
-            trace = trace_customer(found.engine, email=keys["email"], systems=found.systems)
+            trace = _trace(found, "email", keys["email"])
         elif "phone" in keys:
-            trace = trace_customer(
-                found.engine, phone=keys["phone"], region=_region(found), systems=found.systems
-            )
+            trace = _trace(found, "phone", keys["phone"])
         else:
             continue
         for customer in trace.customers:
@@ -169,7 +173,39 @@ def search(found: Services, query: str) -> dict[str, Any]:
                 continue
             seen.add(customer["id"])
             people.append(_person(found, customer, trace.as_dict()))
-    return {"how": how, "people": people}
+    return {"how": how, "people": people, "loose": loose}
+
+
+def _trace(found: Services, how: str, value: str) -> Trace:
+    if how == "email":
+        return trace_customer(found.engine, email=value, systems=found.systems)
+    return trace_customer(found.engine, phone=value, region=_region(found), systems=found.systems)
+
+
+def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events and dead letters, newest first."""
+    return sorted(
+        [
+            {
+                "at": e["received_at"],
+                "what": "event",
+                "text": f"{e['source']} {e['topic'] or ''}".strip(),
+                "task_id": e.get("task_id"),
+            }
+            for e in trace["events"]
+        ]
+        + [
+            {
+                "at": d["finished_at"],
+                "what": "dead",
+                "text": f"{d['kind']}: {d['last_error'] or ''}",
+                "task_id": d["id"],
+            }
+            for d in trace["dead_letters"]
+        ],
+        key=lambda item: item["at"] or 0,
+        reverse=True,
+    )
 
 
 def _person(found: Services, customer: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
@@ -199,28 +235,7 @@ def _person(found: Services, customer: dict[str, Any], trace: dict[str, Any]) ->
             )
         balance = read_balance(connection, cid)
         ledger = history(connection, cid, limit=50) if balance is not None else []
-    timeline = sorted(
-        [
-            {
-                "at": e["received_at"],
-                "what": "event",
-                "text": f"{e['source']} {e['topic'] or ''}".strip(),
-                "task_id": e.get("task_id"),
-            }
-            for e in trace["events"]
-        ]
-        + [
-            {
-                "at": d["finished_at"],
-                "what": "dead",
-                "text": f"{d['kind']}: {d['last_error'] or ''}",
-                "task_id": d["id"],
-            }
-            for d in trace["dead_letters"]
-        ],
-        key=lambda item: item["at"] or 0,
-        reverse=True,
-    )
+    timeline = _timeline(trace)
     return {
         **customer,
         "orders": orders,
@@ -292,6 +307,7 @@ TEXTS = {
         "customers.timeline": "Timeline (events and dead letters)",
         "customers.empty": "Nothing yet.",
         "customers.keys": "Keys",
+        "customers.loose": "Events and dead letters that mention it",
     },
     "ru": {
         "customers.title": "Клиенты",
@@ -323,5 +339,6 @@ TEXTS = {
         "customers.timeline": "Хронология (события и мёртвые письма)",
         "customers.empty": "Пока ничего.",
         "customers.keys": "Ключи",
+        "customers.loose": "События и мёртвые письма, где это упоминается",
     },
 }
