@@ -107,11 +107,22 @@ _EXPIRED = (
     "SELECT id, priority, lane, run_at FROM tasks WHERE state = 'running' AND lease_until < ?"
     " ORDER BY lease_until LIMIT ?"
 )
+_COMPLETE = (
+    "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL"
+    " WHERE id IN ({ids}) AND locked_by = ?"
+)
+# The oldest waiting task of each finished task's key becomes queued.
+_PROMOTE_NEXT = (
+    "UPDATE tasks SET state = 'queued' WHERE id IN (SELECT (SELECT MIN(w.id) FROM tasks w"
+    " WHERE w.ordering_key = f.ordering_key AND w.state = 'waiting') FROM tasks f"
+    " WHERE f.id IN ({ids}) AND f.ordering_key IS NOT NULL)"
+)
 # The state is checked again: on PostgreSQL another worker may have claimed a candidate since.
+# (As a CASE, which no index serves: else SQLite may scan `ix_tasks_claim` instead of the ids.)
 _CLAIM = (
     "UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_until = ?,"
-    " locked_by = ?, started_at = ? WHERE id IN ({ids})"
-    " AND (state = 'queued' OR (state = 'running' AND lease_until < ?))"
+    " locked_by = ?, started_at = ? WHERE id IN ({ids}) AND CASE WHEN state = 'queued' THEN 1"
+    " WHEN state = 'running' AND lease_until < ? THEN 1 ELSE 0 END = 1"
     " RETURNING id, kind, payload, attempts, ordering_key, enqueued_at, priority, lane"
 )
 
@@ -312,19 +323,8 @@ class Queue:
         `_finish_turns`), as `enqueue_many` does: a task enqueued as waiting behind one that
         is finishing right then is always seen and promoted, never left an orphan.
         """
-        finished = tasks.alias("finished")
-        waiting = tasks.alias("waiting")
-        next_of_key = (
-            select(func.min(waiting.c.id))
-            .where(waiting.c.ordering_key == finished.c.ordering_key, waiting.c.state == WAITING)
-            .scalar_subquery()
-        )
-        heads = select(next_of_key).where(
-            finished.c.id.in_(finished_ids), finished.c.ordering_key.is_not(None)
-        )
-        connection.execute(
-            update(tasks).where(tasks.c.id.in_(heads.scalar_subquery())).values(state=QUEUED)
-        )
+        sql = _PROMOTE_NEXT.format(ids=in_list(len(finished_ids)))
+        run_returning(connection, sql, list(finished_ids))
 
     def promote_orphans(self) -> int:
         """Promotes waiting tasks with nobody ahead of them: the safety net for a promotion lost
@@ -432,14 +432,14 @@ class Queue:
         """Marks finished tasks done in one write and lets the next task of each key go."""
         if not finished:
             return
+        ids = sorted(t.id for t in finished)
+        keyed = sorted(t.id for t in finished if t.ordering_key)
         with self.engine.begin() as connection:
             _finish_turns(connection, finished)
-            connection.execute(
-                update(tasks)
-                .where(tasks.c.id.in_([t.id for t in finished]), tasks.c.locked_by == worker)
-                .values(state=DONE, finished_at=self.clock(), lease_until=None)
-            )
-            self._promote_next(connection, [t.id for t in finished if t.ordering_key])
+            sql = _COMPLETE.format(ids=in_list(len(ids)))
+            run_returning(connection, sql, [self.clock(), *ids, worker])
+            if keyed:
+                self._promote_next(connection, keyed)
 
     def fail(self, task: Task, worker: str, error: BaseException) -> str:
         """Records the error and decides: retry later (`queued`) or dead letter (`dead`)."""
