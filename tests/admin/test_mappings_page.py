@@ -49,6 +49,7 @@ def test_an_admin_fixes_a_mapping_in_the_editor_sees_the_diff_and_reverts_it(
     folder = mappings_console.services.mappings_path
     original = (folder / FILE).read_text()
     page = mappings_console.page("admin")
+    page.set_default_timeout(60_000)  # a save checks the whole set: seconds on a busy machine
     page.goto("/admin/mappings/")
     assert "valid" in page.locator(f"tr[data-path='{FILE}'] td").nth(1).inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
