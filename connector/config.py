@@ -208,10 +208,7 @@ class Settings:
         "text", "`text` (one line per event) or `json`.", _choice("text", "json")
     )
     worker_threads: int = setting(
-        16,
-        "Threads of `connector worker` (and of `run`); a task waiting for its Bitrix24 "
-        "command in the shared `batch` holds its thread, so more threads fill fuller batches.",
-        _positive(int),
+        4, "Threads of `connector worker` (and of `run`).", _positive(int)
     )
     worker_poll_seconds: float = setting(
         0.05, "How long an idle worker waits before looking for due tasks again.", _positive(float)
@@ -302,24 +299,6 @@ class Settings:
     woocommerce_webhook_secret: str | None = setting(
         None, "Secret that signs WooCommerce webhooks.", secret=True
     )
-    # Generic shop / POS
-    shop_webhook_secret: str | None = setting(
-        None, "Standard Webhooks secret (`whsec_...`) of the generic shop contract.", secret=True
-    )
-    shop_callback_url: str | None = setting(
-        None,
-        "URL of your site that receives signed `order.updated` and `customer.updated` events "
-        "(CRM stage moves, CRM-owned contact fields); signed with the shop webhook secret.",
-    )
-    # Carriers
-    cdek_url: str = setting("https://api.cdek.ru", "CDEK API v2 base URL.")
-    cdek_client_id: str | None = setting(None, "CDEK OAuth client id.")
-    cdek_client_secret: str | None = setting(None, "CDEK OAuth client secret.", secret=True)
-    cdek_webhook_secret: str | None = setting(
-        None, "Secret path part of the CDEK webhook URL.", secret=True
-    )
-    novaposhta_url: str = setting("https://api.novaposhta.ua", "Nova Poshta API 2.0 base URL.")
-    novaposhta_api_key: str | None = setting(None, "Nova Poshta API key.", secret=True)
     # Loyalty
     loyalty_provider: str = setting(
         "ledger", "`ledger` (built in) or `openloyalty`.", _choice("ledger", "openloyalty")

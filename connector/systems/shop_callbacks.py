@@ -21,6 +21,7 @@ from connector.config import Settings, required
 from connector.errors import PermanentError
 from connector.http import Timeouts, error_for_status, make_session, parse_retry_after, send
 from connector.systems.shop import sign
+from connector.systems.shop.settings import ShopSettings
 
 
 class ShopCallbacks:
@@ -43,9 +44,10 @@ class ShopCallbacks:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ShopCallbacks:
+        shop = settings.of(ShopSettings)
         return cls(
-            required(settings.shop_callback_url, "CONNECTOR_SHOP_CALLBACK_URL"),
-            required(settings.shop_webhook_secret, "CONNECTOR_SHOP_WEBHOOK_SECRET"),
+            required(shop.callback_url, "CONNECTOR_SHOP_CALLBACK_URL"),
+            required(shop.webhook_secret, "CONNECTOR_SHOP_WEBHOOK_SECRET"),
             timeouts=Timeouts.from_settings(settings),
         )
 

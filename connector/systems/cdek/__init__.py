@@ -66,10 +66,13 @@ class CdekClient(JsonClient):
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> CdekClient:
+        from connector.systems.cdek.settings import CdekSettings
+
+        cdek = settings.of(CdekSettings)
         return cls(
-            settings.cdek_url,
-            required(settings.cdek_client_id, "CONNECTOR_CDEK_CLIENT_ID"),
-            required(settings.cdek_client_secret, "CONNECTOR_CDEK_CLIENT_SECRET"),
+            cdek.url,
+            required(cdek.client_id, "CONNECTOR_CDEK_CLIENT_ID"),
+            required(cdek.client_secret, "CONNECTOR_CDEK_CLIENT_SECRET"),
             timeouts=Timeouts.from_settings(settings),
             **options,
         )

@@ -10,6 +10,7 @@ from connector import keys
 from connector.errors import PermanentError
 from connector.inbound import TaskSpec, content_key
 from connector.systems.cdek import parse_status_webhook, webhook_type
+from connector.systems.cdek.settings import CdekSettings
 
 SOURCE = "cdek"
 
@@ -19,7 +20,7 @@ blueprint = webhooks.intake_blueprint(SOURCE, __name__)
 @blueprint.post("/cdek/<secret>")
 def cdek(secret: str) -> tuple[Response, int]:
     """ORDER_STATUS pushes: CDEK signs nothing, so a secret in the URL proves the sender."""
-    if not webhooks.same(secret, webhooks.services().settings.cdek_webhook_secret):
+    if not webhooks.same(secret, webhooks.services().settings.of(CdekSettings).webhook_secret):
         return webhooks.refuse(401, SOURCE, "unauthorized", "unknown webhook secret")
     body = webhooks.body()
     try:

@@ -10,10 +10,12 @@ from connector.errors import ConfigError
 
 def run_setup(settings: Settings, **_options: Any) -> list[str]:
     from connector.systems.cdek import CdekClient
+    from connector.systems.cdek.settings import CdekSettings
 
-    if not settings.cdek_webhook_secret:
+    secret = settings.of(CdekSettings).webhook_secret
+    if not secret:
         raise ConfigError("CONNECTOR_CDEK_WEBHOOK_SECRET is required for the CDEK webhook")
-    url = f"{settings.public_url.rstrip('/')}/webhooks/cdek/{settings.cdek_webhook_secret}"
+    url = f"{settings.public_url.rstrip('/')}/webhooks/cdek/{secret}"
     _, created = CdekClient.from_settings(settings).subscribe_webhook(url, "ORDER_STATUS")
     shown = url.rsplit("/", 1)[0] + "/***"
     return [

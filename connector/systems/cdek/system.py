@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from connector.systems.cdek.settings import CdekSettings
 from connector.systems.registry import System, all_set
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def client(services: Services) -> CdekClient:
 SYSTEM = System(
     name="cdek",
     title="CDEK",
-    settings=("cdek_url", "cdek_client_id", "cdek_client_secret", "cdek_webhook_secret"),
+    settings=CdekSettings,  # CONNECTOR_CDEK_* (settings.py)
     configured=all_set("cdek_client_id"),
     client=client,
     blueprint="connector.systems.cdek.routes:blueprint",  # its webhook route

@@ -50,9 +50,12 @@ class NovaPoshtaClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> NovaPoshtaClient:
+        from connector.systems.novaposhta.settings import NovaPoshtaSettings
+
+        own = settings.of(NovaPoshtaSettings)
         return cls(
-            settings.novaposhta_url,
-            required(settings.novaposhta_api_key, "CONNECTOR_NOVAPOSHTA_API_KEY"),
+            own.url,
+            required(own.api_key, "CONNECTOR_NOVAPOSHTA_API_KEY"),
             timeouts=Timeouts.from_settings(settings),
             **options,
         )

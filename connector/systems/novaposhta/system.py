@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from connector.systems.novaposhta.settings import NovaPoshtaSettings
 from connector.systems.registry import System, all_set
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def client(services: Services) -> NovaPoshtaClient:
 SYSTEM = System(
     name="novaposhta",
     title="Nova Poshta",
-    settings=("novaposhta_url", "novaposhta_api_key"),
+    settings=NovaPoshtaSettings,  # CONNECTOR_NOVAPOSHTA_* (settings.py)
     configured=all_set("novaposhta_api_key"),
     client=client,
     jobs="connector.systems.novaposhta.jobs:JOBS",

@@ -10,6 +10,7 @@ from connector import keys
 from connector.inbound import TaskSpec
 from connector.safe_input import load_json
 from connector.systems import shop
+from connector.systems.shop.settings import ShopSettings
 
 SOURCE = "shop"
 ENTITIES = ("customer", "order", "cart")
@@ -22,7 +23,8 @@ def generic_shop() -> tuple[Response, int]:
     """The documented JSON contract for custom sites and POS systems (Standard Webhooks)."""
     body = request.get_data(cache=True)  # signed as bytes: checked before it is read as text
     headers = {k.lower(): v for k, v in webhooks.headers().items()}
-    problem = shop.verify(webhooks.services().settings.shop_webhook_secret, headers, body)
+    secret = webhooks.services().settings.of(ShopSettings).webhook_secret
+    problem = shop.verify(secret, headers, body)
     if problem:
         return webhooks.refuse(401, SOURCE, "unauthorized", problem)
     try:

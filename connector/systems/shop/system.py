@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connector.systems.registry import System, all_set, payload_record
+from connector.systems.shop.settings import ShopSettings
 
 if TYPE_CHECKING:
     from connector.services import Services
@@ -21,7 +22,7 @@ def client(services: Services) -> ShopCallbacks:
 SYSTEM = System(
     name="shop",
     title="custom shop",
-    settings=("shop_webhook_secret", "shop_callback_url"),
+    settings=ShopSettings,  # CONNECTOR_SHOP_* (settings.py)
     configured=all_set("shop_callback_url", "shop_webhook_secret"),
     client=client,
     blueprint="connector.systems.shop.routes:blueprint",  # its webhook route
