@@ -10,7 +10,7 @@ categories, 5% cancelled, history up to three years), then:
 3. `--events` order events through `keeper.order_changed` (upsert + one customer's recompute),
    each in its own transaction as the order flow runs it.
 
-Prints `BENCH analytics run=first|next customers=... customers_per_s=... peak_rss_mb=...`
+Prints `BENCH analytics run=first|next customers=... customers_per_s=... cpu_s=... peak_rss_mb=...`
 and `BENCH analytics order_event p50_ms=... p99_ms=...`. SQLite by default; `--database-url`
 runs it on PostgreSQL (an empty scratch database).
 """
@@ -24,6 +24,7 @@ sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
 
 import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
@@ -83,9 +84,10 @@ def nightly(url: str, now: float, answer: Any) -> None:
     services = build(url)
     services.queue.clock = lambda: now
     report = recompute_all(services, now=now)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     answer.send((report.customers, report.changed, report.transitions, report.pushes,
-                 report.seconds, peak, report.model is not None))  # fmt: skip
+                 report.seconds, peak, report.model is not None, cpu))  # fmt: skip
     services.close()
 
 
@@ -93,12 +95,14 @@ def run_child(url: str, now: float, name: str) -> None:
     receive, send = multiprocessing.Pipe(duplex=False)
     child = multiprocessing.get_context("fork").Process(target=nightly, args=(url, now, send))
     child.start()
-    customers, changed, moved, pushes, seconds, peak, model = receive.recv()
+    customers, changed, moved, pushes, seconds, peak, model, cpu = receive.recv()
     child.join()
     print(
         f"BENCH analytics run={name} customers={customers} changed={changed} transitions={moved} "
         f"push_tasks={pushes} model={'yes' if model else 'no'} seconds={seconds:.1f} "
-        f"customers_per_s={customers / seconds:.0f} peak_rss_mb={peak:.0f}",
+        f"customers_per_s={customers / seconds:.0f} cpu_s={cpu:.1f} "
+        f"customers_per_cpu_s={customers / cpu:.0f} peak_rss_mb={peak:.0f} "
+        f"load={os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
