@@ -17,6 +17,7 @@ from connector.flows.orders import ingest_order
 from connector.identity import find_link
 from connector.services import Services
 from connector.tasks import TaskContext
+from tests.admin.conftest import console_app  # noqa: F401 - the console tests' fixture
 from tests.support import make_settings
 
 DAY = 86400.0

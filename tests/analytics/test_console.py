@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connector.analytics.keeper import recompute_all
-from tests.admin.conftest import ConsoleApp, console_app  # noqa: F401 - the fixture
+from tests.admin.conftest import ConsoleApp
 from tests.analytics.conftest import Clock, Shop
 
 
