@@ -65,8 +65,8 @@ SYSTEM = System(
         "woocommerce.order": "connector.flows.orders:woocommerce_order",
         "woocommerce.customer": "connector.flows.customers:woocommerce_customer",
         "woocommerce.product": "connector.flows.products:woocommerce_product",
-        "push.woocommerce.order": "connector.flows.orders:push_woocommerce_order",
-        "push.woocommerce.customer": "connector.flows.customers:push_woocommerce_customer",
+        "push.woocommerce.order": "connector.systems.woocommerce.push:push_order",
+        "push.woocommerce.customer": "connector.systems.woocommerce.push:push_customer",
     },
     streams={
         "orders": modified_stream("orders"),
