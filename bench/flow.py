@@ -387,14 +387,20 @@ def full_sync(args: argparse.Namespace, rate: float) -> Figures:
         register(sandbox, services, url)
         before = calls(sandbox)
         worker, thread = run_worker(services, args.threads)
+        stop = threading.Event()
+        if args.verbose:
+            threading.Thread(target=sample, args=(services, stop), daemon=True).start()
         begun = time.time()
         FullSync(services, streams=("orders",)).run("woocommerce")
         print(f"  orders stream read and queued in {time.time() - begun:.1f} s")
         wait_for_rows(sandbox, args.orders, args.timeout, f"full sync {rate:g} rps")
         finished = max(rows_written(services).values())
         after = calls(sandbox)
+        stop.set()
         worker.stop()
         thread.join(timeout=30)
+        if args.verbose:
+            print(json.dumps(after["commands_by_method"]))
         return Figures(
             rate=rate,
             orders=args.orders,
