@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from connector.systems.mailchimp.client import MergeField
 
 RULES_FILE = "analytics.yaml"
-SHIPPED_RULES = os.path.join(os.path.dirname(__file__), "..", "..", "mappings", RULES_FILE)
 SCORES = (1, 2, 3, 4, 5)
 EVENT_MAX = 30  # Mailchimp member event names are 2-30 characters
 TAG_MAX = 100  # Mailchimp tag names are at most 100 characters
@@ -174,9 +173,10 @@ class AnalyticsRules:
 
 
 def rules_path(mappings_dir: str | None = None) -> str:
-    """`<mappings_dir>/analytics.yaml` when the admin has one, else the bundled one."""
-    admin = os.path.join(mappings_folder(mappings_dir), RULES_FILE)
-    return admin if os.path.exists(admin) else SHIPPED_RULES
+    """`<mappings folder>/analytics.yaml` (the bundled folder's when none is configured). A
+    folder without the file gets `AnalyticsRules()`: figures and segments, but no field of
+    Bitrix24 or Mailchimp is written until the admin names them."""
+    return os.path.join(mappings_folder(mappings_dir), RULES_FILE)
 
 
 def validate_rules_file(path: str) -> list[MappingError]:
@@ -240,7 +240,7 @@ def _cached_rules(path: str, changed: int) -> AnalyticsRules:
 
 def _setup_rules(mappings_dir: Any) -> AnalyticsRules | None:
     path = rules_path(os.fspath(mappings_dir) if mappings_dir is not None else None)
-    return check_rules_file(path)[0] if os.path.exists(path) else AnalyticsRules()
+    return check_rules_file(path)[0] if os.path.exists(path) else None
 
 
 def user_fields(mappings_dir: Any) -> list[UserField]:

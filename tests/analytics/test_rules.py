@@ -92,3 +92,17 @@ def test_a_changed_threshold_in_the_file_resegments_without_code(services, shop,
     assert (figures["r"], figures["segment"]) == (2, "Slipping away")
     assert [(t["from_segment"], t["to_segment"], t["cause"]) for t in transitions_of(
         services.engine, ann)][-1] == ("Need attention", "Slipping away", "nightly")  # fmt: skip
+
+
+def test_a_mappings_folder_without_the_file_gets_the_defaults_and_no_fields(tmp_path):
+    from connector.analytics.rules import AnalyticsRules, rules_for, user_fields
+    from tests.support import make_settings
+
+    empty = tmp_path / "own-mappings"
+    empty.mkdir()
+
+    rules = rules_for(make_settings(tmp_path, mappings_dir=empty))
+
+    assert rules == AnalyticsRules()
+    assert rules.segment_of(1, 1).name == "Hibernating"
+    assert (rules.bitrix24, rules.mailchimp_fields, user_fields(empty)) == ({}, {}, [])
