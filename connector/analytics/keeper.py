@@ -524,6 +524,8 @@ def recompute_all(services: Services, now: float | None = None, chunk: int = CHU
                 report.by_segment[new["segment"]] = report.by_segment.get(new["segment"], 0) + 1
             outcome, row = _decide(cid, new, old, now, "nightly")
             if not outcome.changed:
+                if old is not None and old["published"] is None and old["segment"]:
+                    to_push.append(cid)  # never written anywhere yet (not linked then): again
                 continue
             report.changed += 1
             transition = row.pop("_transition", None)
@@ -536,7 +538,7 @@ def recompute_all(services: Services, now: float | None = None, chunk: int = CHU
                 updates.append({**changes, "_cid": cid, "_seen": old["updated_at"]})
             if outcome.publish:
                 to_push.append(cid)
-            if len(inserts) + len(updates) >= chunk:
+            if len(inserts) + len(updates) + len(to_push) >= chunk:
                 flush()
         flush()
     report.seconds = time.perf_counter() - started
