@@ -95,9 +95,18 @@ def index() -> Response | tuple[str, int]:
     )
 
 
+def _balance(provider: Any, customer_id: str) -> tuple[Any, bool]:
+    """The provider's balance; the ledger's own when a remote provider (Open Loyalty) does not
+    answer, with True to say so."""
+    try:
+        return provider.balance(customer_id), False
+    except ConnectorError:
+        return getattr(provider, "ledger", provider).balance(customer_id), True
+
+
 def _page(customer_id: str, status: int = 200, error: str | None = None, **form: Any) -> Any:
     provider = _provider()
-    balance = provider.balance(customer_id)
+    balance, local_only = _balance(provider, customer_id)
     entries = provider.history(customer_id, HISTORY) if balance is not None else []
     if balance is None:
         abort(404)
@@ -108,6 +117,7 @@ def _page(customer_id: str, status: int = 200, error: str | None = None, **form:
             "admin/loyalty/customer.html",
             customer_id=customer_id,
             balance=balance,
+            local_only=local_only,
             entries=list(reversed(entries)),
             may_adjust=account is not None and account.may("operator"),
             nonce=secrets.token_urlsafe(16),
@@ -142,7 +152,7 @@ def _amount(text: str) -> Decimal | None:
 @require("operator")
 def adjust(customer_id: str) -> Any:
     provider = _provider()
-    if provider.balance(customer_id) is None:
+    if _balance(provider, customer_id)[0] is None:
         abort(404)
     amount_text = request.form.get("amount", "")
     reason = request.form.get("reason", "").strip()
@@ -206,6 +216,8 @@ TEXTS = {
         "loyalty.insufficient": "Not adjusted: the customer has fewer available bonuses.",
         "loyalty.failed": "Not adjusted: the loyalty system refused or did not answer.",
         "loyalty.no_account": "No bonus account.",
+        "loyalty.local_only": "The loyalty system did not answer: the balance shown is the "
+        "connector's own ledger.",
     },
     "ru": {
         "nav.loyalty": "Бонусы",
@@ -240,5 +252,6 @@ TEXTS = {
         "loyalty.insufficient": "Не выполнено: у клиента меньше доступных бонусов.",
         "loyalty.failed": "Не выполнено: бонусная система отказала или не ответила.",
         "loyalty.no_account": "Бонусного счёта нет.",
+        "loyalty.local_only": "Бонусная система не ответила: показан баланс по журналу коннектора.",
     },
 }
