@@ -10,16 +10,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from connector.admin.auth import require
+from connector.admin.lookup import trace_ids
 from connector.config import Settings
 from connector.errors import ConnectorError
 from connector.loyalty.ledger import history, read_balance
 from connector.services import Services
 from connector.store import reading
 from connector.store.tables import identity_keys, links, loyalty_accounts
-from connector.sync.trace import HUB, Trace, default_region, phone_e164, trace_customer
+from connector.sync.trace import HUB, default_region, phone_e164
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 NAV = ("nav.customers", "index", "viewer")
@@ -64,11 +65,14 @@ def find_customer_ids(found: Services, query: str) -> tuple[str, list[str]]:
         if "@" in query:
             return "email", _by_key(connection, "email", query.lower())
         digits = _DIGITS.sub("", query)
-        for how, ids in (
-            ("card", _by_card(connection, query.strip())),
-            ("order", _by_order(connection, query.strip())),
-            ("customer", _by_link(connection, query.strip())),
+        systems = [*found.systems.names(), HUB]
+        number = query.strip()
+        for how, look in (
+            ("card", lambda: _by_card(connection, number)),
+            ("order", lambda: _by_order(connection, number, systems)),
+            ("customer", lambda: _records(connection, "customer", number, systems)),
         ):
+            ids = look()
             if ids:
                 return how, ids
         if len(digits) >= 6:
@@ -102,39 +106,39 @@ def _by_card(connection: Connection, card: str) -> list[str]:
     return ids
 
 
-def _by_order(connection: Connection, number: str) -> list[str]:
+def _by_order(connection: Connection, number: str, systems: list[str]) -> list[str]:
     """An order's number in any system (or its canonical id) -> its customer."""
-    order_ids = list(
-        connection.scalars(
-            select(links.c.canonical_id)
-            .where(
-                links.c.entity == "order",
-                or_(links.c.external_id == number, links.c.canonical_id == number),
-            )
-            .limit(MAX_CUSTOMERS)
-        )
-    )
+    order_ids = _records(connection, "order", number, systems)
     if not order_ids:
         return []
     customers = connection.scalars(
         select(links.c.data["customer_id"].as_string()).where(
             links.c.entity == "order",
-            links.c.system == HUB,
             links.c.canonical_id.in_(order_ids),
+            links.c.system == HUB,
         )
     )
     return list(dict.fromkeys(c for c in customers if c))
 
 
-def _by_link(connection: Connection, number: str) -> list[str]:
-    """A customer's id in any system, or the canonical id."""
-    found = connection.scalars(
-        select(links.c.canonical_id)
-        .where(
-            links.c.entity == "customer",
-            or_(links.c.external_id == number, links.c.canonical_id == number),
+def _records(connection: Connection, entity: str, number: str, systems: list[str]) -> list[str]:
+    """Canonical ids of the records with this id in a system, or this canonical id; two
+    lookups, each served by a unique index of `links`."""
+    found = list(
+        connection.scalars(
+            select(links.c.canonical_id)
+            .where(
+                links.c.entity == entity,
+                links.c.system.in_(systems),
+                links.c.external_id == number,
+            )
+            .limit(MAX_CUSTOMERS)
         )
-        .limit(MAX_CUSTOMERS)
+    )
+    found += connection.scalars(
+        select(links.c.canonical_id)
+        .where(links.c.entity == entity, links.c.canonical_id == number)
+        .limit(1)
     )
     return list(dict.fromkeys(found))
 
@@ -148,38 +152,17 @@ def search(found: Services, query: str) -> dict[str, Any]:
     seen: set[str] = set()
     loose: list[dict[str, Any]] = []
     if how in ("phone", "email") and not ids:
-        trace = _trace(found, how, query.lower() if how == "email" else query)
+        value = query.lower() if how == "email" else phone_e164(query, _region(found))
+        trace = trace_ids(found.engine, found.systems, [], (how, value))
         loose = _timeline(trace.as_dict())
     for cid in ids:
         if cid in seen:
             continue
-        with reading(found.engine) as connection:
-            keys = dict(
-                connection.execute(
-                    select(identity_keys.c.kind, identity_keys.c.value).where(
-                        identity_keys.c.canonical_id == cid,
-                        identity_keys.c.kind.in_(("email", "phone")),
-                    )
-                ).all()
-            )
-        if "email" in keys:
-            trace = _trace(found, "email", keys["email"])
-        elif "phone" in keys:
-            trace = _trace(found, "phone", keys["phone"])
-        else:
-            continue
+        seen.add(cid)
+        trace = trace_ids(found.engine, found.systems, [cid], None)
         for customer in trace.customers:
-            if customer["id"] in seen:
-                continue
-            seen.add(customer["id"])
             people.append(_person(found, customer, trace.as_dict()))
     return {"how": how, "people": people, "loose": loose}
-
-
-def _trace(found: Services, how: str, value: str) -> Trace:
-    if how == "email":
-        return trace_customer(found.engine, email=value, systems=found.systems)
-    return trace_customer(found.engine, phone=value, region=_region(found), systems=found.systems)
 
 
 def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
