@@ -77,7 +77,7 @@ SYSTEM = System(
     jobs="connector.systems.bitrix24.jobs:JOBS",
     task_handlers={
         "bitrix24.event": "connector.flows.crm:bitrix24_event",
-        "push.bitrix24.contact": "connector.flows.customers:push_bitrix24_contact",
+        "push.bitrix24.contact": "connector.systems.bitrix24.contacts:push_bitrix24_contact",
         "push.bitrix24.deal": "connector.flows.orders:push_bitrix24_deal",
         "push.bitrix24.balance": "connector.flows.balance:push_bitrix24_balance",
     },

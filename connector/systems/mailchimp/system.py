@@ -32,7 +32,7 @@ SYSTEM = System(
     blueprint="connector.systems.mailchimp.routes:blueprint",  # its webhook route
     task_handlers={
         "mailchimp.event": "connector.flows.consent:mailchimp_event",
-        "push.mailchimp.member": "connector.flows.customers:push_mailchimp_member",
+        "push.mailchimp.member": "connector.systems.mailchimp.members:push_mailchimp_member",
         "push.mailchimp.order": "connector.flows.orders:push_mailchimp_order",
         "push.mailchimp.cart": "connector.flows.carts:push_mailchimp_cart",
         "push.mailchimp.balance": "connector.flows.balance:push_mailchimp_balance",

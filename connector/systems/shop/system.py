@@ -28,7 +28,7 @@ SYSTEM = System(
     blueprint="connector.systems.shop.routes:blueprint",  # its webhook route
     task_handlers={
         "shop.order": "connector.flows.orders:shop_order",
-        "shop.customer": "connector.flows.customers:shop_customer",
+        "shop.customer": "connector.systems.shop.customers:shop_customer",
         "shop.cart": "connector.flows.carts:shop_cart",
         "push.shop.order": "connector.systems.shop.push:push_shop_order",
         "push.shop.customer": "connector.systems.shop.push:push_shop_customer",

@@ -63,7 +63,7 @@ SYSTEM = System(
     jobs="connector.systems.woocommerce.jobs:JOBS",
     task_handlers={
         "woocommerce.order": "connector.flows.orders:woocommerce_order",
-        "woocommerce.customer": "connector.flows.customers:woocommerce_customer",
+        "woocommerce.customer": "connector.systems.woocommerce.customers:woocommerce_customer",
         "woocommerce.product": "connector.flows.products:woocommerce_product",
         "push.woocommerce.order": "connector.systems.woocommerce.push:push_order",
         "push.woocommerce.customer": "connector.systems.woocommerce.push:push_customer",

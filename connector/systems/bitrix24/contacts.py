@@ -1,0 +1,117 @@
+"""The Bitrix24 contact push (`push.bitrix24.contact`): finds the contact by link, then by
+Bitrix24's duplicate search (E.164 phone, lower-cased email), and creates it only when nobody
+matches; fields the mappings give to the CRM (`owner: bitrix24`) are never overwritten."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connector.errors import PermanentError
+from connector.flows.customers import apply_crm_change, mappings, owned_fields, record_fingerprint
+from connector.flows.exporter import Exporter, Plan, Push, Write
+from connector.systems.bitrix24 import multifield
+from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.systems.bitrix24.client import Bitrix24Client
+
+
+class Bitrix24ContactExporter(Exporter):
+    """Creates or updates the person's Bitrix24 contact, never making a second one."""
+
+    system, entity = "bitrix24", "customer"
+
+    def plan(self, push: Push) -> Plan | None:
+        ctx, customer, link = push.ctx, push.record, push.link
+        client = ctx.services.bitrix24
+        mapping = mappings(ctx).get("bitrix24", "contact")
+        owned = owned_fields(mapping, "bitrix24")
+        # what we would send; the same as last time means nothing to write, so nothing to read
+        sent = record_fingerprint(_drop_empty(mapping.to_system(customer)))
+        if link is not None and (link.data or {}).get("sent") == sent:
+            return None
+        contact_id, existing = _find_contact(client, link, customer)
+        if existing is None:
+            fields = _drop_empty(mapping.to_system(customer, creating=True))
+            add = Write("bitrix24", "contact", "add", None, lambda c: c.add_contact(fields))
+            add.creates = True
+            # `created`: its ADD event is our own and needs no read (connector.flows.crm)
+            data = {"created": True, "sent": sent}
+            return Plan([add], fingerprint=_contact_fp(mapping, fields, owned), data=data)
+        conflicts = set()
+        if link and link.fingerprint and _contact_fp(mapping, existing, owned) != link.fingerprint:
+            conflicts = owned  # a manager edited them since our last write: the CRM keeps them
+            apply_crm_change(ctx, "contact", contact_id)
+        fields = _contact_changes(mapping, customer, existing, conflicts)
+        writes = []
+        if fields:
+            writes.append(
+                Write(
+                    "bitrix24",
+                    "contact",
+                    "update",
+                    str(contact_id),
+                    lambda c: c.update_contact(contact_id, fields),
+                    {"fields": sorted(fields)},
+                )
+            )
+        if conflicts:  # the manager's edit stays unseen until the CRM flow applies it
+            return Plan(writes, external_id=contact_id)
+        after = {**existing, **fields}
+        return Plan(
+            writes,
+            external_id=contact_id,
+            fingerprint=_contact_fp(mapping, after, owned),
+            data={"sent": sent},
+        )
+
+
+def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Task `push.bitrix24.contact` {id: canonical customer id}."""
+    Bitrix24ContactExporter().run(ctx, payload)
+
+
+def _find_contact(client: Bitrix24Client, link: Any, customer: dict[str, Any]) -> tuple[Any, Any]:
+    """The linked contact, else one Bitrix24's duplicate search finds by phone or email."""
+    if link is not None:
+        try:
+            return int(link.external_id), client.get_contact(int(link.external_id))
+        except PermanentError:
+            pass  # deleted in the CRM: find or make another
+    phones = [customer["phone"]] if customer.get("phone") else []
+    emails = [customer["email"]] if customer.get("email") else []
+    found = client.find_contacts_by_comm(phones=phones, emails=emails) if phones or emails else []
+    if not found:
+        return None, None
+    contact_id = min(found)
+    return contact_id, client.get_contact(contact_id)
+
+
+def _contact_fp(mapping: Any, record: dict[str, Any], owned: set[str]) -> str:
+    return record_fingerprint(mapping.to_canonical(record), sorted(owned))
+
+
+def _drop_empty(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _contact_changes(
+    mapping: Any, customer: dict[str, Any], existing: dict[str, Any], conflicts: set[str]
+) -> dict[str, Any]:
+    """The fields whose value differs from the contact's; a phone or email it already holds in
+    any entry is not sent again (re-sending without the entry's ID would duplicate it)."""
+    wanted = _drop_empty(mapping.to_system(customer, existing=existing, conflicts=conflicts))
+    changes = {}
+    for name, value in wanted.items():
+        if name in (multifield.PHONE, multifield.EMAIL):
+            target = next((i for i in value if i.get("VALUE_TYPE") == "WORK"), None)
+            held = {
+                multifield.comparable(name, str(i.get("VALUE", "")))
+                for i in existing.get(name) or []
+            }
+            if target is None or multifield.comparable(name, target["VALUE"]) in held:
+                continue
+            changes[name] = [target]
+        elif str(existing.get(name) if existing.get(name) is not None else "") != str(value):
+            changes[name] = value
+    return changes
