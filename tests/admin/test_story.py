@@ -6,9 +6,15 @@ too (400). Each page is saved to var/screenshots/."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import Message
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,7 @@ from connector.systems import shop
 from connector.worker import Worker
 from tests.admin.conftest import Console, build, own_env
 from tests.admin.live import served
+from tests.support import free_port
 
 SHOP_SECRET = "whsec_c2hvcC1zZWNyZXQta2V5LWZvci1hZG1pbg=="
 ORDER = {
@@ -63,6 +70,42 @@ def send_order(console: Console) -> None:
     assert answer.status_code in (200, 202), answer.get_data(as_text=True)
 
 
+class Inbox:
+    """Mails the local SMTP server received."""
+
+    def __init__(self) -> None:
+        self.mails: list[Message] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        self.mails.append(message_from_bytes(envelope.content or b"", policy=default))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    from aiosmtpd.controller import Controller
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def alerts_env(port: int) -> dict[str, str]:
+    return {
+        "CONNECTOR_ALERTS_EMAIL_TO": "ops@example.com",
+        "CONNECTOR_ALERTS_SMTP_HOST": "127.0.0.1",
+        "CONNECTOR_ALERTS_SMTP_PORT": str(port),
+        "CONNECTOR_ALERTS_SMTP_SECURITY": "none",
+    }
+
+
+HAS_ALERTS = importlib.util.find_spec("connector.alerts") is not None
+
+
 def csrf_of(page: Any) -> str:
     return str(page.locator("input[name=csrf_token]").first.get_attribute("value"))
 
@@ -77,7 +120,18 @@ def test_an_operator_finds_the_dead_order_the_admin_fixes_the_mapping_and_the_re
         "CONNECTOR_QUEUE_BACKOFF_BASE": "0.01",
         "CONNECTOR_QUEUE_BACKOFF_MAX": "0.05",
     }
-    with served(build(load_settings(env=env, env_file=None)), browser, fresh_sandbox) as console:
+    with (
+        smtp_server() as (inbox, smtp_port),
+        served(
+            build(
+                load_settings(
+                    env=env | (alerts_env(smtp_port) if HAS_ALERTS else {}), env_file=None
+                )
+            ),
+            browser,
+            fresh_sandbox,
+        ) as console,
+    ):
         services = console.services
         worker = Worker(services, threads=1, name="story")
         operator = console.page("operator")
@@ -87,6 +141,14 @@ def test_an_operator_finds_the_dead_order_the_admin_fixes_the_mapping_and_the_re
         worker.run_until_idle(timeout=20)
         [letter] = services.queue.dead_letters()
         assert "zahlung-ok" in (letter["last_error"] or "")
+        if HAS_ALERTS:  # the alert engine (connector/alerts) mails the dead letters' digest
+            from connector.alerts.evaluate import evaluate
+
+            evaluate(services)
+            assert len(inbox.mails) == 1
+            mail = inbox.mails[0]
+            assert mail["To"] == "ops@example.com"
+            assert "dead letter" in (str(mail["Subject"]) + str(mail.get_body())).lower()
         operator.goto("/admin/overview/")
         assert operator.locator("#dead-count").inner_text() == "1"
         console.shot(operator, "admin-overview")
