@@ -20,7 +20,7 @@ from connector.analytics.keeper import published_values
 from connector.analytics.rules import AnalyticsRules, rules_for
 from connector.audit import record_write
 from connector.errors import ConnectorError, PermanentError
-from connector.flows.hub import skip, wait_for_dependency
+from connector.flows.hub import load_snapshot, skip, wait_for_dependency
 from connector.identity import link_of
 from connector.store.tables import customer_figures
 from connector.tasks import TaskContext
@@ -42,6 +42,13 @@ def _save(engine: Engine, cid: str, system: str, written: Mapping[str, Any]) -> 
         published = dict(held or {})
         published[system] = dict(written)
         connection.execute(update(cf).where(cf.c.customer_id == cid).values(published=published))
+
+
+def _reachable(engine: Engine, cid: str, keys: tuple[str, ...]) -> bool:
+    """Whether the customer's contact or member is coming (its push needs one of `keys`); a
+    customer the system will never hold is skipped, not waited for."""
+    customer = load_snapshot(engine, "customer", cid) or {}
+    return any(customer.get(key) for key in keys)
 
 
 def _value(value: Any) -> Any:
@@ -78,7 +85,7 @@ def push_bitrix24_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:
             continue
         link = link_of(engine, "customer", cid, "bitrix24")
         if link is None:
-            if len(ids) == 1:
+            if len(ids) == 1 and _reachable(engine, cid, ("email", "phone")):
                 wait_for_dependency(ctx, f"the Bitrix24 contact of customer {cid}")
             skip("figures", "no Bitrix24 contact yet", customer=cid)
             continue
@@ -128,7 +135,7 @@ def push_mailchimp_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:
             continue
         link = link_of(engine, "customer", cid, "mailchimp")
         if link is None:
-            if len(ids) == 1:
+            if len(ids) == 1 and _reachable(engine, cid, ("email",)):
                 wait_for_dependency(ctx, f"the Mailchimp member of customer {cid}")
             skip("figures", "no Mailchimp member yet", customer=cid)
             continue
