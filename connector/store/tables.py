@@ -391,6 +391,7 @@ sync_job_streams = Table(
     Column("job_id", BigInteger, primary_key=True),
     Column("stream", String(60), primary_key=True),
     Column("position", Integer, nullable=False),
+    Column("task_id", BigInteger),  # the task that reads the stream
     Column("state", String(10), nullable=False),
     Column("pages", Integer, nullable=False, default=0),
     Column("records", Integer, nullable=False, default=0),

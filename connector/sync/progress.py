@@ -24,9 +24,9 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from connector import keys
 from connector.errors import ConnectorError
-from connector.queue import describe
+from connector.queue import UNFINISHED, describe
 from connector.store import reading
-from connector.store.tables import sync_job_streams, sync_jobs
+from connector.store.tables import sync_job_streams, sync_jobs, tasks
 from connector.sync.streams import Outcome, Page, run_stream
 
 if TYPE_CHECKING:
@@ -207,11 +207,19 @@ def start_job(
             .returning(sync_jobs.c.id)
         ).scalar_one()
         for position, planned in enumerate(plan):
+            task_id = services.queue.enqueue(
+                JOB_STREAM,
+                {"job": int(job_id), "system": system, "kind": kind, "stream": planned.stream,
+                 **planned.options, **options},
+                ordering_key=planned.ordering_key,
+                connection=connection,
+            )  # fmt: skip
             connection.execute(
                 insert(sync_job_streams).values(
                     job_id=job_id,
                     stream=planned.stream,
                     position=position,
+                    task_id=task_id,
                     state=WAITING,
                     pages=0,
                     records=0,
@@ -219,13 +227,6 @@ def start_job(
                     updated_at=now,
                 )
             )
-            services.queue.enqueue(
-                JOB_STREAM,
-                {"job": int(job_id), "system": system, "kind": kind, "stream": planned.stream,
-                 **planned.options, **options},
-                ordering_key=planned.ordering_key,
-                connection=connection,
-            )  # fmt: skip
         if on_started is not None:
             on_started(connection, int(job_id))
     log.info("%s of %s started by %s (job %s)", kind, system, by, job_id)
@@ -233,15 +234,18 @@ def start_job(
 
 
 def unfinished_job(engine: Engine, system: str, kind: str) -> int | None:
-    """The newest job of `system` and `kind` that still has a stream to finish."""
+    """The newest job of `system` and `kind` that still has a stream to finish (its task still
+    queued, waiting or running: a task discarded or lost does not hold up new jobs)."""
     with reading(engine) as connection:
         found = connection.scalar(
             select(sync_jobs.c.id)
             .join(sync_job_streams, sync_job_streams.c.job_id == sync_jobs.c.id)
+            .join(tasks, tasks.c.id == sync_job_streams.c.task_id)
             .where(
                 sync_jobs.c.system == system,
                 sync_jobs.c.kind == kind,
                 sync_job_streams.c.state.in_((WAITING, RUNNING)),
+                tasks.c.state.in_(UNFINISHED),
             )
             .order_by(sync_jobs.c.id.desc())
             .limit(1)
@@ -280,22 +284,35 @@ def recent_jobs(engine: Engine, limit: int = 20, only: int | None = None) -> lis
                 select(sync_job_streams)
                 .where(sync_job_streams.c.job_id.in_(list(by_id)))
                 .order_by(sync_job_streams.c.job_id, sync_job_streams.c.position)
-            )
+            ).all()
+            task_states = _task_states(connection, [r.task_id for r in rows if r.task_id])
             for row in rows:
+                state, error = row.state, row.error
+                ended = task_states.get(row.task_id)
+                if state in (WAITING, RUNNING) and ended is not None and ended not in UNFINISHED:
+                    state, error = FAILED, f"its task {row.task_id} ended ({ended}) unreported"
                 by_id[int(row.job_id)].streams.append(
                     StreamProgress(
                         stream=row.stream,
-                        state=row.state,
+                        state=state,
                         pages=int(row.pages),
                         records=int(row.records),
                         total=None if row.total is None else int(row.total),
                         enqueued=int(row.enqueued),
-                        error=row.error,
+                        error=error,
                         started_at=row.started_at,
                         updated_at=float(row.updated_at),
                     )
                 )
     return jobs
+
+
+def _task_states(connection: Connection, ids: list[int]) -> dict[int, str]:
+    """The state of each task still in the store (a purged one is left out: it finished)."""
+    if not ids:
+        return {}
+    found = connection.execute(select(tasks.c.id, tasks.c.state).where(tasks.c.id.in_(ids)))
+    return {int(task_id): str(state) for task_id, state in found}
 
 
 # -- the task ---------------------------------------------------------------------------------

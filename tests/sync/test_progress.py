@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from connector import keys
 from connector.errors import TransientError
+from connector.store.tables import tasks
 from connector.sync.progress import (
     JOB_STREAM,
     CannotSync,
@@ -114,3 +116,15 @@ def test_a_system_that_is_not_configured_cannot_be_synced(services):
     with pytest.raises(CannotSync, match="nothing to poll"):
         start_job(services, "woocommerce", "poll", "operator")
     assert queued(services, JOB_STREAM) == []
+
+
+def test_a_job_whose_task_was_discarded_shows_failed_and_holds_up_nothing(shop_services):
+    first = start_job(shop_services, "woocommerce", "poll", "operator")
+    with shop_services.engine.begin() as connection:
+        connection.execute(
+            update(tasks).where(tasks.c.kind == JOB_STREAM).values(state="discarded")
+        )
+    view = job_view(shop_services.engine, first)
+    assert view is not None and view.state == "failed"
+    assert "ended (discarded) unreported" in (view.streams[0].error or "")
+    assert start_job(shop_services, "woocommerce", "poll", "operator") > first

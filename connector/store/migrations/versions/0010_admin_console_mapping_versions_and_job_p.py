@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.BigInteger(), nullable=False),
         sa.Column("stream", sa.String(length=60), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.BigInteger(), nullable=True),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("pages", sa.Integer(), nullable=False),
         sa.Column("records", sa.Integer(), nullable=False),
