@@ -152,8 +152,8 @@ def fan_out(
             continue
         if not system.linked_only:
             push(connection, services, kind, canonical_id)
-        elif (shop := link_of(connection, entity, canonical_id, system.name)) is not None:
-            push(connection, services, kind, shop.external_id, {SHOP_REF[entity]: canonical_id})
+        elif (held := link_of(connection, entity, canonical_id, system.name)) is not None:
+            push(connection, services, kind, held.external_id, {SHOP_REF[entity]: canonical_id})
 
 
 def systems_enabled(services: Services, names: Iterable[str]) -> list[str]:

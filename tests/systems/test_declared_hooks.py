@@ -3,6 +3,8 @@ systems and trace's phone region come from what each system declares."""
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -63,3 +65,45 @@ def test_the_phone_region_is_read_from_the_first_sales_channel_the_registry_name
     assert default_region(mappings, Registry([MARKET])) == "KZ"  # type: ignore[arg-type]
     assert default_region(mappings, Registry.discover()) == "RU"  # type: ignore[arg-type]
     assert default_region(mappings, Registry([])) == "RU"  # the DEFAULT_REGION
+
+
+SYSTEM_NAMES = re.compile(r"bitrix24|mailchimp|woocommerce|cdek|novaposhta|kaspi|^shop$", re.I)
+READ_THROUGH_THE_REGISTRY = (
+    "webhooks.py",
+    "connector/sync/full.py",
+    "connector/sync/trace.py",
+    "connector/cli/status.py",
+    "connector/flows/hub.py",
+)
+
+
+def code_names(path: Path) -> set[str]:
+    """Every identifier and string in a module's code (docstrings and comments left out)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                found.add(node.value)
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.add(node.name)
+    return found
+
+
+@pytest.mark.parametrize("module", READ_THROUGH_THE_REGISTRY)
+def test_the_core_modules_that_read_the_registry_name_no_system_in_their_code(module):
+    root = Path(__file__).resolve().parents[2]
+    named = sorted(name for name in code_names(root / module) if SYSTEM_NAMES.search(name))
+    assert named == []
