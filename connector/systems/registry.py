@@ -23,12 +23,13 @@ a `"module:attribute"` reference (or built inside a function) and imported on fi
 discovering the systems imports no flow and no handler (only what each package's `__init__`
 imports). Example (connector/systems/kaspi/system.py):
 
+    from connector.systems.kaspi.settings import KaspiSettings
     from connector.systems.registry import System, all_set
 
     SYSTEM = System(
         name="kaspi",
         title="Kaspi.kz",
-        settings=("kaspi_url", "kaspi_token"),
+        settings=KaspiSettings,        # settings.py: CONNECTOR_KASPI_URL, _TOKEN, ...
         configured=all_set("kaspi_token"),
         client="connector.systems.kaspi.client:client_from_services",   # f(services) -> client
         task_handlers={"kaspi.order": "connector.systems.kaspi.flows:kaspi_order"},
@@ -37,6 +38,12 @@ imports). Example (connector/systems/kaspi/system.py):
         sends={"order", "customer"},
         receives={"order"},            # -> push task "push.kaspi.order", key "order:kaspi:{id}"
     )
+
+Its settings are a `connector.config.SystemSettings` class in its package, read typed through
+`settings.of(KaspiSettings)`; config gathers every registered system's into the one settings
+source. A system that takes webhooks names its routes, a blueprint made by
+`webhooks.intake_blueprint` (`blueprint="connector.systems.<name>.routes:blueprint"`), which
+the web app mounts.
 
 A system that receives an entity gets a push task of kind `receives[entity]` (default
 `push.<system>.<entity>`) whenever the hub's entity changes from another system, with the
