@@ -333,6 +333,64 @@ class Settings:
         None, "When set, `/metrics` asks for `Authorization: Bearer <token>`.", secret=True
     )
 
+    # Alerts (connector/alerts/, docs/alerts.md): channels, then the rules' thresholds
+    alerts_email_to: str | None = setting(
+        None, "Addresses (comma-separated) alerts are mailed to; unset: no email."
+    )
+    alerts_email_from: str = setting("connector@localhost", "Sender address of alert mails.")
+    alerts_smtp_host: str | None = setting(None, "SMTP server of alert mails.")
+    alerts_smtp_port: int = setting(587, "Port of the SMTP server.", _port)
+    alerts_smtp_security: str = setting(
+        "starttls",
+        "`starttls` (upgrade a plain connection, usually port 587), `ssl` (TLS from the "
+        "start, usually 465) or `none` (a relay on a trusted network only).",
+        _choice("starttls", "ssl", "none"),
+    )
+    alerts_smtp_user: str | None = setting(None, "SMTP login; unset: no login.")
+    alerts_smtp_password: str | None = setting(None, "SMTP password.", secret=True)
+    alerts_telegram_token: str | None = setting(
+        None, "Telegram bot token alerts are sent with (with the chat id).", secret=True
+    )
+    alerts_telegram_chat_id: str | None = setting(
+        None, "Telegram chat (id or @channel) that receives alerts."
+    )
+    alerts_telegram_url: str = setting(
+        "https://api.telegram.org", "Telegram Bot API base URL (a proxy or a local Bot API)."
+    )
+    alerts_webhook_url: str | None = setting(
+        None,
+        'URL that receives each alert as JSON `{"text": ...}` (Slack incoming webhooks and '
+        "Mattermost read it); it usually holds a secret.",
+        secret=True,
+    )
+    alerts_timeout: float = setting(
+        5.0,
+        "Seconds one alert send may take (connect and answer); a slower channel is tried "
+        "again at the next evaluation and never holds up the others. At most 30.",
+        _seconds_up_to(30.0),
+    )
+    alerts_digest_minutes: float = setting(
+        15.0,
+        "New dead letters are told in one digest per this many minutes.",
+        _positive(float),
+    )
+    alerts_failing_minutes: float = setting(
+        15.0,
+        "A system whose tasks fail with no success for this many minutes opens an incident.",
+        _positive(float),
+    )
+    alerts_queue_lag_minutes: float = setting(
+        10.0,
+        "The oldest due task waiting this many minutes opens an incident.",
+        _positive(float),
+    )
+    alerts_refused_webhooks: int = setting(
+        20,
+        "Webhook deliveries of one source refused as unauthentic (401) within 5 minutes that "
+        "open an incident (a wrong secret, or someone probing).",
+        _positive(int),
+    )
+
     # the settings of every registered system (its `SystemSettings` class), by class: see `of`
     groups: Mapping[type[SystemSettings], SystemSettings] = field(
         default_factory=lambda: {group: group() for group in system_setting_groups()},

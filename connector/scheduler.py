@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector import keys
 from connector.services import Services
+from connector.systems.registry import resolve
 from jobs import Job, all_jobs, enqueue_job
 
 log = logging.getLogger("connector.scheduler")
@@ -27,6 +29,9 @@ def active_jobs(services: Services) -> list[Job]:
 
 
 def fire(services: Services, job: Job) -> None:
+    if job.run is not None:  # runs here, in the scheduler's thread (jobs/alerts.py)
+        resolve(job.run)(services)
+        return
     task_id = enqueue_job(services.queue, job)
     if task_id is not None:
         log.info("job %s enqueued task %s", job.name, task_id)
@@ -60,7 +65,9 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
             coalesce=True,
             misfire_grace_time=int(job.every_seconds),
         )
-        if job.at_start:
+        if job.run is not None:
+            scheduler.modify_job(job.name, next_run_time=datetime.now(UTC))  # soon, not here
+        elif job.at_start:
             fire_at_start(services, job)
         else:
             fire(services, job)

@@ -28,6 +28,9 @@ class Job:
     at_start: bool = False
     # Its task's queue priority (connector.queue: LIVE, POLL, BULK); None: POLL.
     priority: int | None = None
+    # "module:function" of f(services) the scheduler calls itself instead of enqueueing a task
+    # (the alert evaluation: it must not wait in the queue it watches); `kind` only names it.
+    run: str | None = None
 
     def bucket(self, now: float) -> int:
         return math.floor(now / self.every_seconds)
@@ -56,7 +59,7 @@ def all_jobs(systems: Iterable[Any] | None = None) -> list[Job]:
     from jobs import maintenance
 
     found: list[Job] = list(maintenance.JOBS)
-    for module_name in ("loyalty", "analytics"):
+    for module_name in ("loyalty", "analytics", "alerts"):
         try:
             module = __import__(f"jobs.{module_name}", fromlist=["JOBS"])
         except ImportError:
