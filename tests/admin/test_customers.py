@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.admin.conftest import ConsoleApp
@@ -49,3 +52,24 @@ def test_a_name_that_is_a_script_shows_as_text(console_app: ConsoleApp) -> None:
 def test_an_unknown_query_says_nobody_was_found(console_app: ConsoleApp) -> None:
     page = console_app.client("viewer").get("/admin/customers/?q=nobody@example.com")
     assert page.status_code == 200 and 'id="nobody"' in page.text
+
+
+def test_in_the_browser_a_script_in_a_name_is_text_and_never_runs(
+    browser: Any, tmp_path: Path
+) -> None:
+    from connector.config import load_settings
+    from tests.admin.conftest import build, own_env
+    from tests.admin.live import served
+
+    built = build(load_settings(env=own_env(tmp_path), env_file=None))
+    make_customer(
+        built.services, first_name="<script>alert(1)</script><img src=x onerror=alert(2)>"
+    )
+    with served(built, browser) as console:
+        page = console.page("viewer")
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto("/admin/customers/?q=maria@example.com")
+        name = page.locator("h2.name").inner_text()
+        assert name.startswith("<script>alert(1)</script><img src=x onerror=alert(2)>")
+        assert dialogs == []
