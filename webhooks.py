@@ -53,6 +53,8 @@ def answer(status: int, source: str, outcome: str, **body: Any) -> tuple[Respons
 def refuse(status: int, source: str, error: str, message: str) -> tuple[Response, int]:
     """A delivery not taken (401 unauthenticated, 400 unreadable), logged with why."""
     log.warning("%s webhook refused (%s): %s", source, status, message)
+    if status == 401:  # counted for the alerts' "burst of refused signatures"
+        services().refusals.count(source)
     return answer(status, source, error, message=message)
 
 

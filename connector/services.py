@@ -19,6 +19,7 @@ from connector.queue import Queue, RetryPolicy
 from connector.store import open_store
 
 if TYPE_CHECKING:  # what the properties build, imported when first used
+    from connector.alerts.refusals import RefusalCounter
     from connector.inbound import InboundWriter
     from connector.mapping import ReloadingMappings
     from connector.systems.bitrix24.client import Bitrix24Client
@@ -100,6 +101,14 @@ class Services:
         return Metrics(self.queue)
 
     @built_once
+    def refusals(self) -> RefusalCounter:
+        """Webhook deliveries refused as unauthentic, counted for the alerts (written every
+        few seconds, never by the request)."""
+        from connector.alerts.refusals import RefusalCounter
+
+        return RefusalCounter(self.engine, self.queue.clock)
+
+    @built_once
     def registry(self) -> TaskRegistry:
         from connector.tasks import build_registry
 
@@ -175,5 +184,7 @@ class Services:
     def close(self) -> None:
         if "inbound" in self.__dict__:
             self.inbound.close()
+        if "refusals" in self.__dict__:
+            self.refusals.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -18,6 +18,7 @@ from connector.scheduler import build_scheduler
 from connector.services import Services
 from jobs import all_jobs
 from tests.alerts.conftest import Clock, Inbox, alert_services
+from tests.support import make_settings
 
 TELEGRAM = "https://telegram.test"
 TOKEN = "123456:telegram-secret-token"
@@ -254,3 +255,22 @@ def test_the_scheduler_evaluates_the_alerts_itself_and_enqueues_no_task(
     fire(services, job)
     assert services.queue.stats().queued == before  # nothing went through the queue
     assert [i.rule for i in incidents(services.engine, open_only=True)] == ["queue_lag"]
+
+
+def test_a_forged_webhook_is_refused_and_counted_where_the_alerts_read_it(tmp_path: Path):
+    from connector import observe
+    from connector.app import create_app
+
+    services = Services(make_settings(tmp_path, woocommerce_webhook_secret="wc-secret"))
+    client = create_app(services).test_client()
+    for _ in range(3):
+        answered = client.post(
+            "/webhooks/woocommerce",
+            data=b'{"id": 1}',
+            headers={"X-WC-Webhook-Signature": "forged", "X-WC-Webhook-Topic": "order.updated"},
+        )
+        assert answered.status_code == 401
+    assert observe.refused_webhooks(services).by_source == {}  # not written by the request
+    services.refusals.flush()  # what its timer does a few seconds later
+    assert observe.refused_webhooks(services).by_source == {"woocommerce": 3}
+    services.close()
