@@ -87,6 +87,17 @@ def log_likelihood(
     weight: np.ndarray | None = None,
 ) -> float:
     """The sum of each customer's log-likelihood (the paper's equation 6), weighted."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _log_likelihood(params, x, t_x, T, weight)
+
+
+def _log_likelihood(
+    params: tuple[float, float, float, float],
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,  # noqa: N803
+    weight: np.ndarray | None,
+) -> float:
     r, alpha, a, b = params
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)

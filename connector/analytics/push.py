@@ -88,6 +88,7 @@ def push_bitrix24_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:
             if len(ids) == 1 and _reachable(engine, cid, ("email", "phone")):
                 wait_for_dependency(ctx, f"the Bitrix24 contact of customer {cid}")
             skip("figures", "no Bitrix24 contact yet", customer=cid)
+            _save(engine, cid, "bitrix24", {})  # tried: the next change writes every field
             continue
         wanted = bitrix24_fields(rules, row)
         fields = _changed(wanted, (row.get("published") or {}).get("bitrix24"))
@@ -138,6 +139,7 @@ def push_mailchimp_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:
             if len(ids) == 1 and _reachable(engine, cid, ("email",)):
                 wait_for_dependency(ctx, f"the Mailchimp member of customer {cid}")
             skip("figures", "no Mailchimp member yet", customer=cid)
+            _save(engine, cid, "mailchimp", {})  # tried: the next change writes every field
             continue
         held = (row.get("published") or {}).get("mailchimp") or {}
         merge = mailchimp_fields(rules, row)
