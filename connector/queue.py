@@ -107,6 +107,12 @@ _EXPIRED = (
     "SELECT id, priority, lane, run_at FROM tasks WHERE state = 'running' AND lease_until < ?"
     " ORDER BY lease_until LIMIT ?"
 )
+# Keys with waiting tasks and none queued or running (normally none: one probe per waiting task).
+_ORPHAN_KEYS = (
+    "SELECT DISTINCT w.ordering_key FROM tasks w WHERE w.state = 'waiting' AND NOT EXISTS"
+    " (SELECT 1 FROM tasks o WHERE o.ordering_key = w.ordering_key"
+    " AND o.state IN ('queued', 'running'))"
+)
 _COMPLETE = (
     "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL"
     " WHERE id IN ({ids}) AND locked_by = ?"
@@ -330,21 +336,23 @@ class Queue:
         """Promotes waiting tasks with nobody ahead of them: the safety net for a promotion lost
         to a race between concurrent transactions (possible on PostgreSQL, not on SQLite)."""
         with self.engine.begin() as connection:
-            stuck = connection.scalars(
-                select(tasks.c.ordering_key).where(tasks.c.state == WAITING).distinct()
-            )
-            return self._promote(connection, set(stuck))
+            stuck = select_column(connection, _ORPHAN_KEYS, ())
+            return self._promote(connection, set(stuck)) if stuck else 0
 
     # -- consuming -------------------------------------------------------------------------
 
-    def claim(self, worker: str, limit: int = 1) -> list[Task]:
+    def claim(self, worker: str, limit: int = 1, finished: Sequence[Task] = ()) -> list[Task]:
         """Takes up to `limit` due tasks and tasks whose lease ran out: the most urgent first,
         and within one priority the lanes in turns (the one served longest ago first), each
-        lane's tasks oldest due first."""
+        lane's tasks oldest due first. `finished` tasks are marked done first, in the same
+        transaction (as `complete_many`): a busy worker pays one commit per round, not two."""
         if limit <= 0:
+            self.complete_many(finished, worker)
             return []
         now = self.clock()
         with self.engine.begin() as connection:
+            if finished:
+                self._complete(connection, finished, worker)
             chosen = self._choose(connection, now, limit)
             if not chosen:
                 return []
@@ -432,14 +440,17 @@ class Queue:
         """Marks finished tasks done in one write and lets the next task of each key go."""
         if not finished:
             return
+        with self.engine.begin() as connection:
+            self._complete(connection, finished, worker)
+
+    def _complete(self, connection: Connection, finished: Sequence[Task], worker: str) -> None:
         ids = sorted(t.id for t in finished)
         keyed = sorted(t.id for t in finished if t.ordering_key)
-        with self.engine.begin() as connection:
-            _finish_turns(connection, finished)
-            sql = _COMPLETE.format(ids=in_list(len(ids)))
-            run_returning(connection, sql, [self.clock(), *ids, worker])
-            if keyed:
-                self._promote_next(connection, keyed)
+        _finish_turns(connection, finished)
+        sql = _COMPLETE.format(ids=in_list(len(ids)))
+        run_returning(connection, sql, [self.clock(), *ids, worker])
+        if keyed:
+            self._promote_next(connection, keyed)
 
     def fail(self, task: Task, worker: str, error: BaseException) -> str:
         """Records the error and decides: retry later (`queued`) or dead letter (`dead`)."""

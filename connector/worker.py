@@ -62,9 +62,8 @@ class Worker:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="task") as pool:
                 while not self.stop_event.is_set():
                     try:
-                        self._flush_finished()
                         self._housekeeping()
-                        busy = self._dispatch(pool)
+                        busy = self._dispatch(pool)  # records finished tasks as it claims
                     except SQLAlchemyError as error:  # the store is away: keep the worker alive
                         log.error("worker %s: store unavailable (%s); retrying", self.name, error)
                         self.stop_event.wait(1.0)
@@ -91,12 +90,19 @@ class Worker:
         return ran
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> bool:
-        """Claims as many tasks as there is room for; True when the room was filled."""
+        """Records the tasks finished since the last round and claims as many tasks as there is
+        room for, in one transaction; True when the room was filled."""
         with self._lock:
             room = 2 * self.threads - len(self._held)
+            finished, self._finished = self._finished, []
+        try:
+            claimed = self.services.queue.claim(self.name, limit=max(room, 0), finished=finished)
+        except BaseException:
+            with self._lock:  # not recorded: keep them for the next round
+                self._finished[:0] = finished
+            raise
         if room <= 0:
             return False
-        claimed = self.services.queue.claim(self.name, limit=room)
         for task in claimed:
             with self._lock:
                 future = pool.submit(self._run_and_report, task)

@@ -174,16 +174,16 @@ def test_worker_survives_a_store_outage_and_records_what_finished_meanwhile(serv
 
     task_id = services.queue.enqueue("diagnostic.probe", {"name": "outage"})
     worker = Worker(services, threads=1, poll_seconds=0.01)
-    real_complete = services.queue.complete_many
+    real_complete = services.queue._complete  # what claims and complete_many record with
     failures = {"left": 3}
 
-    def flaky_complete(finished, name):
+    def flaky_complete(connection, finished, name):
         if finished and failures["left"]:
             failures["left"] -= 1
             raise OperationalError("UPDATE tasks", {}, Exception("database is locked"))
-        return real_complete(finished, name)
+        return real_complete(connection, finished, name)
 
-    services.queue.complete_many = flaky_complete
+    services.queue._complete = flaky_complete
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
