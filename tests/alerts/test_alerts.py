@@ -274,3 +274,72 @@ def test_a_forged_webhook_is_refused_and_counted_where_the_alerts_read_it(tmp_pa
     services.refusals.flush()  # what its timer does a few seconds later
     assert observe.refused_webhooks(services).by_source == {"woocommerce": 3}
     services.close()
+
+
+def test_mail_goes_over_starttls_with_a_login(tmp_path: Path, clock: Clock, monkeypatch):
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.support import free_port
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this server only
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticate(server, session, envelope, mechanism, data) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"smtp-password")
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="localhost",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        services = alert_services(
+            tmp_path,
+            clock,
+            alerts_email_to="ops@example.com",
+            alerts_smtp_host="localhost",
+            alerts_smtp_port=port,
+            alerts_smtp_security="starttls",
+            alerts_smtp_user="alerts",
+            alerts_smtp_password="smtp-password",
+        )
+        assert send_test(services) == {"email": None}
+        assert inbox.subjects() == ["[connector] test alert"]
+        assert logins == [(b"alerts", b"smtp-password")]
+
+        wrong = alert_services(
+            tmp_path,
+            clock,
+            alerts_email_to="ops@example.com",
+            alerts_smtp_host="localhost",
+            alerts_smtp_port=port,
+            alerts_smtp_user="alerts",
+            alerts_smtp_password="wrong-password",
+        )
+        [error] = send_test(wrong).values()  # refused (or cut off): never a crash
+        assert error is not None and error.startswith("email via localhost")
+        assert "wrong-password" not in error and len(inbox.mails) == 1
+    finally:
+        controller.stop()
