@@ -119,3 +119,32 @@ def test_a_stored_webhook_queues_a_live_task(any_store_services):
         record_group(any_store_services.queue, connection, [inbound])
     [task] = any_store_services.queue.claim("w", limit=5)
     assert (task.priority, task.lane) == (LIVE, "woocommerce")
+
+
+def test_tasks_queued_before_the_upgrade_get_their_lane_and_a_poll_priority(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from connector.store import _alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        for kind in ("push.bitrix24.deal", "woocommerce.order", "sync.poll", "push"):
+            connection.execute(
+                text(
+                    "INSERT INTO tasks (kind, payload, state, run_at, enqueued_at, attempts)"
+                    " VALUES (:kind, '{}', 'queued', 0, 0, 0)"
+                ),
+                {"kind": kind},
+            )
+        command.upgrade(config, "0006")
+        rows = connection.execute(text("SELECT lane, priority FROM tasks ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [
+        ("bitrix24", POLL),
+        ("woocommerce", POLL),
+        ("sync", POLL),
+        ("push", POLL),
+    ]
