@@ -22,6 +22,7 @@ skipped with a note.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import statistics
@@ -237,6 +238,7 @@ def claim_latencies(
                 for n in range(future)
             ),
         )
+    with contextlib.closing(sqlite3.connect(path)) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the load's WAL is no claim's to copy
     queue = Queue(engine)
     kinds = ("woocommerce.order", "push.bitrix24.deal", "push.mailchimp.member")
