@@ -208,7 +208,10 @@ class Settings:
         "text", "`text` (one line per event) or `json`.", _choice("text", "json")
     )
     worker_threads: int = setting(
-        4, "Threads of `connector worker` (and of `run`).", _positive(int)
+        16,
+        "Threads of `connector worker` (and of `run`); a task waiting for its Bitrix24 "
+        "command in the shared `batch` holds its thread, so more threads fill fuller batches.",
+        _positive(int),
     )
     worker_poll_seconds: float = setting(
         0.05, "How long an idle worker waits before looking for due tasks again.", _positive(float)

@@ -154,7 +154,7 @@ RULES_FILES = {
 
 def kind_of(data: Any) -> str:
     """Which kind of file the top-level keys say: `mapping`, `value_map`, `defaults`, or the
-    rules file of a feature (`loyalty`, `delivery`: see `RULES_FILES`)."""
+    rules file of a feature (`loyalty`, `delivery`, `analytics`: see `RULES_FILES`)."""
     if isinstance(data, dict):
         if "value_map" in data:
             return "value_map"
