@@ -94,3 +94,16 @@ def test_without_the_sandbox_installed_the_command_says_how_to_install_it(
     assert len(lines) == 1
     assert lines[0].startswith("error: the sandbox is not installed")
     assert "pip install -e ./sandbox" in lines[0]
+
+
+def test_every_file_the_console_serves_is_package_data_of_the_wheel() -> None:
+    """The console's templates and styles ship in the wheel: each suffix is in package-data."""
+    patterns = _project(ROOT / "pyproject.toml")["tool"]["setuptools"]["package-data"]["*"]
+    shipped = {pattern.removeprefix("*") for pattern in patterns}
+    served = {
+        path.suffix
+        for path in (ROOT / "connector").rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc", ".md"}  # .md: notes for developers
+    }
+    assert served, "connector/ holds no data files?"
+    assert served <= shipped, f"add to [tool.setuptools.package-data]: {served - shipped}"
