@@ -16,18 +16,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Text, cast, func, literal_column, or_, select
+from sqlalchemy import Connection, Engine, Text, cast, func, or_, select
 
 from connector.queue import DEAD
 from connector.store import reading
-from connector.store.tables import identity_keys, inbound_events, links, tasks
+from connector.store.tables import identity_keys, inbound_events, tasks
 from connector.sync.trace import (
-    HUB,
     SCAN_EVENTS,
     SHOW_EVENTS,
     Needles,
     Trace,
     _customer,
+    _orders,
     _phone_digits,
     inbound_task_key,
     task_target,
@@ -39,13 +39,6 @@ if TYPE_CHECKING:
 NEWEST_CHECKED = 200  # the newest dead letters always read in full
 SCAN_DEAD = 2000  # the newest dead letters searched for the customer's needles
 SHOW_DEAD = 50
-
-
-def customer_of_order(connection: Connection) -> Any:
-    """The hub order's `customer_id`, written as the index `ix_links_customer_of` is."""
-    if connection.dialect.name == "postgresql":
-        return literal_column("(links.data ->> 'customer_id')")
-    return literal_column("json_extract(links.data, '$.customer_id')")
 
 
 def trace_ids(
@@ -79,53 +72,6 @@ def _words(needles: Needles) -> list[str]:
 def _like_any(column: Any, words: list[str]) -> Any:
     text = func.lower(cast(column, Text))
     return or_(*(text.contains(word, autoescape=True) for word in words))
-
-
-def _orders(
-    connection: Connection, customer_ids: list[str], needles: Needles
-) -> list[dict[str, Any]]:
-    if not customer_ids:
-        return []
-    hub_rows = connection.execute(
-        select(links).where(
-            customer_of_order(connection).in_(customer_ids),
-            links.c.entity == "order",
-            links.c.system == HUB,
-        )
-    ).mappings()
-    orders = []
-    for hub in hub_rows:
-        data = dict(hub["data"] or {})
-        oid = hub["canonical_id"]
-        needles.canonical_ids.add(oid)
-        records = []
-        for row in connection.execute(
-            select(links)
-            .where(links.c.entity == "order", links.c.canonical_id == oid, links.c.system != HUB)
-            .order_by(links.c.system)
-        ).mappings():
-            own = row["data"] or {}
-            records.append(
-                {
-                    "system": row["system"],
-                    "id": row["external_id"],
-                    "status": own.get("stage") or own.get("status"),
-                    "version": row["version"],
-                }
-            )
-            needles.records.add((row["system"], "order", str(row["external_id"])))
-        orders.append(
-            {
-                "id": oid,
-                "customer_id": data.get("customer_id"),
-                "status": data.get("status"),
-                "total": data.get("total"),
-                "currency": data.get("currency"),
-                "created_at": data.get("created_at"),
-                "links": records,
-            }
-        )
-    return sorted(orders, key=lambda o: str(o.get("created_at") or ""), reverse=True)
 
 
 def _events(

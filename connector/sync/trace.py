@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, literal, select
+from sqlalchemy import Connection, Engine, literal, literal_column, select
 
 from connector.errors import ConnectorError
 from connector.mapping.phones import DEFAULT_REGION
@@ -221,6 +221,13 @@ def _customer(connection: Connection, cid: str, needles: Needles) -> dict[str, A
     }
 
 
+def customer_of_order(connection: Connection) -> Any:
+    """The hub order's `customer_id`, written as the index `ix_links_customer_of` is."""
+    if connection.dialect.name == "postgresql":
+        return literal_column("(links.data ->> 'customer_id')")
+    return literal_column("json_extract(links.data, '$.customer_id')")
+
+
 def _orders(
     connection: Connection, customer_ids: list[str], needles: Needles
 ) -> list[dict[str, Any]]:
@@ -230,7 +237,7 @@ def _orders(
         select(links).where(
             links.c.entity == "order",
             links.c.system == HUB,
-            links.c.data["customer_id"].as_string().in_(customer_ids),
+            customer_of_order(connection).in_(customer_ids),
         )
     ).mappings()
     orders = []
