@@ -62,9 +62,14 @@ def _missing(reason: str) -> None:
     pytest.skip(f"{reason}; install: {INSTALL}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session (playwright's sync API)."""
+    """One headless Chromium for the console's tests (playwright's sync API).
+
+    Package scope, not session: while the sync API is open, its asyncio event loop runs in the
+    main thread, so any later test of the session that calls `asyncio.run` (tests/core's
+    slow-client tests of `WholeRequestWSGI`) would fail with "cannot be called from a running
+    event loop". Playwright is closed once tests/admin is done."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
