@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from connector.config import mappings_folder
 from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
+from connector.mapping.checker import RulesChecker
 from connector.mapping.errors import MappingErrors, did_you_mean
 from connector.model import ORDER_STATUSES
 
@@ -272,31 +273,11 @@ def merge_fields(mappings_dir: Any) -> list[MergeField]:
 # -- the checker --------------------------------------------------------------------------------
 
 
-class _Checker:
-    """Walks the document, collecting a located error for each problem instead of stopping."""
+class _Checker(RulesChecker):
+    """Walks analytics.yaml, collecting a located error for each problem instead of stopping."""
 
     def __init__(self, document: loader.Document) -> None:
-        self.document = document
-        self.errors: list[MappingError] = []
-
-    def fail(self, location: tuple[Any, ...], message: str) -> None:
-        label = ".".join(
-            f"[{p}]" if isinstance(p, int) else str(p) for p in location if p != "analytics"
-        ).replace(".[", "[")
-        self.errors.append(
-            MappingError(message, self.document.file, self.document.line(location), label or None)
-        )
-
-    def mapping(self, value: Any, location: tuple[Any, ...], keys: tuple[str, ...]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(location, "must be a mapping (key: value)")
-            return {}
-        for key in value:
-            if keys and key not in keys:
-                self.fail((*location, key), f"unknown key {key!r}{did_you_mean(str(key), keys)}")
-        return value
+        super().__init__(document, "analytics")
 
     def whole(self, value: Any, location: tuple[Any, ...], default: int, least: int = 0) -> int:
         if value is None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.errors import MappingError, MappingsUnusable
 from connector.mapping import loader
+from connector.mapping.checker import RulesChecker
 from connector.mapping.errors import MappingErrors, did_you_mean, format_error
 from connector.model import ORDER_STATUSES, SHIPMENT_STATES
 
@@ -207,33 +208,13 @@ def check_rules_file(
     return (None if checker.errors else rules), checker.errors
 
 
-class _Checker:
-    """Walks the document, collecting a located error for each problem instead of stopping."""
+class _Checker(RulesChecker):
+    """Walks delivery.yaml, collecting a located error for each problem instead of stopping."""
 
     def __init__(self, document: loader.Document, carriers: dict[str, Any]) -> None:
-        self.document = document
+        super().__init__(document, "delivery")
         self.carriers = carriers
         self.names = tuple(carriers)
-        self.errors: list[MappingError] = []
-
-    def fail(self, location: tuple[Any, ...], message: str) -> None:
-        label = ".".join(
-            f"[{p}]" if isinstance(p, int) else str(p) for p in location if p != "delivery"
-        ).replace(".[", "[")
-        self.errors.append(
-            MappingError(message, self.document.file, self.document.line(location), label or None)
-        )
-
-    def mapping(self, value: Any, location: tuple[Any, ...], keys: tuple[str, ...]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(location, "must be a mapping (key: value)")
-            return {}
-        for key in value:
-            if keys and key not in keys:
-                self.fail((*location, key), f"unknown key {key!r}{did_you_mean(str(key), keys)}")
-        return value
 
     def strings(self, value: Any, location: tuple[Any, ...]) -> list[str]:
         if value is None:
