@@ -48,7 +48,7 @@ from sqlalchemy import Connection, Engine, select, update
 from connector import keys
 from connector.errors import ConnectorError, MappingError
 from connector.flows.orders import CHECKOUT_DRAFTS, PAID, order_events
-from connector.identity import HUB, jsonable, save_link
+from connector.identity import HUB, jsonable, lock_link, save_link
 from connector.logs import mask
 from connector.queue import BULK
 from connector.store import reading
@@ -483,6 +483,15 @@ class Repairs:
         """The link's fingerprint says the system holds what we wrote; it does not."""
         self.forgotten.setdefault((entity, system), []).append(canonical_id)
 
+    def forget_sent(self, entity: str, system: str, canonical_id: str) -> None:
+        """The link's `data` says the record holds what we last sent (the fields' and rows'
+        fingerprints an exporter skips an unread push on); it does not, so the push must read
+        the record again. The link's fingerprint stays: it is how the push tells a manager's
+        move (the CRM keeps it) from a drift to overwrite."""
+        self.link_changes.append(
+            lambda connection: _forget_sent(connection, entity, canonical_id, system)
+        )
+
     def push(self, kind: str, target_id: str, **payload: Any) -> None:
         """A push task as the fan-out queues it (`connector.flows.hub.push`)."""
         key = self.systems.push_key(kind, target_id)
@@ -526,6 +535,16 @@ class Repairs:
         for task in self.tasks:
             found[task.kind] = found.get(task.kind, 0) + 1
         return found
+
+
+UNSENT: dict[str, Any] = {"sent": None, "rows": None}  # what a link's data says we last sent
+
+
+def _forget_sent(connection: Connection, entity: str, canonical_id: str, system: str) -> None:
+    link = lock_link(connection, entity, canonical_id, system)
+    forgotten = {k: None for k in UNSENT if link is not None and link.data.get(k) is not None}
+    if link is not None and forgotten:
+        save_link(connection, entity, canonical_id, system, link.external_id, data=forgotten)
 
 
 def shop_reread(repairs: Repairs, order: ShopOrder) -> None:
@@ -668,6 +687,7 @@ class Bitrix24Deals(OrderSide):
         if any(d.kind != DUPLICATED for d in found):
             # the push reads the deal fresh: a missing one is made again, a field the shop owns
             # is written, and a stage the manager moved is taken into the hub (CRM wins)
+            repairs.forget_sent("order", self.system, order.key)
             repairs.push("push.bitrix24.deal", order.key)
 
 
@@ -895,7 +915,15 @@ def _relink(
     if repairs is not None:
 
         def move(connection: Connection) -> None:
-            save_link(connection, "order", key, side.system, survivor.ref, fingerprint=None)
+            save_link(
+                connection,
+                "order",
+                key,
+                side.system,
+                survivor.ref,
+                fingerprint=None,
+                data=UNSENT,  # the survivor holds nothing we sent: the push reads and writes it
+            )
 
         repairs.link_changes.append(move)
     return Difference(
@@ -1002,6 +1030,8 @@ def compare_customers(
         where = f"{side.system} record {tied[cid]} is gone" if cid in tied else "never sent"
         found.append(_customer_missing(side, buyer, f"hub customer {cid}, {where}"))
         if repairs is not None:
+            if cid in tied:  # the push must not trust the link's word that it holds our last send
+                repairs.forget_sent("customer", side.system, cid)
             repairs.push(side.push_kind, cid)
     for buyer in people.strangers:
         found.append(_customer_missing(side, buyer, "not in the hub"))
