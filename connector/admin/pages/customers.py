@@ -5,6 +5,7 @@ events and dead letters that `connector trace` prints."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, select
 from connector.admin.auth import require
 from connector.admin.lookup import trace_ids
 from connector.config import Settings
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, MappingsUnusable
 from connector.loyalty.ledger import history, read_balance
 from connector.services import Services
 from connector.store import reading
@@ -25,6 +26,7 @@ from connector.sync.trace import HUB, default_region, phone_e164
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 NAV = ("nav.customers", "index", "viewer")
 MAX_CUSTOMERS = 5
+RECENT_TRANSITIONS = 5  # segment transitions shown on a customer's page, newest first
 _DIGITS = re.compile(r"\D")
 
 
@@ -225,7 +227,50 @@ def _person(found: Services, customer: dict[str, Any], trace: dict[str, Any]) ->
         "balance": balance,
         "ledger": list(reversed(ledger)),
         "timeline": timeline,
+        "analytics": analytics_of(found, cid),
     }
+
+
+def analytics_of(found: Services, cid: str) -> dict[str, Any] | None:
+    """A customer's figures as `connector analytics show` prints them (the same `public`
+    values and `explain` lines), with their latest segment transitions; None without a
+    counted order."""
+    from connector.analytics.figures import explain, public
+    from connector.analytics.keeper import figures_of, transitions_of
+    from connector.analytics.rules import rules_for
+
+    row = figures_of(found.engine, cid)
+    if row is None or not row.get("orders_count"):
+        return None
+    shown = public(row)
+    try:
+        rules = rules_for(found.settings)
+    except MappingsUnusable:  # the admin's rules file is invalid: the figures without the why
+        why: list[str] = []
+        horizon = None
+    else:
+        why = explain(row, rules, found.queue.clock())
+        horizon = rules.horizon_days
+    moves = transitions_of(found.engine, cid)[-RECENT_TRANSITIONS:]
+    return {
+        **shown,
+        "revenue": _money(shown["revenue"]),
+        "average_check": _money(shown["average_check"]),
+        "why": why,
+        "horizon_days": horizon,
+        "transitions": [{**move, "day": _day(move["at"])} for move in reversed(moves)],
+        "segments_page": "admin.segments.index" in current_app.view_functions,
+    }
+
+
+def _money(value: float | None) -> str | None:
+    return None if value is None else f"{value:,.2f}"
+
+
+def _day(moment: float | None) -> str:
+    if moment is None:
+        return "-"
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d")
 
 
 def record_url(settings: Settings, system: str, entity: str, external_id: str) -> str | None:
@@ -291,6 +336,26 @@ TEXTS = {
         "customers.empty": "Nothing yet.",
         "customers.keys": "Keys",
         "customers.loose": "Events and dead letters that mention it",
+        "customers.analytics": "Analytics",
+        "customers.no_figures": "No paid orders yet: no figures.",
+        "customers.orders_count": "Orders",
+        "customers.revenue": "Revenue (LTV)",
+        "customers.average_check": "Average check",
+        "customers.first_order": "First order",
+        "customers.last_order": "Last order",
+        "customers.mean_days": "Mean days between orders",
+        "customers.rfm": "R / F / M",
+        "customers.segment": "Segment",
+        "customers.segment_since": "since {day}",
+        "customers.why": "Why",
+        "customers.p_alive": "P(alive)",
+        "customers.expected": "Expected orders in {days} days",
+        "customers.transitions": "Latest segment transitions",
+        "customers.from": "From",
+        "customers.to": "To",
+        "customers.day": "Date",
+        "customers.cause": "Cause",
+        "customers.all_segments": "All segments",
     },
     "ru": {
         "customers.title": "Клиенты",
@@ -323,5 +388,25 @@ TEXTS = {
         "customers.empty": "Пока ничего.",
         "customers.keys": "Ключи",
         "customers.loose": "События и мёртвые письма, где это упоминается",
+        "customers.analytics": "Аналитика",
+        "customers.no_figures": "Оплаченных заказов пока нет: показателей нет.",
+        "customers.orders_count": "Заказов",
+        "customers.revenue": "Выручка (LTV)",
+        "customers.average_check": "Средний чек",
+        "customers.first_order": "Первый заказ",
+        "customers.last_order": "Последний заказ",
+        "customers.mean_days": "Дней между заказами в среднем",
+        "customers.rfm": "R / F / M",
+        "customers.segment": "Сегмент",
+        "customers.segment_since": "с {day}",
+        "customers.why": "Почему",
+        "customers.p_alive": "P(активен)",
+        "customers.expected": "Ожидается заказов за {days} дн.",
+        "customers.transitions": "Последние переходы между сегментами",
+        "customers.from": "Из",
+        "customers.to": "В",
+        "customers.day": "Дата",
+        "customers.cause": "Причина",
+        "customers.all_segments": "Все сегменты",
     },
 }
