@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from connector.admin import accounts_for
 from connector.admin.auth import ROLES, Accounts
@@ -185,23 +183,9 @@ class Console(ConsoleApp):
 
 @pytest.fixture
 def console(browser: Any, fresh_sandbox: Any, tmp_path: Path) -> Iterator[Console]:
+    from tests.admin.live import served
+
     env = own_env(tmp_path)
     env.update(fresh_sandbox.settings_env())
-    built = build(load_settings(env=env, env_file=None))
-    server = make_server("127.0.0.1", 0, built.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    running = Console(
-        built.services,
-        built.app,
-        built.accounts,
-        url=f"http://127.0.0.1:{server.server_port}",
-        browser=browser,
-        sandbox=fresh_sandbox,
-    )
-    try:
+    with served(build(load_settings(env=env, env_file=None)), browser, fresh_sandbox) as running:
         yield running
-    finally:
-        running.close()
-        server.shutdown()
-        thread.join(5)
