@@ -290,6 +290,11 @@ admin_actions = Table(
 Index("ix_tasks_state_id", tasks.c.state, tasks.c.id)
 Index("ix_task_errors_failed", task_errors.c.failed_at)
 
+# Indexes on an expression that each dialect spells its own way, so a migration makes them with
+# raw SQL and this metadata cannot declare them; comparing the schema with the metadata
+# (autogenerate, tests/core/test_service.py) leaves them out.
+MIGRATION_ONLY_INDEXES = frozenset({"ix_links_customer_of"})
+
 # Alerts and health signals -----------------------------------------------------------------------
 # Owned by connector/observe.py and connector/alerts/ (migration 0008).
 
