@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from connector.analytics.keeper import recompute_all, transitions_of
 from connector.identity import find_link
+from connector.store.tables import customer_figures
 from tests.e2e.conftest import World, open_world
 
 DAY = 86400.0
@@ -108,3 +110,29 @@ def test_time_alone_moves_a_customer_into_at_risk_once_in_the_crm_and_mailchimp(
     assert segment_events(world).count("rfm_at_risk") == 1
     assert len(world.writes(action="figures")) == writes
     assert world.dead_letters() == []
+
+
+def test_a_contact_deleted_in_the_crm_leaves_no_dead_figures_push_and_gets_every_field_later(world):
+    """The deletion is a drift the reconcile repairs; the figures push must not die of it."""
+    clock = Clock()
+    world.services.queue.clock = clock
+    for number, days in enumerate((80, 75, 70), 1):
+        world.shop_event("order.created", order(number, days))
+    world.settle()
+    clock.shift = 10
+    world.settle()
+    [contact] = world.contacts()
+    world.crm("/act/contact", id=contact["ID"], action="delete")
+
+    clock.shift = 30 * DAY  # the nightly run has a change to write: the segment moved
+    assert recompute_all(world.services).transitions == 1
+    world.settle()
+
+    assert world.dead_letters() == []
+    cid = find_link(world.services.engine, "customer", "shop", "C-RFM").canonical_id
+    with world.services.engine.connect() as connection:
+        published = connection.execute(
+            select(customer_figures.c.published).where(customer_figures.c.customer_id == cid)
+        ).scalar()
+    assert published["bitrix24"] == {}  # the recreated contact is written in full
+    assert [t["name"] for t in member(world)["tags"]] == ["RFM: At risk"]  # Mailchimp went on
