@@ -482,3 +482,89 @@ analytics_runs = Table(
     Column("cutoffs", JSON),
     Column("model", JSON),
 )
+
+# Cascades (issue 16, migration 0011) ------------------------------------------------------------
+# Owned by connector/cascades/. A scenario run per customer and trigger; each step's send is one
+# row whose `idem_key` ("<run id>:<step>") is written before the provider is called, so a retried
+# or duplicated step task finds it and never sends twice.
+
+# `state`: running | converted | stopped | finished. `trigger_key` dedupes trigger events:
+# a duplicated, reordered or retried event of the same trigger starts no second run.
+cascade_runs = Table(
+    "cascade_runs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("scenario", String(100), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("trigger_key", String(300), nullable=False),
+    Column("trigger", JSON, nullable=False),  # {event, ref, at, data}: what started the run
+    Column("state", String(12), nullable=False),
+    Column("step", Integer, nullable=False, default=0),  # the index of the next step
+    Column("started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("stop_reason", String(200)),
+    Column("converted_step", Integer),  # the last step sent before the conversion
+    Column("converted_ref", String(200)),  # the order that converted it
+    UniqueConstraint("scenario", "trigger_key", name="uq_cascade_runs_trigger"),
+)
+Index("ix_cascade_runs_customer", cascade_runs.c.customer_id, cascade_runs.c.state)
+Index("ix_cascade_runs_scenario", cascade_runs.c.scenario, cascade_runs.c.state)
+
+# `state`: reserved (written before the provider call) | sent | skipped | failed | unknown
+# (reserved, then the worker died: not sent again) ; `status` the provider's delivery status.
+cascade_sends = Table(
+    "cascade_sends",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", BigInteger, nullable=False, index=True),
+    Column("step", Integer, nullable=False),
+    Column("idem_key", String(100), nullable=False, unique=True),
+    Column("customer_id", String(100), nullable=False),
+    Column("channel", String(30), nullable=False),  # the system: smsru, twilio, telegram, ...
+    Column("medium", String(20), nullable=False),  # email | sms | messenger
+    Column("marketing", SmallInteger, nullable=False, default=1),
+    Column("state", String(12), nullable=False),
+    Column("reason", String(200)),  # why skipped or failed
+    Column("address", String(320)),  # where it went (masked wherever it is shown)
+    Column("provider_id", String(200)),
+    Column("status", String(30)),  # the provider's last delivery status
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float),
+    Column("status_at", Float),
+)
+Index("ix_cascade_sends_provider", cascade_sends.c.channel, cascade_sends.c.provider_id)
+Index(
+    "ix_cascade_sends_cap",
+    cascade_sends.c.customer_id,
+    cascade_sends.c.medium,
+    cascade_sends.c.sent_at,
+)
+
+# An address that said STOP, blocked the bot or unsubscribed: no scenario sends there again.
+channel_optouts = Table(
+    "channel_optouts",
+    metadata,
+    Column("medium", String(20), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("channel", String(30), nullable=False),
+    Column("reason", String(100), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+# One-time tokens of Telegram start links (t.me/<bot>?start=<token>): binding the chat to the
+# customer; the binding itself is a link (entity customer, system telegram, the chat id).
+telegram_tokens = Table(
+    "telegram_tokens",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("customer_id", String(100), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+    Column("chat_id", String(64)),
+)

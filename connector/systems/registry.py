@@ -176,6 +176,8 @@ class System:
     demo: Ref | None = None
     # a carrier (connector.delivery.carriers.Carrier): registers, tracks and cancels parcels
     carrier: Ref | None = None
+    # a message channel (connector.cascades.channels.Channel): sends the steps of cascades
+    channel: Ref | None = None
     # f(engine) -> the last check of its webhooks at the system (a dict, None before the first
     # one): `connector status` shows it under "webhooks" while the system is configured
     webhook_check: Ref | None = None
