@@ -29,7 +29,8 @@ from connector.sync.trace import (
     _customer,
     _orders,
     _phone_digits,
-    inbound_task_key,
+    events_with_tasks,
+    matching_events,
     task_target,
 )
 
@@ -86,28 +87,11 @@ def _events(
         .limit(1)
     )
     rows = connection.execute(
-        select(inbound_events, tasks.c.id.label("queued_task"), tasks.c.kind, tasks.c.payload)
-        .join(tasks, tasks.c.dedupe_key == inbound_task_key, isouter=True)
+        events_with_tasks()
         .where(inbound_events.c.id >= (floor or 0), _like_any(inbound_events.c.body, words))
-        .order_by(inbound_events.c.id.desc())
         .limit(SHOW_EVENTS * 5)
     ).mappings()
-    found, pattern = [], needles.pattern()
-    for row in rows:
-        target = task_target(row["kind"], row["payload"], systems) if row["kind"] else None
-        if needles.found_in(row["body"] or "", target, pattern):
-            found.append(
-                {
-                    "id": row["id"],
-                    "source": row["source"],
-                    "topic": row["topic"],
-                    "received_at": row["received_at"],
-                    "task_id": row["queued_task"],
-                }
-            )
-            if len(found) >= SHOW_EVENTS:
-                break
-    return found
+    return matching_events(rows, needles, systems)
 
 
 def _dead_letters(

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, literal, literal_column, select
+from sqlalchemy import Connection, Engine, RowMapping, literal, literal_column, select
 
 from connector.errors import ConnectorError
 from connector.mapping.phones import DEFAULT_REGION
@@ -294,13 +294,25 @@ inbound_task_key = (
 )
 
 
-def _events(connection: Connection, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
-    rows = connection.execute(
+def events_with_tasks() -> Any:
+    """Inbound events newest first, each with the task it queued (for `matching_events`)."""
+    return (
         select(inbound_events, tasks.c.id.label("queued_task"), tasks.c.kind, tasks.c.payload)
         .join(tasks, tasks.c.dedupe_key == inbound_task_key, isouter=True)
         .order_by(inbound_events.c.id.desc())
-        .limit(SCAN_EVENTS)
-    ).mappings()
+    )
+
+
+def _events(connection: Connection, needles: Needles, systems: Registry) -> list[dict[str, Any]]:
+    rows = connection.execute(events_with_tasks().limit(SCAN_EVENTS)).mappings()
+    return matching_events(rows, needles, systems)
+
+
+def matching_events(
+    rows: Iterable[RowMapping], needles: Needles, systems: Registry
+) -> list[dict[str, Any]]:
+    """The first `SHOW_EVENTS` of `rows` (from `events_with_tasks`) that mention the needles
+    in their body or whose task is about one of the person's records."""
     found, pattern = [], needles.pattern()
     for row in rows:
         target = task_target(row["kind"], row["payload"], systems) if row["kind"] else None
