@@ -568,3 +568,58 @@ telegram_tokens = Table(
     Column("used_at", Float),
     Column("chat_id", String(64)),
 )
+
+# --- catalogue (issue 17, migration 0012) ---------------------------------------------------
+# The canonical catalogue, copied from its master (the shop, a CSV file or a POS export):
+# one row per product, one per variant (a simple product is its own variant, same id). A
+# deleted or sold-out product stays, marked unavailable. Money is kept as decimal text.
+catalogue_products = Table(
+    "catalogue_products",
+    metadata,
+    Column("product_id", String(100), primary_key=True),
+    Column("master", String(30), nullable=False),  # woocommerce | csv | pos
+    Column("name", String(300), nullable=False),
+    Column("description", Text),
+    Column("url", String(1000)),
+    Column("image_url", String(1000)),
+    Column("status", String(12), nullable=False),  # active | deleted | draft
+    Column("modified", String(40)),  # the master's modification time (ISO), the poll cursor
+    Column("fingerprint", String(64), nullable=False),  # of the product with its variants
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_catalogue_products_modified", catalogue_products.c.modified)
+
+catalogue_variants = Table(
+    "catalogue_variants",
+    metadata,
+    Column("product_id", String(100), primary_key=True),
+    Column("variant_id", String(100), primary_key=True),
+    Column("sku", String(100)),
+    Column("name", String(300), nullable=False),
+    Column("price", String(32)),  # the regular price
+    Column("sale_price", String(32)),
+    Column("sale_from", String(40)),  # ISO; empty = from now
+    Column("sale_to", String(40)),  # ISO; empty = open ended
+    Column("currency", String(3), nullable=False),
+    Column("stock", Integer),  # the sum over warehouses; empty = not tracked
+    Column("stock_by_warehouse", JSON),  # {warehouse: quantity} where the master has it
+    Column("in_stock", SmallInteger, nullable=False),  # the master's own status
+    Column("image_url", String(1000)),
+    Column("url", String(1000)),
+    Column("position", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_catalogue_variants_sku", catalogue_variants.c.sku)
+
+# One row per offline sale line that decrements the master's stock: written before the call to
+# the master, so a retried import never decrements twice. `state`: reserved | written | skipped.
+catalogue_stock_writes = Table(
+    "catalogue_stock_writes",
+    metadata,
+    Column("line_key", String(200), primary_key=True),
+    Column("sku", String(100), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("detail", String(200)),
+    Column("at", Float, nullable=False),
+)
