@@ -52,6 +52,7 @@ from connector.services import Services
 from connector.store.tables import audit, inbound_events, tasks
 from connector.worker import Worker
 from connector_sandbox.runner import Sandbox, serve
+from connector_sandbox.wiring import point_webhooks_at
 
 BATCH = 50
 PRODUCTS = (93, 87)  # two simple products of the emulator's catalog
@@ -160,24 +161,13 @@ def register(sandbox: RemoteSandbox, services: Services, url: str) -> None:
 
     for entity, wanted in user_fields_from_mappings(services.mappings_path).items():
         services.bitrix24.ensure_user_fields(entity, wanted)
-    answer = sandbox.control(
-        "woocommerce",
-        "POST",
-        "/admin/webhooks",
-        json={"topics": TOPICS, "delivery_url": f"{url}/webhooks/woocommerce"},
+    point_webhooks_at(
+        sandbox,
+        url,
+        woocommerce_topics=TOPICS,
+        bitrix24_events=B24_EVENTS,
+        application_token=APP_TOKEN,
     )
-    assert answer.status_code == 201, answer.text
-    answer = sandbox.control(
-        "bitrix24",
-        "POST",
-        "/outgoing-webhooks",
-        json={
-            "handler": f"{url}/webhooks/bitrix24",
-            "events": B24_EVENTS,
-            "application_token": APP_TOKEN,
-        },
-    )
-    assert answer.status_code == 201, answer.text
 
 
 def order_body(number: int) -> dict[str, Any]:

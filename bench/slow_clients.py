@@ -32,6 +32,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from connector_sandbox.wiring import free_port, wait_listening
+
 STALLED_HEAD = (
     b"POST /webhooks/woocommerce HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
@@ -52,22 +54,6 @@ BARE_APP = textwrap.dedent(
     guarded = WholeRequestWSGI(app, threads=8, read_timeout=10, max_body_bytes=1 << 20)
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def healthz_latencies(port: int, count: int) -> list[float | None]:

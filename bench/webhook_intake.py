@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connector.systems.woocommerce.webhooks import signature
+from connector_sandbox.wiring import free_port, wait_listening
 
 SECRET = "bench-secret"
 P99_BOUND_MS = 50.0
@@ -55,22 +55,6 @@ class Round:
     @property
     def sustained(self) -> bool:
         return self.errors == 0 and self.achieved >= self.target * 0.95 and self.p99 < P99_BOUND_MS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def build_requests(count: int, first_id: int) -> list[bytes]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from connector.config import Settings, load_settings
+from connector_sandbox.wiring import free_port, point_webhooks_at
+
+__all__ = ["free_port", "make_settings", "register_connector", "wait_for"]
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 """Official example payloads and API descriptions, copied into the repo (specs/README.md)."""
@@ -19,13 +21,6 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     env = {"CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'connector.db'}"}
     env.update({f"CONNECTOR_{k.upper()}": str(v) for k, v in overrides.items()})
     return load_settings(env=env, env_file=None)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (for a server a test starts)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
@@ -63,21 +58,10 @@ def register_connector(services: Any, url: str, sandbox: Any, application_token:
     services.mailchimp.ensure_webhook(
         settings.mailchimp_list_id, f"{url}/webhooks/mailchimp/{settings.mailchimp_webhook_secret}"
     )
-    answer = sandbox.control(
-        "woocommerce",
-        "POST",
-        "/admin/webhooks",
-        json={"topics": WC_TOPICS, "delivery_url": f"{url}/webhooks/woocommerce"},
+    point_webhooks_at(
+        sandbox,
+        url,
+        woocommerce_topics=WC_TOPICS,
+        bitrix24_events=B24_EVENTS,
+        application_token=application_token,
     )
-    assert answer.status_code == 201, answer.text
-    answer = sandbox.control(
-        "bitrix24",
-        "POST",
-        "/outgoing-webhooks",
-        json={
-            "handler": f"{url}/webhooks/bitrix24",
-            "events": B24_EVENTS,
-            "application_token": application_token,
-        },
-    )
-    assert answer.status_code == 201, answer.text
