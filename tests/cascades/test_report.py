@@ -4,7 +4,6 @@ grouped queries, printed as a table and a funnel, and as JSON."""
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import event
 
