@@ -269,8 +269,36 @@ class BonusEntry(Entity):
     custom: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Coupon(Entity):
+    """A shop's discount code and its rule (connector/promo): Mailchimp promo rule and code.
+
+    `type` is `percentage` (then `amount` is the percent, 10 = 10 %) or `fixed` (money);
+    `target` is `total`, `per_item` or `shipping`."""
+
+    entity_name: ClassVar[str] = "coupon"
+
+    id: str | None = None
+    code: str | None = None
+    description: str | None = None
+    type: str | None = None
+    target: str | None = None
+    amount: Decimal | None = None
+    free_shipping: bool | None = None
+    usage_count: int | None = None
+    usage_limit: int | None = None
+    url: str | None = None
+    starts_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    enabled: bool | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
 ENTITIES: dict[str, type[Entity]] = {
-    cls.entity_name: cls for cls in (Customer, Order, Cart, Product, Shipment, BonusEntry)
+    cls.entity_name: cls
+    for cls in (Customer, Order, Cart, Product, Shipment, BonusEntry, Coupon)
 }
 """Canonical entity name -> class; mapping files name one of these keys."""
 

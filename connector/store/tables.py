@@ -623,3 +623,24 @@ catalogue_stock_writes = Table(
     Column("detail", String(200)),
     Column("at", Float, nullable=False),
 )
+
+# --------------------------------------------------------------------------- promo codes (0013)
+# One row per shop coupon (connector/promo): an order's code finds its coupon (`code_key` is the
+# code lowercased, as shops compare codes), and the expiry job finds enabled codes whose end has
+# come (`expires_at`, epoch seconds). The coupon itself is the hub snapshot (links, entity coupon).
+promo_codes = Table(
+    "promo_codes",
+    metadata,
+    Column("canonical_id", String(100), primary_key=True),
+    Column("source", String(30), nullable=False),
+    Column("coupon_id", String(100), nullable=False),
+    Column("code_key", String(100), nullable=False),
+    Column("type", String(12), nullable=False),  # percentage | fixed
+    Column("expires_at", Float),
+    Column("enabled", SmallInteger, nullable=False),
+    Column("deleted", SmallInteger, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("source", "coupon_id", name="uq_promo_codes_coupon"),
+)
+Index("ix_promo_codes_code", promo_codes.c.code_key)
+Index("ix_promo_codes_expiry", promo_codes.c.enabled, promo_codes.c.expires_at)
