@@ -83,6 +83,8 @@ BUILT_IN: tuple[str, ...] = (
     "connector.systems.cdek.system:SYSTEM",
     "connector.systems.novaposhta.system:SYSTEM",
     "connector.systems.kaspi.system:SYSTEM",
+    "connector.systems.mandrill.system:SYSTEM",
+    "connector.systems.smsru.system:SYSTEM",
 )
 
 Ref = Any  # an object, or "module:attribute" naming it (imported on first use)
