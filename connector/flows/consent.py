@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
+
+from connector.cascades import outcomes
 from connector.flows.customers import fan_out_customer
 from connector.flows.hub import change_snapshot, merge_values, skip
 from connector.identity import (
@@ -69,6 +72,24 @@ def mailchimp_event(ctx: TaskContext, payload: dict[str, Any]) -> None:
         )
         if change.changed:
             fan_out_customer(connection, ctx, cid, exclude="mailchimp")
+        _cascade_consent(connection, ctx, kind, email or known_as, data)
+
+
+def _cascade_consent(
+    connection: Connection, ctx: TaskContext, kind: str, address: str, data: dict[str, Any]
+) -> None:
+    """An unsubscribe or a cleaned address stops every cascade's email to it (an opt-out of
+    the medium); a new subscribe lifts an opt-out that Mailchimp itself made."""
+    if not address:
+        return
+    at = ctx.services.queue.clock()
+    if kind in ("unsubscribe", "cleaned"):
+        reason = f"mailchimp {kind}" + (" (abuse)" if data.get("reason") == "abuse" else "")
+        outcomes.opt_out(connection, "email", address, "mailchimp", reason, at)
+    elif kind == "subscribe":
+        held = outcomes.opted_out(connection, "email", address)
+        if held and held.startswith("mailchimp"):
+            outcomes.opt_in(connection, "email", address)
 
 
 def _what_changed(kind: str, canonical: dict[str, Any], email: str) -> dict[str, Any]:

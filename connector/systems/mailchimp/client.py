@@ -248,6 +248,11 @@ class MailchimpClient(JsonClient):
             body["occurred_at"] = occurred_at
         self.request("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/events", json=body)
 
+    def member_events(self, list_id: str, email: str) -> Iterator[dict[str, Any]]:
+        """The member's events (`name`, `properties`, `occurred_at`), page by page."""
+        path = f"/lists/{list_id}/members/{subscriber_hash(email)}/events"
+        return self._paged(path, "events", (), PAGE_COUNT)
+
     # ------------------------------------------------------------------ e-commerce
 
     def get_store(self, store_id: str) -> dict[str, Any] | None:
@@ -296,6 +301,17 @@ class MailchimpClient(JsonClient):
 
     def upsert_order(self, store_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
         return self._patch_or_post(f"/ecommerce/stores/{store_id}/orders", order)[0]
+
+    def upsert_promo_rule(self, store_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH the promo rule, POST it on 404 (connector/promo)."""
+        return self._patch_or_post(f"/ecommerce/stores/{store_id}/promo-rules", rule)[0]
+
+    def upsert_promo_code(
+        self, store_id: str, rule_id: str, code: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH the rule's promo code, POST it on 404."""
+        codes = f"/ecommerce/stores/{store_id}/promo-rules/{rule_id}/promo-codes"
+        return self._patch_or_post(codes, code)[0]
 
     def list_orders(
         self, store_id: str, fields: Iterable[str] = (), count: int = PAGE_COUNT

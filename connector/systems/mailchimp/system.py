@@ -39,6 +39,7 @@ SYSTEM = System(
         "push.mailchimp.event": "connector.flows.balance:push_mailchimp_event",
     },
     setup="connector.systems.mailchimp.setup:run_setup",
+    channel="connector.systems.mailchimp.channel:CHANNEL",  # member events that start journeys
     receives={"customer": "push.mailchimp.member", "order": "push.mailchimp.order"},
     sends={"customer"},
     push_ordering={
