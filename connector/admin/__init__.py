@@ -47,6 +47,7 @@ PAGES = (
     "connector.admin.pages.sync:bp",
     "connector.admin.pages.alerts:bp",
     "connector.admin.pages.segments:bp",
+    "connector.admin.pages.cascades:bp",
     "connector.admin.pages.audit:bp",
     "connector.admin.pages.accounts:bp",
 )

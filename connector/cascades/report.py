@@ -307,7 +307,7 @@ def render(reports: Sequence[ScenarioReport], since: float | None = None) -> str
         digits = max(len(str(count)) for _, count in bars)
         for label, count in bars:
             bar = "█" * round(BAR_WIDTH * count / most) if count else ""
-            lines.append(f"  {label:<{width}}  {count:>{digits}}  {bar}")
+            lines.append(f"  {label:<{width}}  {count:>{digits}}  {bar}".rstrip())
     return "\n".join(lines)
 
 

@@ -228,7 +228,18 @@ def _person(found: Services, customer: dict[str, Any], trace: dict[str, Any]) ->
         "ledger": list(reversed(ledger)),
         "timeline": timeline,
         "analytics": analytics_of(found, cid),
+        "cascades": cascades_of(found, cid),
     }
+
+
+def cascades_of(found: Services, cid: str) -> list[dict[str, Any]]:
+    """Her cascade runs with their sends (connector/admin/pages/cascades.py), or none when
+    that page is not installed."""
+    try:
+        from connector.admin.pages.cascades import runs_of_customer
+    except ImportError:
+        return []
+    return runs_of_customer(found, cid)
 
 
 def analytics_of(found: Services, cid: str) -> dict[str, Any] | None:
