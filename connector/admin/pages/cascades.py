@@ -75,7 +75,7 @@ def _since(text: str | None) -> tuple[str, float | None, str | None]:
 
 def _bars(found: ScenarioReport) -> list[dict[str, Any]]:
     """The funnel's bars (entered, sent at each step, converted) with their SVG widths."""
-    bars = [("entered", None, found.entered)]
+    bars: list[tuple[str, int | None, int]] = [("entered", None, found.entered)]
     bars += [("step", step.step + 1, step.sent) for step in found.steps]
     bars.append(("converted", None, found.converted))
     most = max(count for _, _, count in bars) or 1
