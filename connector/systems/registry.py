@@ -85,6 +85,8 @@ BUILT_IN: tuple[str, ...] = (
     "connector.systems.kaspi.system:SYSTEM",
     "connector.systems.mandrill.system:SYSTEM",
     "connector.systems.smsru.system:SYSTEM",
+    "connector.systems.telegram.system:SYSTEM",
+    "connector.systems.whatsapp.system:SYSTEM",
 )
 
 Ref = Any  # an object, or "module:attribute" naming it (imported on first use)
