@@ -26,3 +26,18 @@ class KaspiSettings(SystemSettings):
     poll_minutes: float = setting(
         5.0, "Minutes between two polls of Kaspi orders.", positive(float)
     )
+
+    # -- the price list Kaspi fetches (connector/systems/kaspi/feed.py, docs/catalogue.md) --
+    feed_token: str | None = setting(
+        None,
+        "Secret path segment of the Kaspi price list: Kaspi's automatic upload fetches "
+        "`{CONNECTOR_PUBLIC_URL}/feeds/kaspi/<token>.xml`; no feed is served while unset. "
+        "Use 32+ random characters (letters, digits, `-`, `_`).",
+        secret=True,
+    )
+    merchant_id: str | None = setting(
+        None, "Kaspi merchant id, the price list's `merchantid` (merchant cabinet)."
+    )
+    company: str | None = setting(
+        None, "Company name in the Kaspi price list (`company`); the merchant id when unset."
+    )

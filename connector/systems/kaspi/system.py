@@ -31,6 +31,7 @@ SYSTEM = System(
     settings=KaspiSettings,  # CONNECTOR_KASPI_* (settings.py)
     configured=all_set("kaspi_token"),
     client=client,
+    blueprint="connector.systems.kaspi.routes:blueprint",  # GET /feeds/kaspi/<token>.xml
     task_handlers={
         "kaspi.order": "connector.systems.kaspi.flows:kaspi_order",
         "push.kaspi.order": "connector.systems.kaspi.flows:push_kaspi_order",
