@@ -30,6 +30,7 @@ EMULATORS: tuple[str, ...] = (
     "novaposhta",
     "openloyalty",
     "kaspi",
+    "mandrill",
 )
 
 # stable sandbox credentials: the same every start, so an env file written once keeps working
@@ -48,6 +49,8 @@ OPENLOYALTY_API_TOKEN = "sandbox-openloyalty-api-token"
 MAILCHIMP_WEBHOOK_SECRET = "sandbox-mailchimp-webhook-path"
 CDEK_WEBHOOK_SECRET = "sandbox-cdek-webhook-path"
 KASPI_TOKEN = "sandbox-kaspi-token"
+MANDRILL_API_KEY = "sandbox-mandrill-api-key"
+MANDRILL_WEBHOOK_KEY = "sandbox-mandrill-webhook-key"
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -71,6 +74,7 @@ def default_config() -> dict[str, dict[str, Any]]:
             "api_token": OPENLOYALTY_API_TOKEN,
         },
         "kaspi": {"token": KASPI_TOKEN},
+        "mandrill": {"api_key": MANDRILL_API_KEY, "webhook_key": MANDRILL_WEBHOOK_KEY},
     }
 
 
@@ -286,6 +290,12 @@ class Sandbox:
                 "CONNECTOR_KASPI_URL": urls["kaspi"] + _API_SUFFIX["kaspi"],
                 "CONNECTOR_KASPI_TOKEN": config["kaspi"]["token"],
             }
+        if "mandrill" in urls:
+            env |= {
+                "CONNECTOR_MANDRILL_URL": urls["mandrill"] + _API_SUFFIX["mandrill"],
+                "CONNECTOR_MANDRILL_API_KEY": config["mandrill"]["api_key"],
+                "CONNECTOR_MANDRILL_WEBHOOK_KEY": config["mandrill"]["webhook_key"],
+            }
         return env
 
     def write_env_file(self, path: str) -> None:
@@ -302,6 +312,7 @@ _API_SUFFIX = {
     "novaposhta": "/v2.0/json/",
     "openloyalty": "/api",
     "kaspi": "/shop/api/v2",
+    "mandrill": "/api/1.0",
 }
 
 

@@ -121,7 +121,10 @@ def blueprint(state: MailchimpState, outbox: Outbox, respond: Any, body: Any) ->
             events = deepcopy(state.events.get(f"{list_id}:{member['id']}", []))
             for event in events:
                 event.pop("is_syncing", None)
-            return respond({"events": events, "total_items": len(events)})
+            count = min(int(request.args.get("count", 10)), 1000)  # the spec's default, maximum
+            offset = int(request.args.get("offset", 0))
+            page = events[offset : offset + count]
+            return respond({"events": page, "total_items": len(events)})
 
     @bp.post("/lists/<list_id>/members/<key>/events")
     def events_post(list_id: str, key: str) -> Any:
