@@ -85,6 +85,7 @@ BUILT_IN: tuple[str, ...] = (
     "connector.systems.kaspi.system:SYSTEM",
     "connector.systems.mandrill.system:SYSTEM",
     "connector.systems.smsru.system:SYSTEM",
+    "connector.systems.twilio.system:SYSTEM",
     "connector.systems.telegram.system:SYSTEM",
     "connector.systems.whatsapp.system:SYSTEM",
 )
