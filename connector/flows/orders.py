@@ -54,6 +54,7 @@ from connector.identity import (
     save_link,
     version_text,
 )
+from connector.promo.coupons import refresh_usage, with_promo_types
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
@@ -497,6 +498,7 @@ class MailchimpOrderExporter(Exporter):
         # a prerequisite, written now: Mailchimp refuses lines of a product it does not know
         ensure_products(ctx, order.get("lines") or [])
         person = {k: (customer or {}).get(k) or order.get(k) for k in ("first_name", "last_name")}
+        order = with_promo_types(engine, order)  # each coupon's type (connector/promo)
         body = (
             mappings(ctx)
             .get("mailchimp", "order")
@@ -512,6 +514,7 @@ class MailchimpOrderExporter(Exporter):
         return Plan([upsert], external_id=oid, fingerprint=written)
 
     def after(self, push: Push, plan: Plan) -> None:
+        refresh_usage(push.ctx, push.record)  # its coupons' usage counts, read again
         cid = push.record.get("customer_id")
         if cid:
             close_open_carts(push.ctx, cid)

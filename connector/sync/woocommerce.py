@@ -29,7 +29,12 @@ if TYPE_CHECKING:
     from connector.systems.woocommerce.client import WooCommerceClient
 
 PER_PAGE = 100
-RESOURCES = {"orders": "order", "products": "product", "customers": "customer"}
+RESOURCES = {
+    "orders": "order",
+    "products": "product",
+    "customers": "customer",
+    "coupons": "coupon",  # connector/promo (issue 17)
+}
 ONE_SECOND = timedelta(seconds=1)
 
 

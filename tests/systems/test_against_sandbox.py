@@ -343,7 +343,7 @@ def test_woocommerce_setup_twice_and_reads(sandbox):
     config = settings(sandbox, public_url="http://127.0.0.1:9")
     client = WooCommerceClient.from_settings(config, retry=FAST_RETRY)
     arguments = dict(public_url=config.public_url, webhook_secret=config.woocommerce_webhook_secret)
-    assert "6 created" in setup_woocommerce(client, **arguments)[-1]
+    assert "9 created" in setup_woocommerce(client, **arguments)[-1]
     assert "6 kept" in setup_woocommerce(client, **arguments)[-1]
     sandbox.faults("woocommerce", error_rate=0.3, statuses=[500, 503], seed=2)
     assert isinstance(list(client.list_products("2000-01-01T00:00:00")), list)

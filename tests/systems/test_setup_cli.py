@@ -55,8 +55,8 @@ def test_setup_mailchimp_woocommerce_and_cdek_twice(cli_env):
     assert "mc-secret" not in first
     second = run("mailchimp", cli_env)
     assert "store sandbox-store: exists" in second and "0 created" in second
-    assert "6 created" in run("woocommerce", cli_env)
-    assert "6 kept" in run("woocommerce", cli_env)
+    assert "9 created" in run("woocommerce", cli_env)
+    assert "9 kept" in run("woocommerce", cli_env)
     assert "subscribed" in run("cdek", cli_env) and "exists" in run("cdek", cli_env)
 
 

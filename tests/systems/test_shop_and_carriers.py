@@ -157,7 +157,7 @@ def test_setup_lists_first_and_registers_each_topic_once():
     first = setup_woocommerce(shop(), **args)
     hooks[0]["status"] = "disabled"  # WooCommerce switched it off after failed deliveries
     second = setup_woocommerce(shop(), **args)
-    assert "6 created" in first[-1] and "0 created, 1 re-activated, 5 kept" in second[-1]
+    assert "9 created" in first[-1] and "0 created, 1 re-activated, 8 kept" in second[-1]
     assert {h["topic"] for h in hooks} >= {"order.created", "order.updated", "customer.updated"}
     assert all(h["delivery_url"] == "https://connector.example/webhooks/woocommerce" for h in hooks)
     assert all(h["secret"] == "s3" for h in hooks)

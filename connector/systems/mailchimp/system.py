@@ -37,7 +37,10 @@ SYSTEM = System(
         "push.mailchimp.cart": "connector.flows.carts:push_mailchimp_cart",
         "push.mailchimp.balance": "connector.flows.balance:push_mailchimp_balance",
         "push.mailchimp.event": "connector.flows.balance:push_mailchimp_event",
+        "push.mailchimp.promo": "connector.promo.push:push_mailchimp_promo",  # coupons
+        "promo.expire": "connector.promo.push:expire_promos",
     },
+    jobs="connector.promo.jobs:JOBS",
     setup="connector.systems.mailchimp.setup:run_setup",
     channel="connector.systems.mailchimp.channel:CHANNEL",  # member events that start journeys
     receives={"customer": "push.mailchimp.member", "order": "push.mailchimp.order"},

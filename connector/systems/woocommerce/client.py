@@ -37,6 +37,10 @@ WEBHOOK_TOPICS = (
     "customer.created",
     "customer.updated",
     "product.updated",
+    # coupons become Mailchimp promo codes (connector/promo)
+    "coupon.created",
+    "coupon.updated",
+    "coupon.deleted",
 )
 
 

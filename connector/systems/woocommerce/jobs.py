@@ -23,6 +23,14 @@ JOBS = [
         needs=("woocommerce_url",),
     ),
     Job(
+        # coupons (connector/promo): a webhook may be lost, and usage counts change with orders
+        name="poll-woocommerce-coupons",
+        kind="sync.poll",
+        every_seconds=900,
+        payload={"system": "woocommerce", "stream": "coupons", "lookback": 900},
+        needs=("woocommerce_url", "mailchimp_api_key"),
+    ),
+    Job(
         # `/customers` has no date filter: this one scans, so it runs rarely.
         name="poll-woocommerce-customers",
         kind="sync.poll",

@@ -15,6 +15,7 @@ TASKS = {
     "order": "woocommerce.order",
     "customer": "woocommerce.customer",
     "product": "woocommerce.product",
+    "coupon": "woocommerce.coupon",
 }
 
 blueprint = webhooks.intake_blueprint(SOURCE, __name__)

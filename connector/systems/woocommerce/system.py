@@ -65,6 +65,7 @@ SYSTEM = System(
         "woocommerce.order": "connector.flows.orders:woocommerce_order",
         "woocommerce.customer": "connector.systems.woocommerce.customers:woocommerce_customer",
         "woocommerce.product": "connector.flows.products:woocommerce_product",
+        "woocommerce.coupon": "connector.systems.woocommerce.coupons:woocommerce_coupon",
         "push.woocommerce.order": "connector.systems.woocommerce.push:push_order",
         "push.woocommerce.customer": "connector.systems.woocommerce.push:push_customer",
     },
@@ -72,6 +73,7 @@ SYSTEM = System(
         "orders": modified_stream("orders"),
         "products": modified_stream("products"),
         "customers": customer_scan,
+        "coupons": "connector.systems.woocommerce.coupons:coupon_stream",
     },
     # customers before the orders that refer to them
     full_sync={
