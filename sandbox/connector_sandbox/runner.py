@@ -31,6 +31,8 @@ EMULATORS: tuple[str, ...] = (
     "openloyalty",
     "kaspi",
     "mandrill",
+    "smsru",
+    "twilio",
 )
 
 # stable sandbox credentials: the same every start, so an env file written once keeps working
@@ -51,6 +53,11 @@ CDEK_WEBHOOK_SECRET = "sandbox-cdek-webhook-path"
 KASPI_TOKEN = "sandbox-kaspi-token"
 MANDRILL_API_KEY = "sandbox-mandrill-api-key"
 MANDRILL_WEBHOOK_KEY = "sandbox-mandrill-webhook-key"
+SMSRU_API_ID = "5A1D8B0C-0000-4000-8000-5A1D8B0C0000"
+SMSRU_WEBHOOK_SECRET = "sandbox-smsru-callback-path"
+TWILIO_ACCOUNT_SID = "AC5a1d8b0c00004000800050a1d8b0c000"
+TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"
+TWILIO_FROM_NUMBER = "+15005550006"
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -75,6 +82,12 @@ def default_config() -> dict[str, dict[str, Any]]:
         },
         "kaspi": {"token": KASPI_TOKEN},
         "mandrill": {"api_key": MANDRILL_API_KEY, "webhook_key": MANDRILL_WEBHOOK_KEY},
+        "smsru": {"api_id": SMSRU_API_ID},
+        "twilio": {
+            "account_sid": TWILIO_ACCOUNT_SID,
+            "auth_token": TWILIO_AUTH_TOKEN,
+            "from_number": TWILIO_FROM_NUMBER,
+        },
     }
 
 
@@ -295,6 +308,20 @@ class Sandbox:
                 "CONNECTOR_MANDRILL_URL": urls["mandrill"] + _API_SUFFIX["mandrill"],
                 "CONNECTOR_MANDRILL_API_KEY": config["mandrill"]["api_key"],
                 "CONNECTOR_MANDRILL_WEBHOOK_KEY": config["mandrill"]["webhook_key"],
+            }
+        if "smsru" in urls:
+            env |= {
+                "CONNECTOR_SMSRU_URL": urls["smsru"],
+                "CONNECTOR_SMSRU_API_ID": config["smsru"]["api_id"],
+                "CONNECTOR_SMSRU_WEBHOOK_SECRET": SMSRU_WEBHOOK_SECRET,
+            }
+        if "twilio" in urls:
+            twilio = config["twilio"]
+            env |= {
+                "CONNECTOR_TWILIO_URL": urls["twilio"],
+                "CONNECTOR_TWILIO_ACCOUNT_SID": twilio["account_sid"],
+                "CONNECTOR_TWILIO_AUTH_TOKEN": twilio["auth_token"],
+                "CONNECTOR_TWILIO_FROM_NUMBER": twilio["from_number"],
             }
         return env
 
