@@ -394,6 +394,13 @@ class Settings:
         _positive(int),
     )
 
+    # Cascades (connector/cascades/, docs/cascades.md): scenarios in mappings/cascades.yaml
+    cascades_time_zone: str = setting(
+        "UTC",
+        "IANA time zone of customers whose phone number names no single zone (quiet hours are "
+        "kept in the customer's own zone), e.g. `Europe/Moscow`.",
+    )
+
     # the settings of every registered system (its `SystemSettings` class), by class: see `of`
     groups: Mapping[type[SystemSettings], SystemSettings] = field(
         default_factory=lambda: {group: group() for group in system_setting_groups()},

@@ -158,3 +158,28 @@ def figures_batch(system: str, run: Any, number: Any) -> str:
 def segment_entered(customer_id: Any, segment: str, at: Any) -> str:
     """The one member event of a customer's entry into a segment at a moment."""
     return _join("segment", customer_id, segment, at)
+
+
+# --------------------------------------------------------------------------- cascades
+
+
+def cascade_customer(customer_id: Any) -> str:
+    """Serialises the cascade events of one canonical customer (her runs start and stop in
+    the order the events came)."""
+    return _join("cascade", "customer", customer_id)
+
+
+def cascade_event(event: str, customer_id: Any, ref: Any, version: Any) -> str:
+    """One trigger event of a customer, about the record `ref`, at one version (a status, a
+    time): a duplicated delivery of it is a no-op."""
+    return _join("cascade", event, customer_id, ref, version)
+
+
+def cascade_step(run_id: Any, step: Any) -> str:
+    """The one task of step `step` (0-based) of cascade run `run_id`."""
+    return _join("cascade", "step", run_id, step)
+
+
+def cascade_timeline(run_id: Any) -> str:
+    """The one CRM timeline comment of a converted cascade run."""
+    return _join("cascade", "timeline", run_id)

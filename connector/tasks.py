@@ -96,6 +96,7 @@ FEATURE_PACKAGES = (
     "connector.loyalty",
     "connector.delivery",
     "connector.analytics",
+    "connector.cascades",
 )
 
 

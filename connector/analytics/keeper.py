@@ -336,6 +336,7 @@ def record_transitions(
     if not transitions:
         return
     connection.execute(insert(segment_transitions), transitions)
+    _report_to_cascades(connection, services, transitions)
     if not services.enabled("mailchimp"):
         return
     import datetime as dt
@@ -359,6 +360,21 @@ def record_transitions(
             },
             dedupe_key=keys.segment_entered(item["customer_id"], slug(segment), int(item["at"])),
         )
+
+
+def _report_to_cascades(
+    connection: Connection, services: Services, transitions: list[dict[str, Any]]
+) -> None:
+    """An entry into a segment may start a cascade (a win-back of those At risk)."""
+    from connector.cascades.engine import SEGMENT_ENTERED, notify
+
+    for item in transitions:
+        segment = item["to_segment"]
+        if not segment or (item["cause"] == "nightly" and not item["from_segment"]):
+            continue
+        data = {"segment": segment, "previous": item["from_segment"], "version": int(item["at"])}
+        notify(services, connection, SEGMENT_ENTERED, item["customer_id"], segment, data,
+               item["at"])  # fmt: skip
 
 
 def _targets(services: Services, rules: AnalyticsRules) -> list[tuple[str, str]]:

@@ -276,6 +276,11 @@ def _announce_state(
             {"name": rules.member_event(state), "properties": properties, "occurred_at": moment},
             dedupe_key=keys.delivery("event", order_id, carrier, state),
         )
+    if customer_id:  # a parcel at the pickup point may start a reminder; collected, stop it
+        from connector.cascades.engine import SHIPMENT_STATUS, notify
+
+        data = {"status": state, "carrier": carrier, "version": moment}
+        notify(services, connection, SHIPMENT_STATUS, customer_id, order_id, data)
     event = rules.loyalty_events.get(state)
     if event and customer_id and LOYALTY_KIND in services.registry:
         _report_to_loyalty(connection, services, order, event, moment)

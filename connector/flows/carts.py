@@ -82,6 +82,21 @@ def shop_cart(ctx: TaskContext, payload: dict[str, Any]) -> None:
         )
         if ctx.services.enabled("mailchimp"):
             push(connection, ctx, "push.mailchimp.cart", cart_id)
+        _report_to_cascades(connection, ctx, cid, cart_id, is_open, action, version)
+
+
+def _report_to_cascades(
+    connection: Any, ctx: TaskContext, cid: str, cart_id: str, is_open: bool, action: str,
+    version: Any,
+) -> None:  # fmt: skip
+    """An open cart may start an abandoned-cart cascade; a closed one ends it."""
+    from connector.cascades.engine import CART_CLOSED, CART_UPDATED, notify
+
+    moment = as_moment(jsonable(version))
+    event = CART_UPDATED if is_open else CART_CLOSED
+    data = {"open": is_open, "action": action, "version": version_text(version)}
+    at = moment.timestamp() if moment else None
+    notify(ctx.services, connection, event, cid, cart_id, data, at)
 
 
 def push_mailchimp_cart(ctx: TaskContext, payload: dict[str, Any]) -> None:

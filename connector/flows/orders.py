@@ -42,6 +42,7 @@ from connector.flows.hub import (
 )
 from connector.flows.hub import push as hub_push
 from connector.identity import (
+    as_moment,
     find_link,
     find_links_by_data,
     fingerprint,
@@ -247,6 +248,23 @@ def report_order_change(connection: Connection, ctx: TaskContext, change: Change
         from connector.analytics.keeper import order_changed
 
         order_changed(connection, ctx.services, change.after)
+    report_to_cascades(connection, ctx, change)
+
+
+def report_to_cascades(connection: Connection, ctx: TaskContext, change: Change) -> None:
+    """A new order converts the buyer's cascades; a new status may start one (a review
+    request after delivery)."""
+    from connector.cascades.engine import ORDER_PLACED, ORDER_STATUS, notify
+
+    after, before = change.after, change.before or {}
+    cid, status = after.get("customer_id"), after.get("status")
+    moment = as_moment(jsonable(after.get("created_at") or after.get("updated_at")))
+    data = {"status": status, "number": after.get("number")}
+    if change.before is None and status not in ("failed", "cancelled"):
+        at = moment.timestamp() if moment else None
+        notify(ctx.services, connection, ORDER_PLACED, cid, after["id"], data, at)
+    if status and status != before.get("status"):
+        notify(ctx.services, connection, ORDER_STATUS, cid, after["id"], data)
 
 
 def report_to_delivery(connection: Connection, ctx: TaskContext, change: Change) -> None:

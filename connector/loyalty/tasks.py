@@ -45,6 +45,16 @@ def provider_for(services: Services) -> LedgerProvider | OpenLoyaltyProvider:
     return ledger
 
 
+def _report_to_cascades(
+    services: Services, connection: Any, customer_id: str, event: dict[str, Any]
+) -> None:
+    """Bonuses about to expire may start a cascade (one per customer and expiry date)."""
+    from connector.cascades.engine import BONUS_EXPIRING, notify
+
+    data = {"amount": event["amount"], "date": event["date"], "version": event["date"]}
+    notify(services, connection, BONUS_EXPIRING, customer_id, event["date"], data)
+
+
 def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., None]]:
     """Handlers bound to a publisher (an instance, or a factory taking the services)."""
 
@@ -91,11 +101,14 @@ def make_handlers(publisher: PublisherSource = None) -> dict[str, Callable[..., 
         window_days = float(payload.get("bucket_seconds", 86400)) / 86400
         for customer_id, amount, first in provider.expiring_soon(window_days=window_days):
             event = expiring_event(amount, first)
-            ctx.services.queue.enqueue(
-                REMIND,
-                {"customer_id": customer_id, **event},
-                dedupe_key=keys.bonus_expiring(customer_id, event["date"]),
-            )
+            with ctx.services.engine.begin() as connection:
+                ctx.services.queue.enqueue(
+                    REMIND,
+                    {"customer_id": customer_id, **event},
+                    dedupe_key=keys.bonus_expiring(customer_id, event["date"]),
+                    connection=connection,
+                )
+                _report_to_cascades(ctx.services, connection, str(customer_id), event)
 
     def remind(ctx: Any, payload: dict[str, Any]) -> None:
         properties = {"amount": payload["amount"], "date": payload["date"]}

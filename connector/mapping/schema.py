@@ -149,6 +149,7 @@ RULES_FILES = {
     "loyalty": "connector.loyalty.rules",
     "delivery": "connector.delivery.rules",
     "analytics": "connector.analytics.rules",
+    "cascades": "connector.cascades.rules",
 }
 
 
