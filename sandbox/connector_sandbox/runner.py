@@ -33,6 +33,8 @@ EMULATORS: tuple[str, ...] = (
     "mandrill",
     "smsru",
     "twilio",
+    "telegram",
+    "whatsapp",
 )
 
 # stable sandbox credentials: the same every start, so an env file written once keeps working
@@ -58,6 +60,13 @@ SMSRU_WEBHOOK_SECRET = "sandbox-smsru-callback-path"
 TWILIO_ACCOUNT_SID = "AC5a1d8b0c00004000800050a1d8b0c000"
 TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"
 TWILIO_FROM_NUMBER = "+15005550006"
+TELEGRAM_BOT_TOKEN = "123456:sandbox-telegram-bot-token"
+TELEGRAM_BOT_USERNAME = "sandbox_shop_bot"
+TELEGRAM_WEBHOOK_SECRET = "sandbox-telegram-webhook-secret"
+WHATSAPP_ACCESS_TOKEN = "sandbox-whatsapp-access-token"
+WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+WHATSAPP_APP_SECRET = "sandbox-whatsapp-app-secret"
+WHATSAPP_VERIFY_TOKEN = "sandbox-whatsapp-verify-token"
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -87,6 +96,12 @@ def default_config() -> dict[str, dict[str, Any]]:
             "account_sid": TWILIO_ACCOUNT_SID,
             "auth_token": TWILIO_AUTH_TOKEN,
             "from_number": TWILIO_FROM_NUMBER,
+        },
+        "telegram": {"token": TELEGRAM_BOT_TOKEN, "username": TELEGRAM_BOT_USERNAME},
+        "whatsapp": {
+            "access_token": WHATSAPP_ACCESS_TOKEN,
+            "phone_number_id": WHATSAPP_PHONE_NUMBER_ID,
+            "app_secret": WHATSAPP_APP_SECRET,
         },
     }
 
@@ -322,6 +337,22 @@ class Sandbox:
                 "CONNECTOR_TWILIO_ACCOUNT_SID": twilio["account_sid"],
                 "CONNECTOR_TWILIO_AUTH_TOKEN": twilio["auth_token"],
                 "CONNECTOR_TWILIO_FROM_NUMBER": twilio["from_number"],
+            }
+        if "telegram" in urls:
+            env |= {
+                "CONNECTOR_TELEGRAM_URL": urls["telegram"],
+                "CONNECTOR_TELEGRAM_BOT_TOKEN": config["telegram"]["token"],
+                "CONNECTOR_TELEGRAM_BOT_USERNAME": config["telegram"]["username"],
+                "CONNECTOR_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
+            }
+        if "whatsapp" in urls:
+            whatsapp = config["whatsapp"]
+            env |= {
+                "CONNECTOR_WHATSAPP_URL": urls["whatsapp"],
+                "CONNECTOR_WHATSAPP_ACCESS_TOKEN": whatsapp["access_token"],
+                "CONNECTOR_WHATSAPP_PHONE_NUMBER_ID": whatsapp["phone_number_id"],
+                "CONNECTOR_WHATSAPP_APP_SECRET": whatsapp["app_secret"],
+                "CONNECTOR_WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
             }
         return env
 
