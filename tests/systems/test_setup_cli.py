@@ -41,7 +41,7 @@ def test_setup_bitrix24_twice(cli_env, fresh_sandbox):
     first, second = run("bitrix24", cli_env), run("bitrix24", cli_env)
     # 3 of the contact mapping, 8 of mappings/analytics.yaml
     assert "user fields (contact): 11 wanted, 11 created" in first
-    assert "user fields (deal): 5 wanted, 5 created" in first
+    assert "user fields (deal): 8 wanted, 8 created" in first
     assert "0 created" in second and "already registered" in second
     assert "CONNECTOR_BITRIX24_APPLICATION_TOKEN=" in first
     hooks = fresh_sandbox.control("bitrix24", "GET", "/outgoing-webhooks").json()

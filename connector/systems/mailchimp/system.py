@@ -49,5 +49,6 @@ SYSTEM = System(
         "push.mailchimp.balance": "member",
         "push.mailchimp.event": "member",
         "push.mailchimp.cart": "cart",
+        "push.mailchimp.promo": "coupon",
     },
 )
