@@ -301,6 +301,30 @@ def _print_trace(found: Any) -> None:
         console.print(table)
     elif found.customers:
         console.print("no dead letters about this customer")
+    _print_cascades(console, getattr(found, "cascades", []))
+
+
+def _print_cascades(console: Any, runs: list[dict[str, Any]]) -> None:
+    """Cascade runs: each step's send, its status, and why the run stopped."""
+    if not runs:
+        return
+    table = Table("run", "scenario", "state", "started", "steps", "why it ended",
+                  title="cascades")  # fmt: skip
+    for run in runs:
+        steps = "; ".join(
+            f"{s['step']} {s['channel']} {s['state']}"
+            + (f" ({s['status']})" if s["status"] and s["status"] != s["state"] else "")
+            + (f": {s['reason']}" if s["reason"] else "")
+            for s in run["sends"]
+        )
+        why = run["stop_reason"] or ""
+        if run["converted_step"]:
+            why += f" after step {run['converted_step']} (order {run['converted_ref'] or '-'})"
+        table.add_row(
+            str(run["id"]), run["scenario"], run["state"], _when(run["started_at"]),
+            steps or "-", why.strip() or "-",
+        )  # fmt: skip
+    console.print(table)
 
 
 commands = [sync, import_file, trace]

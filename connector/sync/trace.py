@@ -81,6 +81,7 @@ class Trace:
     orders: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    cascades: list[dict[str, Any]] = field(default_factory=list)  # runs, sends, stop reasons
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +154,9 @@ def trace_customer(
         result.orders = _orders(connection, customer_ids, needles)
         result.events = _events(connection, needles, systems)
         result.dead_letters = _dead_letters(connection, needles, systems)
+        from connector.cascades.history import runs_of
+
+        result.cascades = runs_of(connection, customer_ids)
     return result
 
 
