@@ -55,6 +55,7 @@ from connector.identity import (
     save_link,
     version_text,
 )
+from connector.promo.campaigns import upsert_order
 from connector.promo.coupons import refresh_usage, with_promo_types
 from connector.tasks import TaskContext
 
@@ -528,7 +529,7 @@ class MailchimpOrderExporter(Exporter):
         written = fingerprint(body)
         if link is not None and link.fingerprint == written:
             return Plan([], save_link=False)  # Mailchimp holds it already; carts still close
-        upsert = Write("mailchimp", "order", "upsert", oid, lambda c: c.upsert_order(store, body))
+        upsert = Write("mailchimp", "order", "upsert", oid, lambda c: upsert_order(c, store, body))
         return Plan([upsert], external_id=oid, fingerprint=written)
 
     def after(self, push: Push, plan: Plan) -> None:

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from connector_sandbox.common import Outbox, control_blueprint, utcnow
 from connector_sandbox.faults import FaultInjector
-from connector_sandbox.mailchimp import audience, control, ecommerce, errors
+from connector_sandbox.mailchimp import audience, campaigns, control, ecommerce, errors
 from connector_sandbox.mailchimp.batches import INTERNAL, BatchRunner
 from connector_sandbox.mailchimp.openapi import RequestValidator
 from connector_sandbox.mailchimp.state import MailchimpState
@@ -125,6 +125,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(audience.blueprint(state, outbox, respond, body))
     app.register_blueprint(ecommerce.blueprint(state, respond, body))
+    app.register_blueprint(campaigns.blueprint(state, respond))
     app.register_blueprint(control.blueprint(state, outbox, batches))
     app.register_blueprint(control_blueprint(state, outbox), name="sandbox_base")
 

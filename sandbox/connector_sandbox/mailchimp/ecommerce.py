@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from connector_sandbox.mailchimp import errors
+from connector_sandbox.mailchimp.campaigns import check_campaign
 from connector_sandbox.mailchimp.state import EMAIL_RE, MailchimpState, timestamp
 
 COLLECTIONS = ("customers", "products", "carts", "orders", "promo-rules")
@@ -278,6 +279,7 @@ class _Stores:
                 "published_at_foreign": data.get("published_at_foreign", ""),
             }
         elif collection in ("carts", "orders"):
+            check_campaign(self.state, store_id, data)
             item = self._basket(store_id, collection, data)
         else:
             item = _promo_rule(data)
@@ -294,6 +296,7 @@ class _Stores:
         if collection == "customers":
             item = self._customer(store_id, {"id": item_id} | data, item)
         elif collection in ("carts", "orders"):
+            check_campaign(self.state, store_id, data)
             if "customer" in data:
                 data["customer"] = self._customer_ref(store_id, data["customer"])
             if "lines" in data:

@@ -82,6 +82,7 @@ class MailchimpState:
             self.store_items: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
             self.batches: dict[str, dict[str, Any]] = {}
             self.batch_results: dict[str, bytes] = {}
+            self.campaigns: dict[str, dict[str, Any]] = {}  # campaigns.py
             self._next_merge_id = 1
             self._next_tag_id = 1000
             self._next_web_id = 100000
@@ -124,6 +125,7 @@ class MailchimpState:
                     "stores": self.stores,
                     "store_items": self.store_items,
                     "batches": self.batches,
+                    "campaigns": self.campaigns,
                 }
             )
 
