@@ -97,6 +97,7 @@ FEATURE_PACKAGES = (
     "connector.delivery",
     "connector.analytics",
     "connector.cascades",
+    "connector.catalogue",
 )
 
 

@@ -59,7 +59,7 @@ def all_jobs(systems: Iterable[Any] | None = None) -> list[Job]:
     from jobs import maintenance
 
     found: list[Job] = list(maintenance.JOBS)
-    for module_name in ("loyalty", "analytics", "alerts"):
+    for module_name in ("loyalty", "analytics", "alerts", "catalogue"):
         try:
             module = __import__(f"jobs.{module_name}", fromlist=["JOBS"])
         except ImportError:

@@ -150,6 +150,7 @@ RULES_FILES = {
     "delivery": "connector.delivery.rules",
     "analytics": "connector.analytics.rules",
     "cascades": "connector.cascades.rules",
+    "catalogue": "connector.catalogue.rules",
 }
 
 

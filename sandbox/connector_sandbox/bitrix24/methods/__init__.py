@@ -8,9 +8,9 @@ from typing import Any
 
 def method_table() -> dict[str, Callable[[Any], Any]]:
     """Every emulated method by its lower-case name."""
-    from . import batch, crm_misc, entities, events, items, system, userfields
+    from . import batch, crm_misc, entities, events, items, products, system, userfields
 
     table: dict[str, Callable[[Any], Any]] = {}
-    for module in (entities, items, userfields, crm_misc, events, batch, system):
+    for module in (entities, items, userfields, crm_misc, events, batch, system, products):
         table.update(module.methods())
     return table
