@@ -1,5 +1,6 @@
 """A WooCommerce cart, as the WordPress plugin signs it (php-cli), reaches Mailchimp through the
-connector's carts flow on the sandbox, and leaves it when the order is placed."""
+connector's carts flow on the sandbox, and leaves it when the order is placed; the consent ticked
+at checkout subscribes the shopper."""
 
 from __future__ import annotations
 
@@ -41,14 +42,16 @@ def world(fresh_sandbox: Any, tmp_path: Any, webhook_sink: Any, store_url: str) 
         yield built
 
 
-def deliver(world: World, kind: str, cart: dict[str, Any]) -> None:
-    signed = sign(SHOP_SECRET, {"type": kind, "cart": cart})
+def deliver(world: World, request: dict[str, Any]) -> None:
+    signed = sign(SHOP_SECRET, request)
     answer = world.client.post("/webhooks/shop", data=signed["body"], headers=signed["headers"])
     assert answer.status_code == 200, answer.get_data(as_text=True)
 
 
-def test_a_woocommerce_cart_signed_by_the_plugin_becomes_a_mailchimp_cart_until_bought(php, world):
-    deliver(world, "cart.updated", CART)
+def test_a_plugin_signed_cart_is_a_mailchimp_cart_until_bought_and_the_consent_subscribes(
+    php, world
+):
+    deliver(world, {"type": "cart.updated", "cart": CART})
     world.settle()
 
     [mc_cart] = world.store_items("carts").values()
@@ -58,8 +61,13 @@ def test_a_woocommerce_cart_signed_by_the_plugin_becomes_a_mailchimp_cart_until_
     assert float(mc_cart["order_total"]) == 900.0
 
     bought = CART | {"updated_at": "2026-11-21T10:09:00+00:00"}
-    deliver(world, "cart.converted", bought)
+    deliver(world, {"type": "cart.converted", "cart": bought})
+    # the checkout's consent box was ticked: the plugin sends the customer with the consent
+    customer = {"id": "12", "email": "olena@example.com", "first_name": "Olena"}
+    deliver(world, {"customer": customer, "consent": True})
     world.settle()
 
     assert world.store_items("carts") == {}
+    [member] = [m for m in world.members().values() if m["email_address"] == "olena@example.com"]
+    assert member["status"] == "subscribed"
     assert world.dead_letters() == []

@@ -5,7 +5,8 @@
  *   php sign.php <secret> [webhook-id] [timestamp] < request.json
  *
  * request.json: {"type": "cart.updated", "cart": {...the plugin's cart array...}} builds the body
- * with OCC_Payload::cart_event; {"body": "..."} signs that text as it is. Prints
+ * with OCC_Payload::cart_event; {"customer": {...}, "consent": true} the checkout's consent
+ * event (OCC_Payload::consent_event); {"body": "..."} signs that text as it is. Prints
  * {"headers": {...}, "body": "..."}: what the plugin's wp_remote_post sends. With "restore":
  * {...} it also prints the cart-restore token of that data; with "read": "<token>", what the
  * plugin reads from that token at the timestamp (null: forged or expired).
@@ -28,9 +29,14 @@ if ( ! is_array( $request ) ) {
 	fwrite( STDERR, "stdin: expected a JSON object\n" );
 	exit( 2 );
 }
-$body  = isset( $request['body'] )
-	? (string) $request['body']
-	: OCC_Payload::cart_event( (string) $request['type'], (array) $request['cart'], (string) ( $request['occurred_at'] ?? gmdate( 'c', $timestamp ) ) );
+$stamp = (string) ( $request['occurred_at'] ?? gmdate( 'c', $timestamp ) );
+if ( isset( $request['body'] ) ) {
+	$body = (string) $request['body'];
+} elseif ( isset( $request['customer'] ) ) {
+	$body = OCC_Payload::consent_event( (array) $request['customer'], (bool) $request['consent'], $stamp );
+} else {
+	$body = OCC_Payload::cart_event( (string) $request['type'], (array) $request['cart'], $stamp );
+}
 $token = isset( $request['restore'] ) ? OCC_Signer::token( $secret, (array) $request['restore'] ) : null;
 $read  = isset( $request['read'] ) ? OCC_Signer::read_token( $secret, (string) $request['read'], $timestamp ) : null;
 
