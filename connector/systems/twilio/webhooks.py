@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from connector.errors import PermanentError
 
@@ -36,21 +36,31 @@ def signature(auth_token: str, url: str, fields: Iterable[tuple[str, str]]) -> s
     return base64.b64encode(digest).decode("ascii")
 
 
+def with_and_without_port(url: str) -> list[str]:
+    """The URL as given, without its port and with the scheme's default port: Twilio may sign
+    either, and its own validators try each."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    found = [url, urlunsplit(parts._replace(netloc=host))]
+    if default is not None:
+        found.append(urlunsplit(parts._replace(netloc=f"{host}:{default}")))
+    return found
+
+
 def verify(
     auth_token: str | None, urls: Iterable[str], fields: list[tuple[str, str]], given: str | None
 ) -> bool:
     """True when `given` is the signature of the fields at one of `urls` (the URL configured at
-    Twilio, the URL the request reached)."""
+    Twilio, the URL the request reached), each also without its port and with the default."""
     if not auth_token or not given:
         return False
-    return any(
-        hmac.compare_digest(signature(auth_token, url, fields), given)
-        for url in dict.fromkeys(urls)
-    )
+    candidates = dict.fromkeys(variant for url in urls for variant in with_and_without_port(url))
+    return any(hmac.compare_digest(signature(auth_token, url, fields), given) for url in candidates)
 
 
 def keyword(body: str) -> str | None:
-    """ "stop" / "start" when an inbound text is one of Twilio's opt-out / opt-in keywords."""
+    """`stop` / `start` when an inbound text is one of Twilio's opt-out / opt-in keywords."""
     word = body.strip().upper()
     if word in OPT_OUT_WORDS:
         return "stop"
