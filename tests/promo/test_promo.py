@@ -292,3 +292,57 @@ def test_an_order_types_its_promos_by_their_coupon_and_rereads_them_once(world):
     edit(world)
     world.worker.run_until_idle(timeout=10)
     assert world.mailchimp.codes["woocommerce-719"]["usage_count"] == 1
+
+
+# --------------------------------------------------------------------------- in
+
+
+def test_a_signed_coupon_webhook_is_stored_with_its_task_and_a_bad_id_is_400(tmp_path):
+    from connector.app import create_app
+    from connector.systems.woocommerce.webhooks import signature
+
+    services = Services(make_settings(tmp_path, woocommerce_webhook_secret="wc-secret"))
+    try:
+        client = create_app(services).test_client()
+
+        def deliver(coupon: dict[str, Any]) -> Any:
+            body = json.dumps(coupon).encode()
+            headers = {
+                "X-WC-Webhook-Topic": "coupon.updated",
+                "X-WC-Webhook-Resource": "coupon",
+                "X-WC-Webhook-Event": "updated",
+                "X-WC-Webhook-Signature": signature(body, "wc-secret"),
+                "Content-Type": "application/json",
+            }
+            return client.post("/webhooks/woocommerce", data=body, headers=headers)
+
+        assert deliver(woo_coupon()).get_json()["status"] == "accepted"
+        refused = deliver(woo_coupon(id="seven"))
+        assert refused.status_code == 400 and "id" in refused.get_json()["message"]
+        with services.engine.connect() as connection:
+            [(kind, payload, key)] = connection.execute(
+                select(tasks.c.kind, tasks.c.payload, tasks.c.ordering_key)
+            ).all()
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+        assert (kind, payload["id"], payload["event"], key) == (
+            "woocommerce.coupon",
+            719,
+            "updated",
+            "coupon:woocommerce:719",
+        )
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize(
+    ("meta", "campaign"),
+    [
+        ([{"key": "_mailchimp_campaign_id", "value": "ours"}], "ours"),  # our WordPress plugin
+        ([{"key": "mailchimp_woocommerce_campaign_id", "value": " theirs "}], "theirs"),  # official
+        ([], None),
+    ],
+)
+def test_the_order_reads_the_campaign_from_either_plugins_meta(meta, campaign) -> None:
+    order = {"id": 5, "status": "processing", "line_items": [], "meta_data": meta}
+    found = MAPPINGS.get("woocommerce", "order").to_canonical(order)
+    assert (found.get("custom") or {}).get("mailchimp_campaign_id") == campaign
