@@ -116,10 +116,11 @@ def _concerns(rules: CascadeRules, event: str) -> bool:
     return False
 
 
-def trigger_key(event: str, ref: str | None, data: Mapping[str, Any]) -> str:
-    """What makes two events the same trigger of a scenario: a cart (whatever its updates),
-    an order's status, a parcel's state, a segment entry at its moment, a named event's ref."""
-    key = f"{event}:{ref or ''}"
+def trigger_key(event: str, customer_id: str, ref: str | None, data: Mapping[str, Any]) -> str:
+    """What makes two events the same trigger of a scenario for one customer: a cart (whatever
+    its updates), an order's status, a parcel's state, a segment entry at its moment, a named
+    event's ref."""
+    key = f"{event}:{customer_id}:{ref or ''}"
     for name in ("status", "segment", "version"):
         if data.get(name) is not None and not (event == CART_UPDATED and name == "version"):
             key += f":{data[name]}"
@@ -174,7 +175,7 @@ def start_runs(
     for scenario in rules.enabled():
         if not matches(scenario, event, data):
             continue
-        key = trigger_key(event, payload.get("ref"), data)
+        key = trigger_key(event, cid, payload.get("ref"), data)
         held = connection.execute(
             select(cascade_runs.c.id).where(
                 cascade_runs.c.scenario == scenario.name, cascade_runs.c.trigger_key == key
