@@ -21,6 +21,7 @@ ROUTES = {
     "mailchimp": ["/webhooks/mailchimp/<secret>"],
     "cdek": ["/webhooks/cdek/<secret>"],
     "shop": ["/webhooks/shop"],
+    "mandrill": ["/webhooks/mandrill"],
 }
 
 
