@@ -217,3 +217,33 @@ def mark_deleted(connection: Connection, product_id: str, *, now: float | None =
         .values(status="deleted", fingerprint=gone.fingerprint(), updated_at=stamp)
     )
     return True
+
+
+def with_catalogue_ids(engine: Engine, order: dict[str, Any], system: str = "bitrix24") -> dict:
+    """The order with `lines[].custom.<system>_product_id`: the catalogue item of each line's
+    SKU in that copy (deal product rows then carry `PRODUCT_ID`, so the CRM reports by product).
+    Lines whose SKU the catalogue or the copy does not know stay free text."""
+    from connector.identity import link_of
+
+    lines = order.get("lines") or []
+    if not any(isinstance(line, dict) and line.get("sku") for line in lines):
+        return order
+    out = []
+    with reading(engine) as connection:
+        for line in lines:
+            sku = str(line.get("sku") or "").strip() if isinstance(line, dict) else ""
+            found = variant_by_sku(connection, sku) if sku else None
+            if found is None:
+                out.append(line)
+                continue
+            item, variant = found
+            link = link_of(connection, "catalogue_product", item.product_id, system)
+            held = (
+                ((link.data or {}).get("variants") or {}).get(variant.variant_id) if link else None
+            )
+            if not held or not held.get("id"):
+                out.append(line)
+                continue
+            custom = {**(line.get("custom") or {}), f"{system}_product_id": str(held["id"])}
+            out.append({**line, "custom": custom})
+    return {**order, "lines": out}

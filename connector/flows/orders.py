@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from connector import keys
 from connector.audit import record_write
+from connector.catalogue.store import with_catalogue_ids
 from connector.errors import PermanentError
 from connector.flows.customers import apply_crm_change, fan_out_customer
 from connector.flows.exporter import Exporter, Plan, Push, Write
@@ -343,7 +344,8 @@ class Bitrix24DealExporter(Exporter):
                 )
             wait_for_dependency(ctx, f"the contact of order {oid}")
         deal_map = mappings(ctx).get("bitrix24", "deal")
-        rows = mappings(ctx).get("bitrix24", "product_rows").to_system(order).get("rows", [])
+        rows_order = with_catalogue_ids(engine, order)  # PRODUCT_ID by SKU (docs/catalogue.md)
+        rows = mappings(ctx).get("bitrix24", "product_rows").to_system(rows_order).get("rows", [])
         rows_fp = fingerprint({"rows": rows})
         contact_id = int(contact.external_id) if contact else None
         wanted = deal_map.to_system(order)
