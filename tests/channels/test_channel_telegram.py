@@ -266,6 +266,7 @@ def test_an_update_without_the_secret_header_is_refused_and_nothing_stored(servi
         ({"message": {"text": "/start x"}}, "update_id"),
         ({"update_id": 3, "message": {"text": "/start x", "chat": {}}}, "message.chat.id"),
         ({"update_id": 4, "my_chat_member": {"chat": {"id": 1}}}, "new_chat_member.status"),
+        (start(10**30, "/start x"), "message.chat.id"),
         ([1, 2], "body"),
     ],
 )

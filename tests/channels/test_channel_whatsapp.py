@@ -293,6 +293,7 @@ def test_an_unsigned_or_tampered_notification_is_refused_and_nothing_stored(serv
         (notification(statuses=[{"status": "sent"}]), "statuses[0].id"),
         (notification(statuses=[a_status("sent") | {"timestamp": "soon"}]), "timestamp"),
         (notification(messages=[{"id": "x"}]), "messages[0].from"),
+        (notification(messages=[an_inbound("STOP") | {"from": "7" * 400}]), "from"),
         ([1], "body"),
     ],
 )

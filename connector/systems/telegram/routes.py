@@ -16,7 +16,7 @@ from flask import Response
 import webhooks
 from connector import keys
 from connector.inbound import TaskSpec, content_key
-from connector.safe_input import BadBody, load_json
+from connector.safe_input import MAX_ID, BadBody, load_json
 from connector.systems.telegram.settings import TelegramSettings
 
 SOURCE = "telegram"
@@ -42,7 +42,7 @@ def telegram() -> tuple[Response, int]:
 def _chat_id(holder: Mapping[str, Any], where: str) -> str:
     chat = holder.get("chat")
     chat_id = chat.get("id") if isinstance(chat, Mapping) else None
-    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int) or abs(chat_id) > MAX_ID:
         raise BadBody(f"{where}.chat.id: missing or not a number")
     return str(chat_id)
 
@@ -52,7 +52,7 @@ def read_update(update: Any) -> tuple[str, TaskSpec | None]:
     if not isinstance(update, Mapping):
         raise BadBody("body: not a JSON object")
     update_id = update.get("update_id")
-    if isinstance(update_id, bool) or not isinstance(update_id, int):
+    if isinstance(update_id, bool) or not isinstance(update_id, int) or abs(update_id) > MAX_ID:
         raise BadBody("update_id: missing or not a number")
     topic = next((key for key in update if key != "update_id"), "unknown")
     message = update.get("message")

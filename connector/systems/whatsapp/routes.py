@@ -72,11 +72,13 @@ def whatsapp() -> tuple[Response, int]:
     return webhooks.store(SOURCE, content_key(SOURCE, body), topic, body, task)
 
 
-def _text(value: Any, where: str, required: bool = True) -> str | None:
-    if isinstance(value, str) and value:
-        return value
+def _text(value: Any, where: str, required: bool = True, most: int = 200) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)
+    if isinstance(value, str) and value:
+        if len(value) > most:
+            raise BadBody(f"{where}: longer than {most} characters")
+        return value
     if required:
         raise BadBody(f"{where}: missing or not a string")
     return None
@@ -116,7 +118,7 @@ def read_changes(update: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
                         "id": _text(status.get("id"), f"{here}.id"),
                         "status": _text(status.get("status"), f"{here}.status"),
                         "recipient": _text(
-                            status.get("recipient_id"), f"{here}.recipient_id", False
+                            status.get("recipient_id"), f"{here}.recipient_id", False, 20
                         ),
                         "timestamp": _stamp(status.get("timestamp"), f"{here}.timestamp"),
                         "errors": codes,
@@ -129,7 +131,7 @@ def read_changes(update: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
                 messages.append(
                     {
                         "id": _text(message.get("id"), f"{here}.id"),
-                        "from": _text(message.get("from"), f"{here}.from"),
+                        "from": _text(message.get("from"), f"{here}.from", most=20),
                         "timestamp": _stamp(message.get("timestamp"), f"{here}.timestamp"),
                         "text": reply_text(message),
                     }
