@@ -318,3 +318,14 @@ def test_mandrills_check_of_a_new_webhook_is_answered(services):
     client = create_app(services).test_client()
     assert client.head("/webhooks/mandrill").status_code == 200
     assert client.get("/webhooks/mandrill").status_code == 200
+
+
+def test_without_the_webhook_key_every_batch_is_refused_saying_which_setting(tmp_path):
+    unkeyed = Services(make_settings(tmp_path, mandrill_api_key=KEY, mandrill_url=API))
+    try:
+        answer = deliver(create_app(unkeyed), spec("webhook.message_events.json"))
+        assert answer.status_code == 401
+        assert "CONNECTOR_MANDRILL_WEBHOOK_KEY" in answer.get_json()["message"]
+        assert stored(unkeyed) == 0
+    finally:
+        unkeyed.close()

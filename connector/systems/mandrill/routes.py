@@ -28,6 +28,9 @@ def mandrill() -> tuple[Response, int]:
     body = webhooks.body()
     fields = mandrill_webhooks.form_fields(body)
     url = settings.webhook_url or request.url
+    if not settings.webhook_key:
+        message = "CONNECTOR_MANDRILL_WEBHOOK_KEY is not set: no batch can be verified"
+        return webhooks.refuse(401, SOURCE, "unauthorized", message)
     given = request.headers.get("X-Mandrill-Signature")
     if not given:
         return webhooks.refuse(401, SOURCE, "unauthorized", "X-Mandrill-Signature: missing")
