@@ -79,6 +79,7 @@ class Catalogue(Protocol):
 
     def products(self) -> Iterable[FeedProduct]: ...
     def version(self, now: dt.datetime) -> Version: ...
+    def repeated_skus(self) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -223,15 +224,17 @@ class Feed:
             f"<merchantid>{escape(_text(self.merchant_id))}</merchantid>\n<offers>\n"
         ).encode()
         batch: list[str] = []
+        repeated = self.catalogue.repeated_skus()  # usually none: memory stays flat
         seen: set[str] = set()
         for product in self.catalogue.products():
             listed = 0
             for offer in offers_of(product, self.stores, self.now):
                 listed += 1
-                if offer.sku in seen:  # Kaspi wants each SKU once: the first product keeps it
-                    self._skip(product, f"SKU {offer.sku} repeats an earlier product's")
-                    continue
-                seen.add(offer.sku)
+                if offer.sku in repeated:  # Kaspi wants each SKU once: the first product keeps it
+                    if offer.sku in seen:
+                        self._skip(product, f"SKU {offer.sku} repeats an earlier product's")
+                        continue
+                    seen.add(offer.sku)
                 batch.append(offer_xml(offer))
             if listed < len(product.variants):
                 self._skip(
@@ -299,6 +302,14 @@ class StoreCatalogue:
                 latest = max([latest or 0.0, *passed]) if passed else latest
         modified = max(float(last), latest or 0.0) if last is not None else latest
         return Version(f"{prints.hexdigest()}:{on_sale.hexdigest()}", modified)
+
+    def repeated_skus(self) -> set[str]:
+        """The SKUs more than one variant carries (a master's mistake; usually none)."""
+        from connector.store.tables import catalogue_variants as V
+
+        query = select(V.c.sku).where(V.c.sku.is_not(None)).group_by(V.c.sku)
+        with reading(self.engine) as connection:
+            return set(connection.scalars(query.having(func.count() > 1)))
 
 
 def _moment(value: str | None) -> dt.datetime | None:
