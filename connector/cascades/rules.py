@@ -201,9 +201,14 @@ def template_fields(text: str) -> list[str]:
 
 class _Safe(string.Formatter):
     """Only `{record.field}` or `{variable}` lookups, no attribute access, indexing or code; a
-    field without a value renders empty."""
+    field without a value renders empty (or as itself, `{name}`, for a dry run)."""
+
+    def __init__(self, keep_missing: bool = False) -> None:
+        self.keep_missing = keep_missing
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
+        if field_name not in kwargs and self.keep_missing:
+            return f"{{{field_name}}}", field_name
         return kwargs.get(field_name, ""), field_name
 
     def format_field(self, value: Any, format_spec: str) -> str:
@@ -213,11 +218,11 @@ class _Safe(string.Formatter):
         return value
 
 
-def render(text: str | None, context: Mapping[str, Any]) -> str | None:
+def render(text: str | None, context: Mapping[str, Any], keep_missing: bool = False) -> str | None:
     """`text` with its fields filled from `context` (flat: `"customer.first_name": "Anna"`)."""
     if text is None:
         return None
-    return _Safe().vformat(text, (), dict(context))
+    return _Safe(keep_missing).vformat(text, (), dict(context))
 
 
 # -- loading ------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The customer's own time zone, for quiet hours: from her phone number where it names one zone
 (`phonenumbers.timezone`), else the default zone (`CONNECTOR_CASCADES_TIME_ZONE`).
 
-A number of a country with several zones (a Russian mobile names eleven) uses the default zone
-when it is one of them, else the number's first zone.
+A number whose region spans several zones (a Russian mobile names sixteen) uses the default
+zone: the shop's own zone is a better guess than any one of them.
 """
 
 from __future__ import annotations
@@ -42,10 +42,6 @@ def zones_of_phone(phone: str | None) -> tuple[str, ...]:
 
 
 def zone_of(phone: str | None, default: str) -> dt.tzinfo:
-    """Her zone: the number's only one, the default among several, else the first."""
+    """Her zone: the number's only one, else the default."""
     found = zones_of_phone(phone)
-    if len(found) == 1:
-        return zone(found[0])
-    if found and default not in found:
-        return zone(found[0])
-    return zone(default)
+    return zone(found[0] if len(found) == 1 else default)
