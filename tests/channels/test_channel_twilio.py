@@ -161,6 +161,24 @@ def test_find_sent_pages_through_the_numbers_messages_and_matches_the_body(servi
 
 
 @responses.activate
+def test_without_a_text_to_compare_find_sent_takes_the_first_message_from_us_since(services):
+    listed = {
+        "messages": [
+            {"sid": "SMlater", "from": "+15005550006", "body": "b", "status": "delivered"},
+            {"sid": "SMother", "from": "+15550000000", "body": "a", "status": "delivered"},
+            {"sid": "SMfirst", "from": "+15005550006", "body": "a", "status": "sent"},
+        ],
+        "next_page_uri": None,
+    }
+    responses.get(MESSAGES, json=listed)
+    held = Message(key="3:2", customer_id="c1", address=PHONE)  # what a retry knows
+    found = CHANNEL.find_sent(services, held, time.time() - 60)
+    assert found is not None and found.provider_id == "SMfirst"
+    responses.replace(responses.GET, MESSAGES, json={"messages": listed["messages"][1:2]})
+    assert CHANNEL.find_sent(services, held, time.time() - 60) is None
+
+
+@responses.activate
 def test_a_21610_refusal_opts_the_number_out_of_sms_for_every_scenario(services):
     responses.post(MESSAGES, status=400, json=refusal(21610, 400))
     with pytest.raises(Unsubscribed):

@@ -88,16 +88,31 @@ class TwilioChannel:
         )
 
     def find_sent(self, services: Services, message: Message, since: float) -> Sent | None:
+        """The message an unanswered attempt sent: among the messages from our sender to the
+        number since the attempt began, the one with the step's text; when the caller has no
+        text to compare, the first one sent since then (the attempt reserved the step just
+        before sending, so a message from us to that number after it is the attempt's)."""
         client: TwilioClient = services.client(NAME)
         # Twilio's DateSent has whole seconds: a second earlier, so an attempt's own is seen
         start = dt.datetime.fromtimestamp(since - 1, dt.UTC)
-        for found in client.messages_to(message.address, start):
-            if found.get("direction", "outbound-api") != "outbound-api":
-                continue
-            if found.get("body") == message.text:
-                status = canonical_status(str(found.get("status") or "")) or "sent"
-                return Sent(str(found["sid"]), status)
-        return None
+        ours = [
+            found
+            for found in client.messages_to(message.address, start)
+            if found.get("direction", "outbound-api") == "outbound-api" and _from_us(client, found)
+        ]
+        if message.text is not None:
+            ours = [found for found in ours if found.get("body") == message.text]
+        if not ours:
+            return None
+        first = ours[-1]  # Twilio lists newest first
+        return Sent(str(first["sid"]), canonical_status(str(first.get("status") or "")) or "sent")
+
+
+def _from_us(client: TwilioClient, found: Mapping[str, Any]) -> bool:
+    """Sent from the connector's sender (its number or its Messaging Service)."""
+    if client.messaging_service_sid:
+        return found.get("messaging_service_sid") == client.messaging_service_sid
+    return found.get("from") in (None, client.from_number)
 
 
 CHANNEL = TwilioChannel()
