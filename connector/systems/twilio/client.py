@@ -152,14 +152,17 @@ class TwilioClient(JsonClient):
         }
         url = self.base_url + "/Messages.json"
         for _ in range(MAX_PAGES):
-            answer, _headers = self.retry.run(
-                lambda url=url, params=params: self._exchange("GET", url, None, params)
-            )
+            answer = self._page(url, params)
             yield from (answer or {}).get("messages") or []
             following = (answer or {}).get("next_page_uri")
             if not following:
                 return
             url, params = self.root + str(following), None
+
+    def _page(self, url: str, params: Mapping[str, Any] | None) -> Any:
+        """One page of a listing (a GET: retried through blips)."""
+        answer, _headers = self.retry.run(lambda: self._exchange("GET", url, None, params))
+        return answer
 
     def message(self, sid: str) -> dict[str, Any]:
         """`GET Messages/{sid}.json`."""
