@@ -329,3 +329,24 @@ def test_without_the_webhook_key_every_batch_is_refused_saying_which_setting(tmp
         assert stored(unkeyed) == 0
     finally:
         unkeyed.close()
+
+
+@responses.activate
+def test_setup_adds_the_webhook_once_and_says_where_its_key_goes(tmp_path):
+    from connector.systems.mandrill.setup import run_setup
+
+    settings = make_settings(
+        tmp_path, mandrill_api_key=KEY, mandrill_url=API, public_url="https://c.example.com"
+    )
+    url = "https://c.example.com/webhooks/mandrill"
+    responses.post(f"{API}/users/ping.json", json="PONG!")
+    responses.post(f"{API}/webhooks/list.json", json=[])
+    responses.post(f"{API}/webhooks/add.json", json={"id": 1, "url": url, "auth_key": "made"})
+    lines = run_setup(settings)
+    assert f"mandrill: webhook added: {url}" in lines
+    assert any("CONNECTOR_MANDRILL_WEBHOOK_KEY" in line for line in lines)
+    assert "made" not in " ".join(lines)  # the key is never printed
+    added = json.loads(responses.calls[2].request.body)
+    assert added["url"] == url and "unsub" in added["events"]
+    responses.replace(responses.POST, f"{API}/webhooks/list.json", json=[{"id": 1, "url": url}])
+    assert f"mandrill: webhook present: {url}" in run_setup(settings)
