@@ -142,6 +142,10 @@ def offline_sale(ctx: TaskContext, payload: dict[str, Any]) -> None:
             _record(services, line_key, sku, quantity, "skipped", "unknown SKU", row is None)
             continue
         product, variant = found
+        if product.status == "deleted":
+            gone = "deleted in the shop"
+            _record(services, line_key, sku, quantity, "skipped", gone, row is None)
+            continue
         path = f"/products/{product.product_id}"
         if variant.variant_id != product.product_id:
             path += f"/variations/{variant.variant_id}"
@@ -157,7 +161,7 @@ def offline_sale(ctx: TaskContext, payload: dict[str, Any]) -> None:
             before, target = (int(x) for x in str(row.detail).split(">"))
             if now_held != before:  # done before the retry, or moved by someone else since
                 _record(
-                    engine,
+                    services,
                     line_key,
                     sku,
                     quantity,

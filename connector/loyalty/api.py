@@ -164,8 +164,33 @@ def hold() -> tuple[Response, int]:
     customer_id = _customer(data)
     if _provider().balance(customer_id) is None:
         raise LoyaltyRefused("no bonus account for this customer", "not_found", 404)
+    warnings = _stock_check(data)  # the catalogue's stock (connector/catalogue/stock.py)
     result = _provider().hold(customer_id, str(order_id), amount, order_total)
-    return _answer(result, 201, order_id=order_id, hold=str(amount))
+    extra = {"stock_warnings": warnings} if warnings else {}
+    return _answer(result, 201, order_id=order_id, hold=str(amount), **extra)
+
+
+def _stock_check(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Optional `lines: [{sku, quantity}]`: a sold-out line refuses the hold (409 out_of_stock)
+    or is only reported, as mappings/catalogue.yaml `checkout_out_of_stock` says."""
+    from connector.catalogue.stock import checkout_verdict
+
+    lines = data.get("lines")
+    if lines is None:
+        return []
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+        raise BadRequest("lines", "must be a list of {sku, quantity}")
+    for index, line in enumerate(lines):
+        try:
+            if float(line.get("quantity", 1)) <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise BadRequest(f"lines[{index}].quantity", "must be a positive number") from None
+    refuse, warnings = checkout_verdict(_services(), lines)
+    if refuse:
+        skus = ", ".join(w["sku"] for w in warnings if w["problem"] != "unknown")
+        raise LoyaltyRefused(f"out of stock: {skus}", "out_of_stock", 409)
+    return warnings
 
 
 @blueprint.post("/holds/<order_id>/confirm")

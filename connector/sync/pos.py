@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector import keys
+from connector.catalogue.stock import flag_lines, offline_sale_items
 from connector.errors import ConnectorError, MappingError
 from connector.queue import BULK, Queue
 from connector.sync.streams import TaskItem
@@ -67,6 +68,8 @@ class ImportSummary:
     already_imported: int = 0
     rejected_receipts: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
+    # lines whose SKU the catalogue does not know or has sold out (connector/catalogue/stock.py)
+    stock_flags: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class ImportSummary:
                 {"line": b.line, "column": b.column, "message": b.message, "receipt": b.receipt}
                 for b in self.bad_rows
             ],
+            "stock_flags": list(self.stock_flags),
         }
 
 
@@ -200,12 +204,16 @@ def import_orders(
             receipt_task(source, number, _generic(source, number, lines, mapping, shop))
             for number, lines in good[start : start + CHUNK]
         ]
+        summary.stock_flags += flag_lines(queue.engine, good[start : start + CHUNK])
         if dry_run:
             summary.enqueued += len(items)  # would be: nothing is written
             continue
         new = queue.enqueue_many(
             "shop.order", [(i.payload, i.dedupe_key, i.ordering_key) for i in items], priority=BULK
         )
+        # each sale line decrements the master's stock once, when catalogue.yaml allows it
+        sales = offline_sale_items(source, good[start : start + CHUNK])
+        queue.enqueue_many("catalogue.offline_sale", sales, priority=BULK)
         summary.enqueued += len(new)
         summary.already_imported += len(items) - len(new)
     return summary

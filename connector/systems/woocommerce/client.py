@@ -37,6 +37,9 @@ WEBHOOK_TOPICS = (
     "customer.created",
     "customer.updated",
     "product.updated",
+    # the catalogue's master: a new or deleted product reaches the copies at once (docs/catalogue.md)
+    "product.created",
+    "product.deleted",
     # coupons become Mailchimp promo codes (connector/promo)
     "coupon.created",
     "coupon.updated",
