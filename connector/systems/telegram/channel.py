@@ -32,9 +32,10 @@ class TelegramChannel:
     title = "Telegram"
     medium: Medium = "messenger"
     lookup = False
+    VARIABLES = ("telegram_link",)  # what `variables` fills (mappings/cascades.yaml checks it)
 
     def address(self, services: Services, customer: Mapping[str, Any]) -> str | None:
-        customer_id = customer.get("id")
+        customer_id = customer.get("id") or customer.get("customer_id")
         if not customer_id:
             return None
         chat = bound_chat(services, str(customer_id))
@@ -68,8 +69,9 @@ class TelegramChannel:
 
     def variables(self, services: Services, customer: Mapping[str, Any]) -> dict[str, str]:
         """`telegram_link`: a fresh start link binding this customer's chat (for any step's
-        text, an email or an SMS, to offer the messenger)."""
-        customer_id = customer.get("id")
+        text, an email or an SMS, to offer the messenger). It writes the token in a
+        transaction of its own: call it outside one."""
+        customer_id = customer.get("id") or customer.get("customer_id")
         if not customer_id:
             return {}
         return {"telegram_link": start_link(services, str(customer_id))}
