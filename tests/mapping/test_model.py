@@ -46,4 +46,12 @@ def test_coerce_json_leaves_absent_fields_absent() -> None:
 
 
 def test_every_entity_is_registered() -> None:
-    assert set(ENTITIES) == {"customer", "order", "cart", "product", "shipment", "bonus"}
+    assert set(ENTITIES) == {
+        "customer",
+        "order",
+        "cart",
+        "product",
+        "shipment",
+        "bonus",
+        "coupon",
+    }

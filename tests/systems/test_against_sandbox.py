@@ -28,7 +28,7 @@ from connector.systems.mailchimp import MailchimpClient, MailchimpError, MergeFi
 from connector.systems.mailchimp import subscriber_hash as mc_hash
 from connector.systems.mailchimp.setup import setup_mailchimp
 from connector.systems.novaposhta import NovaPoshtaClient
-from connector.systems.woocommerce import WooCommerceClient
+from connector.systems.woocommerce import WEBHOOK_TOPICS, WooCommerceClient
 from connector.systems.woocommerce.setup import setup_woocommerce
 
 runner = pytest.importorskip("connector_sandbox.runner")
@@ -343,11 +343,11 @@ def test_woocommerce_setup_twice_and_reads(sandbox):
     config = settings(sandbox, public_url="http://127.0.0.1:9")
     client = WooCommerceClient.from_settings(config, retry=FAST_RETRY)
     arguments = dict(public_url=config.public_url, webhook_secret=config.woocommerce_webhook_secret)
-    assert "9 created" in setup_woocommerce(client, **arguments)[-1]
-    assert "6 kept" in setup_woocommerce(client, **arguments)[-1]
+    assert f"{len(WEBHOOK_TOPICS)} created" in setup_woocommerce(client, **arguments)[-1]
+    assert f"{len(WEBHOOK_TOPICS)} kept" in setup_woocommerce(client, **arguments)[-1]
     sandbox.faults("woocommerce", error_rate=0.3, statuses=[500, 503], seed=2)
     assert isinstance(list(client.list_products("2000-01-01T00:00:00")), list)
-    assert len(client.list_webhooks()) == 6
+    assert len(client.list_webhooks()) == len(WEBHOOK_TOPICS)
 
 
 def test_cdek_and_nova_poshta(sandbox, spec):
