@@ -21,6 +21,8 @@ ROUTES = {
     "mailchimp": ["/webhooks/mailchimp/<secret>"],
     "cdek": ["/webhooks/cdek/<secret>"],
     "shop": ["/webhooks/shop"],
+    "smsru": ["/webhooks/smsru/<secret>"],
+    "twilio": ["/webhooks/twilio/inbound", "/webhooks/twilio/status"],
     "mandrill": ["/webhooks/mandrill"],
 }
 
