@@ -343,6 +343,10 @@ def mailchimp_bodies(
     return body, variants
 
 
+def _variant_patch(store: str, product_id: str, variant: dict[str, Any]) -> Callable[[Any], Any]:
+    return lambda client: mc.patch_variant(client, store, product_id, variant)
+
+
 class MailchimpCatalogueExporter(CatalogueExporter):
     system = "mailchimp"
 
@@ -390,7 +394,7 @@ class MailchimpCatalogueExporter(CatalogueExporter):
                             "variant",
                             "update",
                             f"{product.product_id}:{vid}",
-                            lambda c, v=variant: mc.patch_variant(c, store, product.product_id, v),
+                            _variant_patch(store, product.product_id, variant),
                             detail={
                                 "price": variant["price"],
                                 "inventory_quantity": variant["inventory_quantity"],
@@ -402,22 +406,21 @@ class MailchimpCatalogueExporter(CatalogueExporter):
             return None
 
         def settle(plan: Plan, results: list[Any]) -> None:
-            new = {"product": data.get("product"), "variants": dict(held)}
+            product_held: str | None = data.get("product")
+            variants_held: dict[str, str] = dict(held)
             for target, result in zip(targets, results, strict=True):
                 if failed(result):
                     continue
                 if target == "*":
-                    new = {
-                        "product": product_fp,
-                        "variants": {vid: fingerprint(v) for vid, v in variants.items()},
-                    }
+                    product_held = product_fp
+                    variants_held = {vid: fingerprint(v) for vid, v in variants.items()}
                 elif target is None:
-                    new["product"] = product_fp
+                    product_held = product_fp
                 else:
-                    new["variants"][target] = fingerprint(variants[target])
+                    variants_held[target] = fingerprint(variants[target])
             if push.link is None and all(failed(r) for r in results):
                 plan.save_link = False
-            plan.data = new
+            plan.data = {"product": product_held, "variants": variants_held}
 
         return Plan(
             writes=writes,

@@ -101,11 +101,12 @@ def bitrix24_differences(services: Any) -> Iterator[Difference]:
                 for row in page_rows(result.unwrap()):
                     held.setdefault(str(row.get("XML_ID")), row)
         for sku, (product, vid, body) in wanted.items():
-            row = held.get(sku)
+            found = held.get(sku)
             pid = product.product_id
-            if row is None:
+            if found is None:
                 yield Difference("bitrix24", pid, vid, sku, "missing", body["PRICE"], None)
                 continue
+            row = found
             if not _same_money(body["PRICE"], row.get("PRICE")):
                 yield Difference(
                     "bitrix24", pid, vid, sku, "price", body["PRICE"], row.get("PRICE")

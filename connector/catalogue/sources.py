@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,7 @@ def _variation_name(product_name: str, record: Mapping[str, Any]) -> str:
 
 
 def from_woocommerce(
-    record: Mapping[str, Any], variations: list[Mapping[str, Any]], rules: CatalogueRules
+    record: Mapping[str, Any], variations: Sequence[Mapping[str, Any]], rules: CatalogueRules
 ) -> Product:
     """A WooCommerce product (and its variations, for a variable product) as a canonical one."""
     name = _text(record.get("name")) or f"Product {record['id']}"

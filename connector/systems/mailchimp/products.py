@@ -9,7 +9,7 @@ fields (title, URL, image, description) a PATCH of the product.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from connector.errors import PermanentError
@@ -58,7 +58,7 @@ def variant_body(
 
 
 def create_product(
-    client: Any, store: str, product: Mapping[str, Any], variants: list[Mapping[str, Any]]
+    client: Any, store: str, product: Mapping[str, Any], variants: Sequence[Mapping[str, Any]]
 ) -> Any:
     """POST the product with its variants; when it exists already (an answer lost, or made by an
     order's line first), PATCH it and PUT each variant."""
