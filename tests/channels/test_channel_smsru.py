@@ -288,3 +288,23 @@ def test_a_step_sent_through_the_emulator_is_sent_once_and_its_delivery_comes_ba
     finally:
         served.stop()
         services.close()
+
+
+def test_the_emulator_keeps_sms_rus_per_number_limits_and_stop_list(sandbox):
+    sandbox.reset()
+    env = sandbox.settings_env()
+    emulated = SmsruClient(
+        env["CONNECTOR_SMSRU_URL"], env["CONNECTOR_SMSRU_API_ID"], retry=RetryPolicy(attempts=1)
+    )
+    for _ in range(3):
+        emulated.send(PHONE, "one text")
+    with pytest.raises(RateLimited) as limited:  # 231: the same text, a fourth time this minute
+        emulated.send(PHONE, "one text")
+    assert limited.value.wait == 60.0
+    with pytest.raises(PermanentError, match=r"\[207\]"):
+        emulated.send("+70001234567", "no route")
+    sandbox.control("smsru", "POST", "/stoplist", json={"phone": "+79990001122"})
+    with pytest.raises(StopListed):
+        emulated.send("+79990001122", "hi")
+    assert sandbox.control("smsru", "GET", "/messages", params={"to": PHONE}).json()["count"] == 3
+    sandbox.reset()
