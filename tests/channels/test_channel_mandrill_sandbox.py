@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from connector.app import create_app
 from connector.cascades import outcomes
 from connector.cascades.channels import Message, channel
-from connector.errors import PermanentError
+from connector.errors import PermanentError, RateLimited
 from connector.services import Services
 from connector.store.tables import cascade_sends
 from connector.systems.mandrill.settings import MandrillSettings
@@ -124,5 +124,23 @@ def test_an_email_sent_once_comes_back_delivered_then_read_and_an_unsubscribe_st
     with pytest.raises(PermanentError) as refused:  # Mandrill's reject list refuses her now
         mandrill.send(services, Message(key="2:1", customer_id="c-1", address=EMAIL, template="x"))
     assert refused.value.code == "rejected:unsub"
+    settle(fresh_sandbox, services)  # the `reject` event of that refusal, too
     deliveries = fresh_sandbox.control("mandrill", "GET", "/deliveries").json()
     assert deliveries and all(d["status"] == 200 for d in deliveries)
+
+
+def test_the_emulator_allows_twenty_searches_a_minute_then_says_to_wait(fresh_sandbox):
+    from connector.http import RetryPolicy
+    from connector.systems.mandrill.client import MandrillClient
+
+    env = fresh_sandbox.settings_env()
+    client = MandrillClient(
+        env["CONNECTOR_MANDRILL_URL"],
+        env["CONNECTOR_MANDRILL_API_KEY"],
+        retry=RetryPolicy(max_wait=0.0),
+    )
+    for _ in range(20):
+        assert client.search(f"email:{EMAIL}") == []
+    with pytest.raises(RateLimited) as error:
+        client.search(f"email:{EMAIL}")
+    assert 0 < error.value.wait <= 60
