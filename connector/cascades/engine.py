@@ -277,6 +277,8 @@ def finish(
     if reason:
         values["stop_reason"] = reason[:200]
     if state == CONVERTED:
+        if isinstance(ref, str) and ref.startswith("customer:"):
+            ref = newest_order(connection, ref.removeprefix("customer:"))
         last = connection.execute(
             select(func.max(cascade_sends.c.step)).where(
                 cascade_sends.c.run_id == run.id, cascade_sends.c.state.in_((SENT, UNKNOWN))
@@ -596,8 +598,25 @@ def stop_reason(
 
 
 def customer_last_order(customer: Mapping[str, Any]) -> str | None:
-    """The customer's last order as the hub knows it (`custom.last_order_id`), if it does."""
-    found = (customer.get("custom") or {}).get("last_order_id")
+    """The customer's id, to find her newest order by when the run ends (`newest_order`)."""
+    found = customer.get("id")
+    return None if found is None else f"customer:{found}"
+
+
+def newest_order(connection: Connection, customer_id: str) -> str | None:
+    """The newest hub order of a customer: what converted a run the step found converted."""
+    from connector.store.tables import links
+
+    found = connection.execute(
+        select(links.c.canonical_id)
+        .where(
+            links.c.entity == "order",
+            links.c.system == "hub",
+            links.c.data["customer_id"].as_string() == customer_id,
+        )
+        .order_by(links.c.id.desc())
+        .limit(1)
+    ).scalar()
     return None if found is None else str(found)
 
 

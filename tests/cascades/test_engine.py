@@ -347,3 +347,43 @@ def test_no_scenario_on_an_event_queues_no_task(world: World) -> None:
     world.customer()
     assert world.notify("review.asked", "c1", "o1") is None
     assert world.notify("cart.updated", "c1", "cart1", {"open": True}) is not None
+
+
+def test_trace_shows_each_run_its_sends_and_why_it_ended(world: World) -> None:
+    from connector.sync.trace import trace_customer
+
+    world.customer()
+    left_cart(world)
+    world.run_due()
+    world.clock.advance(HOUR + 1)
+    world.run_due()
+    world.snapshot("order", "o7", {"id": "o7", "customer_id": "c1", "number": "1007"})
+    buy(world, "c1", "o7")
+    world.run_due()
+    found = trace_customer(world.services.engine, phone="+79161234567",
+                           systems=world.services.systems)  # fmt: skip
+    [run] = found.cascades
+    assert (run["scenario"], run["state"], run["stop_reason"]) == (
+        "abandoned_cart", "converted", "order placed",
+    )  # fmt: skip
+    assert (run["converted_step"], run["converted_ref"]) == (1, "o7")
+    [send] = run["sends"]
+    assert (send["step"], send["channel"], send["state"]) == (1, "fakemail", "sent")
+    assert send["address"] == "a***@example.com"  # masked
+
+
+def test_a_purchase_found_in_the_store_names_her_newest_order(world: World) -> None:
+    world.customer()
+    left_cart(world)
+    world.run_due()
+    world.clock.advance(HOUR + 1)
+    world.run_due()
+    world.clock.advance(HOUR)
+    now = dt.datetime.fromtimestamp(world.clock(), dt.UTC).isoformat()
+    world.snapshot("order", "o8", {"id": "o8", "customer_id": "c1"})
+    world.snapshot("customer", "c1", {"custom": {"chat_id": "4242", "last_order_at": now}})
+    world.clock.advance(3 * HOUR)
+    world.run_due()  # the SMS step finds the purchase before its event came
+    [run] = world.runs()
+    assert (run.state, run.converted_step, run.converted_ref) == ("converted", 0, "o8")
+    assert world.sms.sent == []
