@@ -65,3 +65,14 @@ def register_connector(services: Any, url: str, sandbox: Any, application_token:
         bitrix24_events=B24_EVENTS,
         application_token=application_token,
     )
+    # the SMS channels: Twilio's StatusCallback is built from the public URL; SMS.ru's callback
+    # URL and Twilio's incoming-message webhook are what `connector setup` registers or prints
+    services.settings = settings = settings.replace(public_url=url)
+    if services.systems.enabled("smsru", settings):
+        from connector.systems.smsru.setup import callback_url
+
+        services.client("smsru").add_callback(callback_url(settings))
+    if services.systems.enabled("twilio", settings) and "twilio" in sandbox.urls:
+        sandbox.control(
+            "twilio", "PUT", "/config", json={"sms_url": f"{url}/webhooks/twilio/inbound"}
+        ).raise_for_status()
