@@ -644,3 +644,17 @@ promo_codes = Table(
 )
 Index("ix_promo_codes_code", promo_codes.c.code_key)
 Index("ix_promo_codes_expiry", promo_codes.c.enabled, promo_codes.c.expires_at)
+
+# --------------------------------------------------------------------------- channels (0014)
+# The Telegram start link written into each unbound customer's Bitrix24 contact field
+# (connector/systems/telegram/crm.py): its token and when it expires, so the job renews only
+# the links about to expire.
+telegram_crm_links = Table(
+    "telegram_crm_links",
+    metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("written_at", Float, nullable=False),
+)
+Index("ix_telegram_crm_links_expires", telegram_crm_links.c.expires_at)

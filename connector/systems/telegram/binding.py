@@ -54,13 +54,17 @@ def new_token(connection: Connection, customer_id: str, now: float, days: float)
     return token
 
 
-def start_link(services: Services, customer_id: str) -> str:
-    """A start link that binds the chat of whoever opens it to `customer_id` (one-time)."""
-    days = services.settings.of(TelegramSettings).link_days
-    username = services.client(SYSTEM).username()
+def start_link(services: Services, customer_id: str, days: float | None = None) -> str:
+    """A start link that binds the chat of whoever opens it to `customer_id` (one-time), valid
+    for `days` (CONNECTOR_TELEGRAM_LINK_DAYS when None)."""
+    days = services.settings.of(TelegramSettings).link_days if days is None else days
     with services.engine.begin() as connection:
         token = new_token(connection, customer_id, services.queue.clock(), days)
-    return f"https://t.me/{username}?start={token}"
+    return link_of_token(services, token)
+
+
+def link_of_token(services: Services, token: str) -> str:
+    return f"https://t.me/{services.client(SYSTEM).username()}?start={token}"
 
 
 @dataclass(frozen=True)

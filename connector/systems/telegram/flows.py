@@ -18,6 +18,7 @@ from connector.cascades.outcomes import opt_in, opt_out
 from connector.errors import PermanentError
 from connector.flows.hub import skip
 from connector.identity import find_link
+from connector.systems.telegram import crm
 from connector.systems.telegram.binding import bind, chat_address
 from connector.systems.telegram.client import TelegramClient
 from connector.systems.telegram.settings import TelegramSettings
@@ -51,6 +52,8 @@ def update(ctx: TaskContext, payload: dict[str, Any]) -> None:
             customer_id = bound.customer_id
             if customer_id is not None:
                 opt_in(connection, MEDIUM, chat_address(chat_id))
+                if not bound.again:
+                    crm.enqueue(services, customer_id, connection)  # the CRM link is spent
     elif find_link(services.engine, "customer", NAME, chat_id) is not None:
         customer_id = "already bound"  # a plain /start in a bound chat
     if customer_id is None:

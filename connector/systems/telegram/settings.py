@@ -46,3 +46,15 @@ class TelegramSettings(SystemSettings):
         "This link has expired or was used already; please ask for a new one.",
         "The bot's answer to a start link that is unknown, used or expired.",
     )
+    crm_field: str | None = setting(
+        None,
+        "Bitrix24 contact field (UF_CRM_TELEGRAM_LINK) the connector fills with each unbound "
+        "customer's start link, for managers and CRM robots to send; emptied once the chat is "
+        "bound. Off when unset; `connector setup telegram` creates the field.",
+    )
+    crm_link_days: float = setting(
+        30.0,
+        "Days a start link in the Bitrix24 field stays valid; the hourly job renews it a day "
+        "before it expires.",
+        positive(float),
+    )

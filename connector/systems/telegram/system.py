@@ -25,7 +25,12 @@ SYSTEM = System(
     configured=all_set("telegram_bot_token"),
     client=client,
     blueprint="connector.systems.telegram.routes:blueprint",  # the bot's updates
-    task_handlers={"telegram.update": "connector.systems.telegram.flows:update"},
+    task_handlers={
+        "telegram.update": "connector.systems.telegram.flows:update",
+        "telegram.crm_link": "connector.systems.telegram.crm:crm_link",
+        "telegram.crm_links": "connector.systems.telegram.crm:crm_links",
+    },
+    jobs="connector.systems.telegram.jobs:JOBS",  # the start links in Bitrix24 contacts
     setup="connector.systems.telegram.setup:run_setup",
     channel="connector.systems.telegram.channel:CHANNEL",
 )
