@@ -133,6 +133,14 @@ def test_a_send_that_failed_at_the_server_is_not_sent_again_but_left_to_the_queu
 
 
 @responses.activate
+def test_sms_ru_saying_it_is_down_is_sent_again_within_the_call_for_it_sent_nothing():
+    responses.post(f"{URL}/sms/send", json={"status": "ERROR", "status_code": 220})
+    responses.post(f"{URL}/sms/send", json=answered(100))
+    assert client().send(PHONE, "hi").sms_id == "000000-10000001"
+    assert len(responses.calls) == 2
+
+
+@responses.activate
 def test_setup_reads_the_balance_and_registers_the_callback_url_once(services):
     responses.post(f"{URL}/my/balance", json={"status": "OK", "status_code": 100, "balance": 42})
     held: list[str] = []

@@ -7,7 +7,8 @@ Facts (specs/smsru/README.md): form POSTs to `https://sms.ru/<method>` with `api
 are typed here (`error_of_code`): 200 wrong api_id -> AuthError; 201 no money, 202 bad number,
 204 sender not approved, 207 no route... -> PermanentError with the code; 209/215 the number is
 in a stop list -> `StopListed` (a PermanentError the channel records as an opt-out); 206 daily
-limit and 230-233 per-number anti-fraud limits -> RateLimited; 220 and 500 -> TransientError.
+limit and 230-233 per-number anti-fraud limits -> RateLimited; 220 and 500 -> `NotSent`, a
+TransientError that is safe to send again (SMS.ru answered it did nothing).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from connector.errors import (
 )
 from connector.http import (
     JsonClient,
+    RequestNotSent,
     RetryPolicy,
     Timeouts,
     error_for_status,
@@ -54,6 +56,11 @@ LIMIT_WAITS = {206: 3600.0, 230: 3600.0, 231: 60.0, 232: 3600.0, 233: 600.0}
 OPERATOR_CODES = {201, 204}  # the account itself needs the operator: money, sender name
 
 
+class NotSent(RequestNotSent):
+    """SMS.ru answered that it is down (220) or failed (500) and sent nothing: safe to send
+    again, within the call and by the queue."""
+
+
 class StopListed(PermanentError):
     """SMS.ru refused the number because it is on a stop list (its own or the account's)."""
 
@@ -76,7 +83,7 @@ def error_of_code(code: int, text: str, where: str = "sms.ru") -> ConnectorError
     if code in LIMIT_WAITS:
         return RateLimited(message, wait=LIMIT_WAITS[code])
     if code in TRANSIENT_CODES:
-        return TransientError(message)
+        return NotSent(message)
     if code in STOP_LIST_CODES:
         return StopListed(message, code=str(code))
     if code in OPERATOR_CODES:
