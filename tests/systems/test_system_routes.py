@@ -24,6 +24,8 @@ ROUTES = {
     "smsru": ["/webhooks/smsru/<secret>"],
     "twilio": ["/webhooks/twilio/inbound", "/webhooks/twilio/status"],
     "mandrill": ["/webhooks/mandrill"],
+    "telegram": ["/webhooks/telegram"],
+    "whatsapp": ["/webhooks/whatsapp", "/webhooks/whatsapp"],  # GET handshake, POST
 }
 
 
