@@ -259,6 +259,32 @@ def test_a_status_of_a_message_we_never_sent_changes_nothing(services):
     assert status_of(services, "000000-10000001") == "queued"
 
 
+@responses.activate
+def test_the_poll_asks_only_about_open_sends_old_enough_and_records_what_changed(services):
+    now = services.queue.clock()
+    with services.engine.begin() as connection:
+        for provider_id, sent_at, status in [
+            ("old-open", now - 1200, "queued"),
+            ("old-delivered", now - 1200, "delivered"),
+            ("just-sent", now - 60, "queued"),
+        ]:
+            a_send(connection, provider_id)
+            connection.execute(
+                cascade_sends.update()
+                .where(cascade_sends.c.provider_id == provider_id)
+                .values(sent_at=sent_at, status=status)
+            )
+    responses.post(
+        f"{URL}/sms/status",
+        json={"status": "OK", "status_code": 100, "sms": {"old-open": {"status_code": 106}}},
+    )
+    services.queue.enqueue("smsru.poll", {})
+    Worker(services, threads=1).run_until_idle()
+    assert [parse_qs(c.request.body)["sms_id"] for c in responses.calls] == [["old-open"]]
+    assert status_of(services, "old-open") == "undelivered"
+    assert status_of(services, "just-sent") == "queued"
+
+
 # -- through the emulator ---------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ from connector.systems.smsru.settings import SmsruSettings
 log = logging.getLogger("connector.systems.smsru")
 
 DEFAULT_URL = "https://sms.ru"
+STATUS_BATCH = 100  # ids per `sms/status` call
 DAY = 86_400.0
 
 # request-level and per-number refusals (specs/smsru/README.md, "Error codes")
@@ -174,11 +175,18 @@ class SmsruClient(JsonClient):
             balance=_number(answer.get("balance")),
         )
 
-    def status(self, sms_id: str) -> int:
-        """`sms/status` of one message: its SMS.ru status code (-1 when unknown)."""
-        answer = self.request("POST", "/sms/status", json={"sms_id": sms_id}, idempotent=True)
-        one = (answer.get("sms") or {}).get(sms_id) or {}
-        return _code(one.get("status_code"), -1)
+    def statuses(self, sms_ids: list[str]) -> dict[str, int]:
+        """`sms/status` of up to 100 messages (ids comma-separated): each one's SMS.ru status
+        code, -1 for an id SMS.ru does not know."""
+        if not sms_ids:
+            return {}
+        form = {"sms_id": ",".join(sms_ids[:STATUS_BATCH])}
+        answer = self.request("POST", "/sms/status", json=form, idempotent=True)
+        found = answer.get("sms") or {}
+        return {
+            sms_id: _code((found.get(sms_id) or {}).get("status_code"), -1)
+            for sms_id in sms_ids[:STATUS_BATCH]
+        }
 
     def balance(self) -> float:
         """`my/balance`: the account's balance in roubles."""

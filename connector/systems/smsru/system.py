@@ -27,7 +27,11 @@ SYSTEM = System(
     configured=all_set("smsru_api_id"),
     client=client,
     blueprint="connector.systems.smsru.routes:blueprint",  # status callbacks
-    task_handlers={"smsru.status": "connector.systems.smsru.flows:status_callback"},
+    task_handlers={
+        "smsru.status": "connector.systems.smsru.flows:status_callback",
+        "smsru.poll": "connector.systems.smsru.flows:poll_statuses",
+    },
+    jobs="connector.systems.smsru.jobs:JOBS",  # the status poll, a backstop for callbacks
     setup="connector.systems.smsru.setup:run_setup",
     channel="connector.systems.smsru.channel:CHANNEL",
 )
