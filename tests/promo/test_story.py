@@ -3,7 +3,25 @@ campaign shows both in Mailchimp's order (revenue attributed) and on the Bitrix2
 
 from __future__ import annotations
 
-from tests.e2e.conftest import world  # noqa: F401 - the end-to-end world on the sandbox
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import World, open_world
+
+
+class PromoWorld(World):
+    def promo_code(self, rule_id: str) -> dict[str, Any]:
+        state = self.state("mailchimp")
+        codes = state["store_items"][self.services.settings.mailchimp_store_id]["promo-codes"]
+        return codes[rule_id][rule_id]
+
+
+@pytest.fixture
+def world(fresh_sandbox, tmp_path, webhook_sink, store_url):
+    with open_world(PromoWorld, fresh_sandbox, tmp_path, webhook_sink, store_url) as built:
+        yield built
+
 
 CAMPAIGN = [
     # what the official "Mailchimp for WooCommerce" plugin (and ours) store from mc_cid/mc_landing
@@ -15,7 +33,26 @@ CAMPAIGN = [
 ]
 
 
-def test_an_order_with_a_coupon_from_a_campaign_shows_both_in_mailchimp_and_on_the_deal(world):  # noqa: F811
+def test_an_order_with_a_coupon_from_a_campaign_shows_both_in_mailchimp_and_on_the_deal(world):
+    shop = world.services.woocommerce
+    topics = ["coupon.created", "coupon.updated", "coupon.deleted"]
+    shop.ensure_webhooks(
+        f"{world.url}/webhooks/woocommerce",
+        world.services.settings.woocommerce_webhook_secret,
+        topics,
+    )
+    coupon = shop.request(
+        "POST",
+        "/coupons",
+        json={"code": "SPRING10", "discount_type": "percent", "amount": "10", "usage_limit": 1},
+    )
+    world.settle()
+    rule_id = f"woocommerce-{coupon['id']}"
+    rule = world.store_items("promo-rules")[rule_id]
+    assert (rule["type"], rule["amount"], rule["target"]) == ("percentage", 0.1, "total")
+    code = world.promo_code(rule_id)
+    assert (code["code"], code["usage_count"], code["enabled"]) == ("spring10", 0, True)
+
     world.control("mailchimp", "/campaigns", id="839488a60b", subject="Spring sale")
     order = world.guest_order(
         "olena@example.com",
@@ -30,8 +67,9 @@ def test_an_order_with_a_coupon_from_a_campaign_shows_both_in_mailchimp_and_on_t
     assert mc_order["id"] == f"woocommerce-{order['id']}"
     assert mc_order["campaign_id"] == "839488a60b"
     assert mc_order["landing_site"] == "https://shop.example/?mc_cid=839488a60b"
-    assert mc_order["promos"] == [{"code": "spring10", "amount_discounted": 5, "type": "fixed"}]
-    assert mc_order["discount_total"] == 5
+    assert mc_order["promos"] == [
+        {"code": "spring10", "amount_discounted": 5, "type": "percentage"}
+    ]
     [deal] = world.deals()
     assert deal["UF_CRM_COUPONS"] == "spring10"
     assert deal["UF_CRM_MC_CAMPAIGN"] == "839488a60b"
@@ -41,9 +79,12 @@ def test_an_order_with_a_coupon_from_a_campaign_shows_both_in_mailchimp_and_on_t
         "email",
         "spring",
     )
+    # the order used the code up (usage_limit 1): Mailchimp's code says so
+    code = world.promo_code(rule_id)
+    assert (code["usage_count"], code["enabled"]) == (1, False)
 
 
-def test_an_order_naming_a_campaign_mailchimp_does_not_know_still_reaches_it(world):  # noqa: F811
+def test_an_order_naming_a_campaign_mailchimp_does_not_know_still_reaches_it(world):
     # the campaign was deleted, or the link came from another audience's email: Mailchimp
     # refuses the id (400), so the order goes without it; the deal still names it
     world.guest_order("ivan@example.com", pay=True, meta_data=CAMPAIGN[:2])

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from connector_sandbox.common import Outbox, base_url, control_blueprint
 from connector_sandbox.faults import FaultInjector
 from connector_sandbox.woocommerce import shopper
+from connector_sandbox.woocommerce.coupons import CouponDesk
 from connector_sandbox.woocommerce.hooks import Webhooks, webhook_view
 from connector_sandbox.woocommerce.store import ShopState, WooError, invalid_param
 
@@ -51,6 +52,7 @@ ORDERBY = {
         "modified",
     ),
     "customers": ("id", "include", "name", "registered_date"),
+    "coupons": ("date", "id", "include", "title", "slug", "modified"),
 }
 
 
@@ -67,7 +69,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     def view(resource: str, record: dict[str, Any]) -> dict[str, Any]:
         root = base_url(app) + API
-        plural = {"order": "orders", "customer": "customers", "product": "products"}[resource]
+        plural = {
+            "order": "orders",
+            "customer": "customers",
+            "product": "products",
+            "coupon": "coupons",
+        }[resource]
         links: dict[str, Any] = {
             "self": [{"href": f"{root}/{plural}/{record['id']}"}],
             "collection": [{"href": f"{root}/{plural}"}],
@@ -135,6 +142,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # -- collections -----------------------------------------------------------------------------
 
+    coupons = CouponDesk(state)
+
     resources = {
         "orders": ("order", lambda: state.orders, state.create_order, state.update_order,
                    state.delete_order, state.order),
@@ -142,6 +151,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                       state.update_customer, state.delete_customer, state.customer),
         "products": ("product", lambda: state.products, state.create_product,
                      state.update_product, state.delete_product, state.product),
+        "coupons": ("coupon", lambda: state.coupons, coupons.create, coupons.update,
+                    coupons.delete, coupons.coupon),
     }  # fmt: skip
 
     @app.route(f"{API}/<collection>", methods=["GET", "POST"])

@@ -103,6 +103,8 @@ class ShopState:
             self.webhooks: dict[int, dict[str, Any]] = {}
             self.carts: dict[str, dict[str, Any]] = {}
             self.stock_reduced: set[int] = set()
+            self.coupons: dict[int, dict[str, Any]] = {}  # coupons.py
+            self.coupons_counted: set[int] = set()
             self._next_id = 1000
             self._next_meta = 20000
             self._next_item = 5000
@@ -136,6 +138,7 @@ class ShopState:
                     "notes": self.notes,
                     "webhooks": list(self.webhooks.values()),
                     "carts": self.carts,
+                    "coupons": list(self.coupons.values()),
                 }
             )
 
@@ -570,6 +573,9 @@ class ShopState:
         if order["customer_id"] in self.customers:
             self.customers[order["customer_id"]]["is_paying_customer"] = True
         self._reduce_stock(order)
+        from connector_sandbox.woocommerce.coupons import count_usage
+
+        count_usage(self, order)
 
     def _set_status(self, order: dict[str, Any], status: str, note: str = "") -> None:
         _check_status(status)
