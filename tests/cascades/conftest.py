@@ -17,6 +17,7 @@ from sqlalchemy import select
 from connector.cascades.channels import Message, Sent
 from connector.errors import PermanentError
 from connector.flows.hub import change_snapshot
+from connector.identity import add_keys, customer_keys
 from connector.services import Services
 from connector.store.tables import cascade_runs, cascade_sends, tasks
 from connector.systems.registry import Registry, System
@@ -140,8 +141,10 @@ class World:
             "marketing_consent": True,
             "custom": {"chat_id": "4242"},
         }
+        person = base | values
         with self.services.engine.begin() as connection:
-            change_snapshot(connection, "customer", cid, lambda _: base | values)
+            change_snapshot(connection, "customer", cid, lambda _: person)
+            add_keys(connection, cid, customer_keys(email=person["email"], phone=person["phone"]))
         return cid
 
     def snapshot(self, entity: str, key: str, values: dict[str, Any]) -> None:
@@ -214,7 +217,7 @@ def cascade_tasks() -> TaskRegistry:
 
 
 @pytest.fixture
-def world(tmp_path: Path, store_url: str) -> Iterator[World]:
+def world(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     folder = tmp_path / "mappings"
     shutil.copytree(MAPPINGS, folder, ignore=shutil.ignore_patterns("cascades.yaml"))
     (folder / "cascades.yaml").write_text(SCENARIOS, encoding="utf-8")
@@ -230,7 +233,10 @@ def world(tmp_path: Path, store_url: str) -> Iterator[World]:
     clock = Clock()
     mail, sms = FakeChannel("fakemail", "email"), FakeChannel("fakesms", "sms")
     chat = ChatChannel("fakechat", "messenger", lookup=True)
-    services.__dict__["systems"] = fake_systems(mail, sms, chat)
+    systems = fake_systems(mail, sms, chat)
+    # the mapping set checks the scenarios against the discovered systems: the fakes are there
+    monkeypatch.setattr(Registry, "discover", classmethod(lambda cls, *a, **k: systems))
+    services.__dict__["systems"] = systems
     services.__dict__["registry"] = cascade_tasks()
     services.queue.clock = clock
     yield World(services, clock, mail, sms, chat, folder)
