@@ -42,6 +42,7 @@ SKU = re.compile(r"[A-Za-z0-9]{1,20}")  # Kaspi: at most 20 latin letters and di
 MODEL_LENGTH = 500
 CHUNK_OFFERS = 200  # offers per chunk written to the socket
 # Characters XML 1.0 forbids even escaped (control characters a product name may carry).
+_QUOTE = {'"': "&quot;"}  # escaped in an attribute value besides & < >
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -168,17 +169,17 @@ def offers_of(product: FeedProduct, stores: StoreMap, now: dt.datetime) -> Itera
 
 
 def offer_xml(offer: Offer) -> str:
-    """One `<offer>` element, its children in the documented order."""
-    parts = [f"<offer sku={quoteattr(offer.sku)}><model>{escape(offer.model)}</model>"]
+    """One `<offer>` element, its children in the documented order (a SKU is letters and
+    digits, so it needs no escaping)."""
+    parts = [f'<offer sku="{offer.sku}"><model>{escape(offer.model)}</model>']
     if offer.brand:
         parts.append(f"<brand>{escape(_text(offer.brand))}</brand>")
     parts.append("<availabilities>")
     for store, available, count in offer.availability:
         stock = "" if count is None else f' stockCount="{max(count, 0) if available else 0}"'
-        parts.append(
-            f"<availability available={quoteattr('yes' if available else 'no')} "
-            f"storeId={quoteattr(store)}{stock}/>"
-        )
+        flag = "yes" if available else "no"
+        store_id = escape(_text(store), _QUOTE)
+        parts.append(f'<availability available="{flag}" storeId="{store_id}"{stock}/>')
     parts.append(f"</availabilities><price>{offer.price}</price></offer>\n")
     return "".join(parts)
 
