@@ -103,7 +103,7 @@ class CouponDesk:
             coupon = self.coupon(coupon_id)
             if "code" in body:
                 body = body | {"code": str(body["code"]).strip().lower()}
-                self._check(body, body["code"], coupon["id"])
+            self._check(body, body.get("code", coupon["code"]), coupon["id"])
             self._apply(coupon, body)
             coupon["amount"] = money(coupon["amount"])
             state._meta(coupon["meta_data"], body.get("meta_data"))
