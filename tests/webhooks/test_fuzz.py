@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from connector.app import create_app
 from connector.services import Services
 from connector.systems import shop
+from connector.systems.whatsapp.routes import signature as whatsapp_signature
 from connector.systems.woocommerce.webhooks import signature
 from tests.support import make_settings
 
@@ -137,6 +138,49 @@ MAILCHIMP_EVENT = {
         "merges": {"FNAME": "Ann", "PHONE": "+380671234567"},
     },
 }
+TELEGRAM_UPDATE = {
+    "update_id": 100001,
+    "message": {
+        "message_id": 1,
+        "from": {"id": 5551, "is_bot": False, "first_name": "Olena"},
+        "chat": {"id": 5551, "type": "private"},
+        "date": 1796357666,
+        "text": "/start Qm9vaw",
+    },
+}
+WHATSAPP_NOTIFICATION = {
+    "object": "whatsapp_business_account",
+    "entry": [
+        {
+            "id": "1022",
+            "changes": [
+                {
+                    "field": "messages",
+                    "value": {
+                        "statuses": [
+                            {
+                                "id": "wamid.A1",
+                                "status": "failed",
+                                "timestamp": "1796357666",
+                                "recipient_id": "77011234567",
+                                "errors": [{"code": 131026}],
+                            }
+                        ],
+                        "messages": [
+                            {
+                                "from": "77011234567",
+                                "id": "wamid.IN1",
+                                "timestamp": "1796357700",
+                                "type": "text",
+                                "text": {"body": "STOP"},
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+    ],
+}
 CDEK_STATUS = {
     "type": "ORDER_STATUS",
     "date_time": "2026-11-25T10:00:00+0300",
@@ -179,6 +223,8 @@ BASES: dict[str, list[Base]] = {
     ],
     "/webhooks/mailchimp/<secret>": [Base("form", MAILCHIMP_EVENT)],
     "/webhooks/cdek/<secret>": [Base("json", CDEK_STATUS)],
+    "/webhooks/telegram": [Base("json", TELEGRAM_UPDATE)],
+    "/webhooks/whatsapp": [Base("json", WHATSAPP_NOTIFICATION)],
     "/api/loyalty/holds": [
         Base(
             "json",
@@ -291,6 +337,8 @@ def credentials(rule: str, body: bytes) -> dict[str, str]:
         "webhook-id": message_id,
         "webhook-timestamp": str(stamp),
         "webhook-signature": shop.sign(SHOP_SECRET, message_id, stamp, body),
+        "X-Telegram-Bot-Api-Secret-Token": URL_SECRET,
+        "X-Hub-Signature-256": whatsapp_signature(URL_SECRET, body),
     }
     for base in BASES.get(rule, []):
         headers.update(base.headers or {})
@@ -379,6 +427,12 @@ def services(tmp_path: Path):
             bitrix24_client_secret="app-secret",
             mailchimp_webhook_secret=URL_SECRET,
             cdek_webhook_secret=URL_SECRET,
+            telegram_bot_token="4242:fuzz",
+            telegram_webhook_secret=URL_SECRET,
+            whatsapp_access_token="wa-fuzz",
+            whatsapp_phone_number_id="1065",
+            whatsapp_app_secret=URL_SECRET,
+            whatsapp_verify_token=URL_SECRET,
             admin_token=ADMIN_TOKEN,
         )
     )
