@@ -4,7 +4,6 @@ signed status callbacks, and one send through the emulator whose callbacks come 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -17,7 +16,13 @@ from connector.cascades.channels import Channel, Message, channel
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import RetryPolicy
 from connector.services import Services
-from connector.store.tables import cascade_sends, inbound_events, tasks
+from connector.store.tables import (
+    cascade_sends,
+    channel_optouts,
+    inbound_events,
+    task_errors,
+    tasks,
+)
 from connector.systems.smsru.channel import CHANNEL, canonical_status
 from connector.systems.smsru.client import SmsruClient, StopListed
 from connector.systems.smsru.setup import setup_smsru
@@ -32,11 +37,12 @@ URL = "https://sms.test"
 PHONE = "+79251234567"
 
 
-@pytest.fixture
-def services(tmp_path: Path):
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory):
+    """One store for the module (opening one costs half a second); `services` empties it."""
     built = Services(
         make_settings(
-            tmp_path,
+            tmp_path_factory.mktemp("store"),
             smsru_url=URL,
             smsru_api_id=API_ID,
             smsru_webhook_secret=SECRET,
@@ -45,6 +51,14 @@ def services(tmp_path: Path):
     )
     yield built
     built.close()
+
+
+@pytest.fixture
+def services(shared: Services) -> Services:
+    with shared.engine.begin() as connection:
+        for table in (tasks, task_errors, inbound_events, cascade_sends, channel_optouts):
+            connection.execute(table.delete())
+    return shared
 
 
 def client() -> SmsruClient:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -20,7 +19,13 @@ from connector.cascades.channels import Channel, Message, channel
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import RetryPolicy
 from connector.services import Services
-from connector.store.tables import cascade_sends, inbound_events
+from connector.store.tables import (
+    cascade_sends,
+    channel_optouts,
+    inbound_events,
+    task_errors,
+    tasks,
+)
 from connector.systems.twilio.channel import CHANNEL, canonical_status
 from connector.systems.twilio.client import TwilioClient, Unsubscribed
 from connector.systems.twilio.webhooks import keyword, signature, verify
@@ -36,11 +41,12 @@ PUBLIC = "https://connector.example.com"
 PHONE = "+79251234567"
 
 
-@pytest.fixture
-def services(tmp_path: Path):
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory):
+    """One store for the module (opening one costs half a second); `services` empties it."""
     built = Services(
         make_settings(
-            tmp_path,
+            tmp_path_factory.mktemp("store"),
             twilio_url=URL,
             twilio_account_sid=SID,
             twilio_auth_token=TOKEN,
@@ -50,6 +56,14 @@ def services(tmp_path: Path):
     )
     yield built
     built.close()
+
+
+@pytest.fixture
+def services(shared: Services) -> Services:
+    with shared.engine.begin() as connection:
+        for table in (tasks, task_errors, inbound_events, cascade_sends, channel_optouts):
+            connection.execute(table.delete())
+    return shared
 
 
 def client() -> TwilioClient:
