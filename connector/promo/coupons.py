@@ -180,11 +180,14 @@ def refresh_usage(ctx: TaskContext, order: dict[str, Any]) -> int:
     reach Mailchimp; once per order and status. Returns the number of re-reads queued."""
     codes = list(order.get("coupons") or [])
     codes += [p.get("code") for p in (order.get("custom") or {}).get("promos") or []]
+    codes = [c for c in codes if c]
+    if not codes:
+        return 0  # most orders: no store transaction at all
     engine = ctx.services.engine
     queued = 0
     seen_in = f"order-{order.get('id')}-{order.get('status')}"
     with engine.begin() as connection:
-        for row in coupons_of_codes(connection, [c for c in codes if c]).values():
+        for row in coupons_of_codes(connection, codes).values():
             system = ctx.services.systems.get(row.source)
             kind = f"{row.source}.coupon"
             if row.deleted or kind not in system.task_handlers:

@@ -113,6 +113,11 @@ def world(tmp_path: Path):
                 else (404, {}, json.dumps({"code": "woocommerce_rest_shop_coupon_invalid_id"}))
             ),
         )
+        mocked.add_callback(
+            responses.GET,
+            re.compile(rf"{re.escape(WC)}/coupons(\?.*)?$"),
+            callback=lambda request: (200, {}, json.dumps(list(shop.values()))),
+        )
         yield SimpleNamespace(
             services=services,
             clock=clock,
@@ -295,6 +300,16 @@ def test_an_order_types_its_promos_by_their_coupon_and_rereads_them_once(world):
 
 
 # --------------------------------------------------------------------------- in
+
+
+def test_the_coupon_poll_queues_a_fresh_read_of_each_coupon_changed(world):
+    from connector.systems.woocommerce.coupons import coupon_stream
+
+    stream = world.services.systems.get("woocommerce").streams["coupons"]
+    assert stream == "connector.systems.woocommerce.coupons:coupon_stream"
+    [page] = list(coupon_stream(world.services, {}).pages(None))
+    assert [(task.kind, task.payload["id"]) for task in page.tasks] == [("woocommerce.coupon", 719)]
+    assert page.bookmark == {"modified": "2017-03-21T18:23:00"}
 
 
 def test_a_signed_coupon_webhook_is_stored_with_its_task_and_a_bad_id_is_400(tmp_path):
