@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.orm import aliased
 
+from connector.errors import PermanentError
 from connector.flows.hub import skip
 from connector.identity import link_of
 from connector.store import reading
@@ -110,7 +111,7 @@ def crm_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
         return
     now = services.queue.clock()
     if bound_chat(services, cid):
-        services.bitrix24.update_contact(int(contact.external_id), {field: ""})
+        write(services, cid, int(contact.external_id), {field: ""})
         with services.engine.begin() as connection:
             connection.execute(
                 delete(telegram_crm_links).where(telegram_crm_links.c.customer_id == cid)
@@ -133,6 +134,13 @@ def crm_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
                     customer_id=cid, token=token, expires_at=now + days * 86400, written_at=now
                 )
             )
-    services.bitrix24.update_contact(
-        int(contact.external_id), {field: link_of_token(services, token)}
-    )
+    write(services, cid, int(contact.external_id), {field: link_of_token(services, token)})
+
+
+def write(services: Services, customer_id: str, contact_id: int, fields: dict[str, str]) -> None:
+    """Writes the field; a contact Bitrix24 refuses for good (deleted) is skipped, not a dead
+    letter: the link is a convenience, and the next run offers it again."""
+    try:
+        services.bitrix24.update_contact(contact_id, fields)
+    except PermanentError as error:
+        skip("telegram crm link", f"Bitrix24 refused: {error}", customer=customer_id)
