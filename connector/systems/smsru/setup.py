@@ -30,7 +30,7 @@ def setup_smsru(client: SmsruClient, settings: Settings) -> list[str]:
     return [
         f"access: ok (balance {balance:.2f} RUB)",
         f"status callback -> {shown}: {'exists' if url in held else 'added'}",
-        "inbound SMS: none on SMS.ru numbers; opt-outs come from the shop or the CLI",
+        "inbound SMS: none on SMS.ru numbers (no STOP replies): see docs/channels.md",
     ]
 
 
