@@ -110,6 +110,19 @@ class ScenarioReport:
         }
 
 
+def declared(settings: Any, systems: Any = None) -> dict[str, int]:
+    """Scenario name -> number of steps, from mappings/cascades.yaml; empty while the file is
+    missing or being fixed (the report then lists the scenarios that have runs)."""
+    from connector.cascades.rules import rules_for
+    from connector.errors import ConnectorError
+
+    try:
+        rules = rules_for(settings, systems)
+    except ConnectorError:
+        return {}
+    return {name: len(scenario.steps) for name, scenario in rules.scenarios.items()}
+
+
 def report(
     engine: Engine,
     since: float | None = None,

@@ -10,7 +10,6 @@ reads the run's state before it sends, so no later step goes.
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
 
@@ -22,11 +21,12 @@ from connector.admin import notice
 from connector.admin.auth import audit, current, require
 from connector.cascades.report import (
     ScenarioReport,
+    declared,
     duration,
     period_seconds,
     report,
 )
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ConfigError
 from connector.logs import mask
 from connector.services import Services
 from connector.store import reading
@@ -48,17 +48,7 @@ def services() -> Services:
 
 
 def declared_steps(found: Services) -> dict[str, int]:
-    """Scenario name -> number of steps, from mappings/cascades.yaml when the engine's rules
-    can be read; empty otherwise (the page then lists the scenarios that have runs)."""
-    try:
-        rules = importlib.import_module("connector.cascades.rules")
-        scenarios = rules.rules_for(found.settings).scenarios
-        items = (
-            scenarios.items() if hasattr(scenarios, "items") else [(s.name, s) for s in scenarios]
-        )
-        return {str(name): len(scenario.steps) for name, scenario in items}
-    except (ImportError, ConnectorError, AttributeError, TypeError):
-        return {}
+    return declared(found.settings, found.systems)
 
 
 def _since(text: str | None) -> tuple[str, float | None, str | None]:
