@@ -126,4 +126,40 @@ def _when(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+@cascades.command()
+@click.option("--scenario", help="Only this scenario.")
+@click.option(
+    "--since", help="Only runs started within this period: 30m, 12h, 7d, 2w (default: all)."
+)
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON.")
+@env_file_option
+def report(scenario: str | None, since: str | None, as_json: bool, env_file: str | None) -> None:
+    """Per scenario: entered, sent per step and channel, skipped, delivered, converted and
+    after which step, the median time to convert, and why runs stopped."""
+    import json
+
+    from connector.cascades.report import declared, period_seconds, render
+    from connector.cascades.report import report as figures
+    from connector.errors import ConfigError
+    from connector.mapping.errors import did_you_mean
+
+    try:
+        period = period_seconds(since, "--since") if since else None
+    except ConfigError as error:
+        raise click.BadParameter(str(error).split(": ", 1)[1], param_hint="--since") from None
+    services = build_services(env_file)
+    start = services.queue.clock() - period if period else None
+    known = declared(services.settings, services.systems)
+    found = figures(services.engine, start, scenario, known)
+    if scenario and not found:
+        hint = did_you_mean(scenario, list(known))
+        raise click.BadParameter(f"no scenario {scenario!r} has runs or is in the file{hint}",
+                                 param_hint="--scenario")  # fmt: skip
+    if as_json:
+        click.echo(json.dumps({"since": start, "scenarios": [r.as_dict() for r in found]},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+        return
+    click.echo(render(found, start))
+
+
 command = cascades
