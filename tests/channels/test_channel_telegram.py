@@ -334,3 +334,19 @@ def test_a_customer_binds_through_the_start_link_gets_one_message_then_blocks_th
     finally:
         served.stop()
         services.close()
+
+
+def test_past_its_rate_the_emulator_says_429_with_retry_after_and_sends_nothing(sandbox):
+    sandbox.reset()  # the rate goes back to 30 a second
+    env = sandbox.settings_env()
+    client = TelegramClient(
+        env["CONNECTOR_TELEGRAM_URL"], env["CONNECTOR_TELEGRAM_BOT_TOKEN"], retry=NO_RETRY
+    )
+    chat = sandbox.control("telegram", "POST", "/start", json={}).json()["chat_id"]
+    sandbox.control("telegram", "POST", "/limits", json={"rate_per_second": 3})
+    with pytest.raises(RateLimited) as raised:
+        for number in range(5):
+            client.send_message(chat, f"message {number}")
+    assert raised.value.wait >= 1
+    log = sandbox.control("telegram", "GET", "/messages", params={"chat_id": chat}).json()
+    assert log["count"] == 3

@@ -14,7 +14,8 @@ Updates go to the webhook as Telegram sends them: a JSON ``Update`` POSTed with 
 
 Control API under ``/_sandbox/``: ``state``, ``reset``, ``deliveries`` (the webhook log),
 ``POST start`` ``{"chat_id", "token", "first_name"}`` (a user opens the start link and presses
-Start: ``/start <token>``; a blocked user unblocks first), ``POST block`` ``{"chat_id"}`` (the
+Start: ``/start <token>``; a blocked user unblocks first), ``POST limits``
+``{"rate_per_second"}``, ``POST block`` ``{"chat_id"}`` (the
 user blocks the bot: ``my_chat_member`` kicked), ``POST message`` ``{"chat_id", "text"}`` (the
 user writes), ``GET messages?chat_id=`` (what the bot sent, with ``count``), and ``faults``.
 """
@@ -72,6 +73,7 @@ class TelegramState:
             self.sent: dict[int, list[dict[str, Any]]] = {}
             self.webhook: dict[str, Any] = {}
             self.recent: deque[float] = deque()
+            self.rate = int(self.config["rate_per_second"])
             self._update_ids = itertools.count(100001)
             self._message_ids = itertools.count(1)
             self._user_ids = itertools.count(700000001)
@@ -128,7 +130,7 @@ class TelegramState:
             now = time.monotonic()
             while self.recent and now - self.recent[0] >= 1.0:
                 self.recent.popleft()
-            if len(self.recent) >= int(self.config["rate_per_second"]):
+            if len(self.recent) >= self.rate:
                 wait = max(1, round(1.0 - (now - self.recent[0]) + 0.5))
                 raise BotError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
             user = self.users.get(number)
@@ -314,6 +316,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             user["started"] = True
         deliver(state.message_update(user, str(given.get("text") or "")))
         return answer({"chat_id": user["id"]}, 201)
+
+    @app.post("/_sandbox/limits")
+    def limits() -> Response:
+        """Sets the messages a second the bot may send (back to the default on reset)."""
+        with state.lock:
+            state.rate = int(body().get("rate_per_second") or settings["rate_per_second"])
+        return answer({"rate_per_second": state.rate})
 
     @app.get("/_sandbox/messages")
     def messages() -> Response:
