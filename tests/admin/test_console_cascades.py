@@ -8,6 +8,8 @@ import time
 
 from sqlalchemy import select
 
+from connector import keys
+from connector.cascades.engine import STEP_KIND
 from connector.store.tables import admin_actions, cascade_runs
 from tests.admin.conftest import ConsoleApp, csrf
 from tests.admin.support import make_customer
@@ -137,11 +139,15 @@ def test_the_customer_page_shows_her_runs_sends_statuses_and_stop_reasons_masked
     assert "data-stop=" not in page  # a viewer gets no stop button
 
 
-def test_an_operator_stops_a_running_run_once_audited_and_a_viewer_cannot(
+def test_an_operator_stops_a_running_run_once_audited_its_next_step_discarded_a_viewer_cannot(
     console_app: ConsoleApp,
 ) -> None:
     ids = seed(console_app)
     run = ids["running"]
+    pending = console_app.services.queue.enqueue(
+        STEP_KIND, {"run_id": run, "step": 2}, dedupe_key=keys.cascade_step(run, 2),
+        run_at=time.time() + 3600,
+    )  # fmt: skip
     operator, viewer = console_app.client("operator"), console_app.client("viewer")
     page = operator.get("/admin/customers/?q=maria@example.com").text
     assert f'data-stop="{run}"' in page
@@ -171,4 +177,5 @@ def test_an_operator_stops_a_running_run_once_audited_and_a_viewer_cannot(
         ).all()
     assert (row.state, row.stop_reason) == ("stopped", "stopped by operator")
     assert row.ended_at is not None
+    assert console_app.services.queue.get(pending)["state"] == "discarded"  # type: ignore[index]
     assert [(a.account, a.target) for a in trail] == [("operator", f"run {run}")]

@@ -3,9 +3,10 @@ a scenario's runs filtered by state, and a customer's runs with each step's send
 status and why the run stopped (the block on the customer page, `runs_of_customer`).
 
 The figures are `connector.cascades.report`'s, the same as `connector cascades report`. An
-operator may stop a running run: its state becomes `stopped` with the reason
-"stopped by <account>", written with the audit line in one transaction; the engine's step task
-reads the run's state before it sends, so no later step goes.
+operator may stop a running run the way the engine ends one (`engine.finish`): its state
+becomes `stopped` with the reason "stopped by <account>" and its pending step task is
+discarded, with the audit line in the same transaction; the step task also reads the run's
+state before it sends, so no later step goes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
-from sqlalchemy import select, update
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from connector.admin import notice
@@ -192,29 +193,29 @@ def runs_of_customer(found: Services, customer_id: str) -> list[dict[str, Any]]:
 @bp.post("/run/<int:run_id>/stop")
 @require("operator")
 def stop(run_id: int) -> Response:
-    """Stops a running run (operator): state `stopped`, reason "stopped by <account>"."""
+    """Stops a running run (operator) as the engine ends one (`engine.finish`): state
+    `stopped`, reason "stopped by <account>", its pending step task discarded; audited in the
+    same transaction."""
+    from connector.cascades.engine import STOPPED, finish
+
     found = services()
     account = current()
     assert account is not None
     back = request.form.get("back", "")
     now = found.queue.clock()
     runs = cascade_runs
+    reason = f"stopped by {account.name}"[:200]
     with found.engine.begin() as connection:
-        row = connection.execute(
-            select(runs.c.scenario, runs.c.customer_id, runs.c.state).where(runs.c.id == run_id)
-        ).first()
+        row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
         if row is None:
             abort(404)
-        changed = connection.execute(
-            update(runs)
-            .where(runs.c.id == run_id, runs.c.state == "running")
-            .values(
-                state="stopped",
-                stop_reason=f"stopped by {account.name}"[:200],
-                ended_at=now,
-                updated_at=now,
-            )
-        ).rowcount
+        changed = False
+        if row.state == "running":
+            finish(connection, found, row, STOPPED, reason, now)
+            after = connection.execute(
+                select(runs.c.state, runs.c.stop_reason).where(runs.c.id == run_id)
+            ).one()
+            changed = (after.state, after.stop_reason) == (STOPPED, reason)
         if changed:
             detail = {"scenario": row.scenario, "customer": row.customer_id}
             audit("cascade.stop", f"run {run_id}", detail, connection=connection)
