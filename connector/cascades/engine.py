@@ -82,7 +82,7 @@ def notify(
     if not customer_id:
         return None
     try:
-        rules = rules_for(services.settings, services.systems)
+        rules = rules_for(services.settings)
     except Wait:
         rules = None  # the file is being fixed: queue it, the task waits for the fix
     if rules is not None and not _concerns(rules, event):
@@ -133,7 +133,7 @@ def trigger_key(event: str, customer_id: str, ref: str | None, data: Mapping[str
 def handle_event(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """Task `cascade.event` {event, customer_id, ref, data, at}."""
     services = ctx.services
-    rules = rules_for(services.settings, services.systems)
+    rules = rules_for(services.settings)
     now = services.queue.clock()
     with services.engine.begin() as connection:
         converted = end_runs(connection, services, rules, payload, now)
@@ -339,7 +339,7 @@ def handle_step(ctx: TaskContext, payload: dict[str, Any]) -> None:
 
 def run_step(services: Services, run_id: int, index: int, *, dry: bool = False) -> str:
     """One step of one run; returns what happened (`sent`, `skipped`, `stopped: ...`...)."""
-    rules = rules_for(services.settings, services.systems)
+    rules = rules_for(services.settings)
     now = services.queue.clock()
     engine = services.engine
     with engine.begin() as connection:

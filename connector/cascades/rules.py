@@ -283,7 +283,8 @@ def load_rules(path: str, systems: Registry | None = None) -> CascadeRules:
 
 def rules_for(settings: Settings, systems: Registry | None = None) -> CascadeRules:
     """The scenarios of the running connector, re-read when the file changes; while the admin's
-    edit is invalid, tasks wait for the fix (`MappingsUnusable`) instead of dying."""
+    edit is invalid, tasks wait for the fix (`MappingsUnusable`) instead of dying. Channels are
+    checked against the discovered systems, as `connector mappings validate` checks them."""
     path = rules_path(getattr(settings, "mappings_dir", None))
     try:
         changed = os.stat(path).st_mtime_ns

@@ -43,7 +43,7 @@ def push_timeline(ctx: TaskContext, payload: dict[str, Any]) -> None:
             ).scalar()
     if run is None:
         return
-    scenario = rules_for(ctx.services.settings, ctx.services.systems).get(run.scenario)
+    scenario = rules_for(ctx.services.settings).get(run.scenario)
     title = scenario.title if scenario else run.scenario
     order = load_snapshot(engine, "order", run.converted_ref) if run.converted_ref else None
     deal = link_of(engine, "order", run.converted_ref, "bitrix24") if run.converted_ref else None

@@ -36,7 +36,7 @@ def list_(env_file: str | None) -> None:
     from connector.store.tables import cascade_runs
 
     services = build_services(env_file)
-    rules = rules_for(services.settings, services.systems)
+    rules = rules_for(services.settings)
     if not rules.scenarios:
         click.echo("no scenarios (mappings/cascades.yaml is missing or empty)")
         return
@@ -89,7 +89,7 @@ def try_(scenario: str, phone: str | None, email: str | None, env_file: str | No
     if not phone and not email:
         raise click.UsageError("give --phone or --email")
     services = build_services(env_file)
-    rules = rules_for(services.settings, services.systems)
+    rules = rules_for(services.settings)
     found = rules.get(scenario)
     if found is None:
         hint = did_you_mean(scenario, list(rules.scenarios))

@@ -74,7 +74,7 @@ def test_duplicated_reordered_and_retried_trigger_events_start_one_run(world: Wo
         from connector.cascades.engine import start_runs
         from connector.cascades.rules import rules_for
 
-        rules = rules_for(world.services.settings, world.services.systems)
+        rules = rules_for(world.services.settings)
         payload = {"event": "cart.updated", "customer_id": cid, "ref": "cart1",
                    "data": {"open": True}, "at": world.clock()}  # fmt: skip
         assert start_runs(connection, world.services, rules, payload, world.clock()) == []
