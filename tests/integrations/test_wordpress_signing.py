@@ -107,6 +107,8 @@ def test_the_cart_restore_token_reads_back_only_with_the_secret_and_before_it_ex
     assert sign(SECRET, {"body": "", "read": token}, timestamp=1_000)["read"] == restore
     assert sign(SECRET, {"body": "", "read": token}, timestamp=2_001)["read"] is None
     assert sign("whsec_b3RoZXI=", {"body": "", "read": token}, timestamp=1_000)["read"] is None
+    unsigned = sign("", {"body": "", "restore": restore}, timestamp=1_000)["token"]
+    assert sign("", {"body": "", "read": unsigned}, timestamp=1_000)["read"] is None
     payload, mac = token.split(".")
     forged = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + mac
     assert sign(SECRET, {"body": "", "read": forged}, timestamp=1_000)["read"] is None

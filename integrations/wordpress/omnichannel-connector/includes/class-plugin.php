@@ -151,11 +151,11 @@ final class OCC_Plugin {
 			return;
 		}
 		self::remember_campaign();
-		if ( empty( $_GET[ self::RESTORE_ARG ] ) || ! function_exists( 'WC' ) || ! WC()->cart ) {
+		$token = self::query_text( self::RESTORE_ARG );
+		if ( '' === $token || ! function_exists( 'WC' ) || ! WC()->cart ) {
 			return;
 		}
-		$token = sanitize_text_field( wp_unslash( $_GET[ self::RESTORE_ARG ] ) );
-		$data  = OCC_Signer::read_token( OCC_Settings::secret(), $token, time() );
+		$data = OCC_Signer::read_token( OCC_Settings::secret(), $token, time() );
 		if ( null !== $data ) {
 			self::$restoring = true;
 			WC()->cart->empty_cart();
@@ -254,16 +254,28 @@ final class OCC_Plugin {
 
 	/** `mc_cid` / `mc_landing` of a Mailchimp email's link, kept in cookies until an order. */
 	private static function remember_campaign(): void {
-		if ( empty( $_GET['mc_cid'] ) ) {
+		$campaign = self::query_text( 'mc_cid' );
+		if ( '' === $campaign ) {
 			return;
 		}
-		$campaign = substr( preg_replace( '/[^A-Za-z0-9_-]/', '', wp_unslash( $_GET['mc_cid'] ) ), 0, 50 );
-		$landing  = isset( $_GET['mc_landing'] ) ? esc_url_raw( wp_unslash( $_GET['mc_landing'] ) ) : home_url( add_query_arg( array() ) );
-		$expires  = time() + self::RESTORE_DAYS * DAY_IN_SECONDS;
+		$campaign = substr( (string) preg_replace( '/[^A-Za-z0-9_-]/', '', $campaign ), 0, 50 );
+		$landing  = self::query_text( 'mc_landing' );
+		if ( '' === $landing ) { // the page the email's link opened
+			$host    = isset( $_SERVER['HTTP_HOST'] ) ? (string) wp_unslash( $_SERVER['HTTP_HOST'] ) : '';
+			$path    = isset( $_SERVER['REQUEST_URI'] ) ? (string) wp_unslash( $_SERVER['REQUEST_URI'] ) : '/';
+			$landing = ( is_ssl() ? 'https://' : 'http://' ) . $host . $path;
+		}
+		$landing = substr( esc_url_raw( $landing ), 0, 1000 );
+		$expires = time() + self::RESTORE_DAYS * DAY_IN_SECONDS;
 		foreach ( array( self::COOKIE_CAMPAIGN => $campaign, self::COOKIE_LANDING => $landing ) as $name => $value ) {
 			setcookie( $name, $value, $expires, COOKIEPATH ? COOKIEPATH : '/', COOKIE_DOMAIN, is_ssl(), true );
 			$_COOKIE[ $name ] = $value;
 		}
+	}
+
+	/** A query argument as text ('' when absent or not a single value). */
+	private static function query_text( string $name ): string {
+		return isset( $_GET[ $name ] ) && is_string( $_GET[ $name ] ) ? trim( wp_unslash( $_GET[ $name ] ) ) : '';
 	}
 
 	private static function cookie( string $name ): string {
