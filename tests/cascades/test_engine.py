@@ -387,3 +387,15 @@ def test_a_purchase_found_in_the_store_names_her_newest_order(world: World) -> N
     [run] = world.runs()
     assert (run.state, run.converted_step, run.converted_ref) == ("converted", 0, "o8")
     assert world.sms.sent == []
+
+
+def test_the_cascade_keys_keep_their_spelling() -> None:
+    from connector import keys
+
+    assert keys.cascade_customer("c1") == "cascade:customer:c1"
+    assert keys.cascade_event("cart.updated", "c1", "cart9", "v2") == (
+        "cascade:cart.updated:c1:cart9:v2"
+    )
+    assert keys.cascade_step(7, 1) == "cascade:step:7:1"
+    assert keys.cascade_timeline(7) == "cascade:timeline:7"
+    assert keys.lane("cascade.step") == "cascade"
