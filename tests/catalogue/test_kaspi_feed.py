@@ -252,3 +252,32 @@ def test_the_shipped_store_map_puts_the_shops_stock_in_store_pp1(tmp_path):
         assert availability(offers(answer.data)["MUG01"]) == {"PP1": ("yes", "3")}
     finally:
         services.close()
+
+
+def test_the_catalogue_rules_can_turn_the_feed_off(tmp_path):
+    folder = write_mappings(tmp_path / "mappings")
+    (folder / "catalogue.yaml").write_text(
+        "catalogue:\n  master: woocommerce\n  currency: KZT\n"
+        "  copies:\n    kaspi: {enabled: false}\n"
+    )
+    services = Services(
+        make_settings(
+            tmp_path, mappings_dir=str(folder), kaspi_feed_token=TOKEN, kaspi_merchant_id="1"
+        )
+    )
+    try:
+        save(services, product("1", variant("1", "MUG01")))
+        assert fetch(services).status_code == 404
+    finally:
+        services.close()
+
+
+def test_prices_in_another_currency_are_listed_with_a_warning_to_say_so(feed_services, caplog):
+    save(
+        feed_services,
+        product("1", Variant(variant_id="1", sku="MUG01", name="Mug", price="5", currency="USD")),
+    )
+    with caplog.at_level(logging.WARNING, logger="connector.kaspi.feed"):
+        answer = fetch(feed_services)
+    assert offers(answer.data)["MUG01"].findtext(f"{NS}price") == "5"
+    assert "prices in USD are listed as tenge" in caplog.text

@@ -227,7 +227,9 @@ class Feed:
         batch: list[str] = []
         repeated = self.catalogue.repeated_skus()  # usually none: memory stays flat
         seen: set[str] = set()
+        currencies: set[str] = set()
         for product in self.catalogue.products():
+            currencies.update(getattr(v, "currency", "KZT") for v in product.variants)
             listed = 0
             for offer in offers_of(product, self.stores, self.now):
                 listed += 1
@@ -248,6 +250,12 @@ class Feed:
                 batch = []
         batch.append("</offers>\n</kaspi_catalog>\n")
         yield "".join(batch).encode()
+        if currencies - {"KZT"}:
+            log.warning(
+                "Kaspi price list: prices in %s are listed as tenge; if they are tenge, set "
+                "`currency: KZT` in mappings/catalogue.yaml",
+                ", ".join(sorted(currencies - {"KZT"})),
+            )
         if self.skipped:
             log.warning(
                 "Kaspi price list: %s variant(s) left out (see the warnings above)", self.skipped

@@ -2,7 +2,8 @@
 
 Kaspi's automatic upload fetches a URL (research/kaspi.md: hourly, when it changed); the only
 protection every fetcher can carry is a secret in the path, `CONNECTOR_KASPI_FEED_TOKEN`,
-compared in constant time. A wrong or unset token is the app's plain 404. The answer is
+compared in constant time. A wrong or unset token is the app's plain 404, and so is the feed
+turned off in mappings/catalogue.yaml (`copies: kaspi: {enabled: false}`). The answer is
 streamed (connector/systems/kaspi/feed.py) with an ETag and Last-Modified, so an unchanged
 catalogue costs two small reads and a 304.
 """
@@ -16,6 +17,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector.catalogue.rules import rules_for
 from connector.errors import MappingsUnusable
 from connector.services import Services
 from connector.systems.kaspi.feed import Feed, StoreCatalogue, store_map
@@ -37,6 +39,9 @@ def kaspi_feed(token: str) -> tuple[Response, int]:
     if not config.merchant_id:
         return _unavailable("CONNECTOR_KASPI_MERCHANT_ID is not set")
     try:
+        copy = rules_for(services.settings).copies.get("kaspi")
+        if copy is not None and not copy.enabled:  # mappings/catalogue.yaml turned it off
+            return jsonify(error="not_found", message="no such endpoint"), 404
         feed = Feed(
             StoreCatalogue(services.engine),
             store_map(services.mappings.current),
@@ -46,7 +51,7 @@ def kaspi_feed(token: str) -> tuple[Response, int]:
         )
         etag, modified = feed.etag, feed.version.modified
     except MappingsUnusable:
-        return _unavailable("the mapping files are invalid (connector mappings validate)")
+        return _unavailable("the mapping files are invalid (see connector mappings validate)")
     except SQLAlchemyError as error:
         log.error("Kaspi price list not served, the store failed: %s", error)
         return _unavailable("the store is unavailable")
