@@ -364,7 +364,7 @@ def run_step(services: Services, run_id: int, index: int, *, dry: bool = False) 
                 advance(connection, services, scenario, run, now)
         return str(held.state)
     records = load_records(engine, run)
-    stop = stop_reason(engine, scenario, run, records)
+    stop = stop_reason(engine, scenario, run, records, services)
     if stop is not None:
         with engine.begin() as connection:
             run = _lock_run(connection, run_id)
@@ -397,7 +397,7 @@ def run_step(services: Services, run_id: int, index: int, *, dry: bool = False) 
             return "nothing to do"
         if _send_row(connection, run_id, index) is not None:
             return "nothing to do"  # another worker reserved it in between
-        stop = stop_reason(connection, scenario, run, load_records(connection, run))
+        stop = stop_reason(connection, scenario, run, load_records(connection, run), services)
         if stop is not None:
             finish(connection, services, run, stop.state, stop.reason, now, ref=stop.ref)
             return f"{stop.state}: {stop.reason}"
@@ -566,9 +566,15 @@ def load_records(target: Any, run: Any) -> dict[str, Any]:
 
 
 def stop_reason(
-    target: Any, scenario: Scenario, run: Any, records: Mapping[str, Any]
+    target: Any,
+    scenario: Scenario,
+    run: Any,
+    records: Mapping[str, Any],
+    services: Services | None = None,
 ) -> Stop | None:
-    """The stop condition that holds in the store now, else None."""
+    """The stop condition that holds in the store now, else None. Opt-outs are looked up for
+    her phone and email and, given `services`, her address on each messenger of the scenario
+    (a blocked Telegram bot is recorded for her chat)."""
     trigger = run.trigger or {}
     started = float(trigger.get("at") or run.started_at)
     customer = records.get("customer") or {}
@@ -588,6 +594,8 @@ def stop_reason(
         if "unsubscribed" in stops and customer.get("marketing_consent") is False:
             return Stop(STOPPED, "unsubscribed")
         addresses = [a for a in (customer.get("phone"), customer.get("email")) if a]
+        if services is not None:
+            addresses += _messenger_addresses(services, scenario, customer)
         held = _optouts(target, addresses)
         for reason in held:
             if "unsubscribed" in stops and "block" not in reason.lower():
@@ -595,6 +603,22 @@ def stop_reason(
             if "blocked" in stops and "block" in reason.lower():
                 return Stop(STOPPED, f"blocked ({reason})")
     return None
+
+
+def _messenger_addresses(
+    services: Services, scenario: Scenario, customer: Mapping[str, Any]
+) -> list[str]:
+    found = []
+    names = dict.fromkeys(name for step in scenario.steps for name in step.channels)
+    for name in names:
+        if not services.enabled(name):
+            continue
+        held = channel(services, name)
+        if held.medium == "messenger":
+            address = held.address(services, customer)
+            if address:
+                found.append(address)
+    return found
 
 
 def customer_last_order(customer: Mapping[str, Any]) -> str | None:

@@ -399,3 +399,28 @@ def test_the_cascade_keys_keep_their_spelling() -> None:
     assert keys.cascade_step(7, 1) == "cascade:step:7:1"
     assert keys.cascade_timeline(7) == "cascade:timeline:7"
     assert keys.lane("cascade.step") == "cascade"
+
+
+def test_a_blocked_bot_stops_the_runs_that_stop_on_blocks_and_skips_it_for_the_others(
+    world: World,
+) -> None:
+    world.customer()
+    with world.services.engine.begin() as connection:
+        opt_out(connection, "messenger", "4242", "fakechat", "blocked the bot", world.clock())
+    world.write_scenarios("""\
+cascades:
+  scenarios:
+    strict:
+      trigger: {event: promo.sent}
+      stop: [blocked]
+      steps: [{channel: fakemail, subject: "never"}, {channel: fakechat, text: "never"}]
+    lenient:
+      trigger: {event: promo.sent}
+      steps: [{channel: fakechat, text: "skipped"}, {channel: fakemail, subject: "sent"}]
+""")
+    world.notify("promo.sent", "c1", "p1")
+    world.run_due()
+    strict, lenient = world.runs()
+    assert (strict.state, strict.stop_reason) == ("stopped", "blocked (blocked the bot)")
+    assert lenient.state == "finished"
+    assert [m.subject for m in world.mail.sent] == ["sent"] and world.chat.sent == []
