@@ -105,17 +105,34 @@ def test_trace_prints_her_runs_with_each_send_and_why_it_ended(cli, tmp_path: Pa
     with services.engine.begin() as connection:
         run_id = connection.execute(
             cascade_runs.insert().values(
-                scenario="cart", customer_id="c1", trigger_key="cart.updated:c1:k1",
-                trigger={"event": "cart.updated", "ref": "k1", "at": 1.0}, state="converted",
-                step=1, started_at=1.0, updated_at=2.0, ended_at=2.0,
-                stop_reason="order placed", converted_step=0, converted_ref="o1",
+                scenario="cart",
+                customer_id="c1",
+                trigger_key="cart.updated:c1:k1",
+                trigger={"event": "cart.updated", "ref": "k1", "at": 1.0},
+                state="converted",
+                step=1,
+                started_at=1.0,
+                updated_at=2.0,
+                ended_at=2.0,
+                stop_reason="order placed",
+                converted_step=0,
+                converted_ref="o1",
             )  # fmt: skip
         ).inserted_primary_key[0]
         connection.execute(
             cascade_sends.insert().values(
-                run_id=run_id, step=0, idem_key=f"{run_id}:0", customer_id="c1",
-                channel="smsru", medium="sms", marketing=1, state="sent",
-                address="+79161234567", provider_id="201", status="delivered", created_at=1.0,
+                run_id=run_id,
+                step=0,
+                idem_key=f"{run_id}:0",
+                customer_id="c1",
+                channel="smsru",
+                medium="sms",
+                marketing=1,
+                state="sent",
+                address="+79161234567",
+                provider_id="201",
+                status="delivered",
+                created_at=1.0,
             )  # fmt: skip
         )
     services.close()
