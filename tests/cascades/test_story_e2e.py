@@ -158,3 +158,53 @@ def test_a_left_cart_gets_an_email_an_sms_after_the_quiet_hours_and_her_purchase
         (0, "mandrill", "sent"), (1, "smsru", "sent"),
     ]  # fmt: skip
     assert world.dead_letters() == []
+
+
+def test_a_worker_killed_after_sms_ru_took_the_message_sends_it_once(
+    fresh_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.services import Services
+    from connector.systems.smsru.channel import SmsruChannel
+    from tests.cascades.conftest import Clock, cascade_tasks
+    from tests.cascades.conftest import World as Bench
+    from tests.support import make_settings
+
+    folder = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS, folder)
+    (folder / "cascades.yaml").write_text(
+        "cascades:\n  scenarios:\n    nudge:\n      trigger: {event: promo.sent}\n"
+        "      steps: [{channel: smsru, text: 'Hi {customer.first_name}'}, "
+        "{channel: smsru, delay: 1h, text: 'Again'}]\n",
+        encoding="utf-8",
+    )
+    env = {
+        key.removeprefix("CONNECTOR_").lower(): value
+        for key, value in fresh_sandbox.settings_env().items()
+        if key.startswith("CONNECTOR_SMSRU_")
+    }
+    services = Services(make_settings(tmp_path, mappings_dir=str(folder), **env))
+    services.__dict__["registry"] = cascade_tasks()
+    clock = Clock(time.time())
+    services.queue.clock = clock
+    bench = Bench(services, clock, None, None, None, folder)  # type: ignore[arg-type]
+    bench.customer(phone="+380501112233")
+    took = SmsruChannel.send
+
+    def dies_after_sending(self: SmsruChannel, services: Services, message: Any) -> Any:
+        took(self, services, message)
+        raise KeyboardInterrupt("killed between sent and recorded")
+
+    monkeypatch.setattr(SmsruChannel, "send", dies_after_sending)
+    try:
+        bench.notify("promo.sent", "c1", "p1")
+        bench.run_due()
+        monkeypatch.setattr(SmsruChannel, "send", took)
+        clock.advance(60)  # the lease is over: another worker takes the step
+        bench.run_due()
+        clock.advance(3600)
+        bench.run_due()
+        sent = fresh_sandbox.control("smsru", "GET", "/state").json()["messages"]
+        assert [m["text"] for m in sent] == ["Hi Anna", "Again"], "the first SMS went once"
+        assert [(s.step, s.state) for s in bench.sends()] == [(0, "unknown"), (1, "sent")]
+    finally:
+        services.close()
