@@ -344,6 +344,13 @@ def run_step(services: Services, run_id: int, index: int, *, dry: bool = False) 
     engine = services.engine
     with engine.begin() as connection:
         run = _lock_run(connection, run_id)
+        if run is None:
+            return "nothing to do"
+        held = _send_row(connection, run_id, index)
+    if held is not None and held.state == RESERVED:  # even when the run ended since
+        return _settle_reserved(services, rules, run_id, index, held, now)
+    with engine.begin() as connection:
+        run = _lock_run(connection, run_id)
         if run is None or run.state != RUNNING or int(run.step) != index:
             return "nothing to do"
         scenario = rules.get(run.scenario)
@@ -354,9 +361,6 @@ def run_step(services: Services, run_id: int, index: int, *, dry: bool = False) 
             finish(connection, services, run, FINISHED, None, now)
             return "finished"
         step = scenario.steps[index]
-        held = _send_row(connection, run_id, index)
-    if held is not None and held.state == RESERVED:
-        return _settle_reserved(services, rules, run_id, index, held, now)
     if held is not None:  # recorded already; the run moves on
         with engine.begin() as connection:
             run = _lock_run(connection, run_id)
@@ -449,6 +453,8 @@ def _settle_reserved(
     """A retry that finds the send reserved: the worker before it may have sent. The channel
     is asked (`find_sent`) when it can tell; else the send is `unknown` and never repeated."""
     scenario = rules.get(held_scenario(services, run_id) or "")
+    if scenario is not None and not scenario.enabled:
+        scenario = None
     found: Sent | None = None
     try:
         chosen = channel(services, held.channel)
@@ -468,8 +474,6 @@ def _settle_reserved(
             choice = Choice(held.channel, chosen, held.address)
             message = build_message(services, run, step, choice, records)
             return _send(services, scenario, run_id, index, choice, message, now)
-    if scenario is None:
-        return "nothing to do"
     if found is not None:
         _record(services, scenario, run_id, index, SENT, found, None, now)
         return "sent"
@@ -488,7 +492,7 @@ def held_scenario(services: Services, run_id: int) -> str | None:
 
 def _record(
     services: Services,
-    scenario: Scenario,
+    scenario: Scenario | None,
     run_id: int,
     index: int,
     state: str,
@@ -496,7 +500,8 @@ def _record(
     reason: str | None,
     now: float,
 ) -> None:
-    """After the provider call: the send's outcome and the run's next step, in one write."""
+    """After the provider call: the send's outcome and the run's next step, in one write (a
+    run whose scenario was removed or disabled since stops instead)."""
     values: dict[str, Any] = {"state": state}
     if sent is not None:
         values |= {"provider_id": sent.provider_id, "status": sent.status, "sent_at": now,
@@ -512,7 +517,11 @@ def _record(
             .values(**values)
         )
         run = _lock_run(connection, run_id)
-        if run is not None and run.state == RUNNING and int(run.step) == index:
+        if run is None or run.state != RUNNING or int(run.step) != index:
+            return
+        if scenario is None:
+            finish(connection, services, run, STOPPED, "scenario removed or disabled", now)
+        else:
             advance(connection, services, scenario, run, now)
 
 

@@ -424,3 +424,23 @@ cascades:
     assert (strict.state, strict.stop_reason) == ("stopped", "blocked (blocked the bot)")
     assert lenient.state == "finished"
     assert [m.subject for m in world.mail.sent] == ["sent"] and world.chat.sent == []
+
+
+def test_a_send_reserved_by_a_dead_worker_is_settled_even_after_the_run_converted(
+    world: World,
+) -> None:
+    world.customer()
+    left_cart(world)
+    world.run_due()
+    world.clock.advance(HOUR + 1)
+    world.mail.die_after_send = 1
+    world.run_due()
+    buy(world)  # the purchase comes while the step's task waits for its lease to end
+    world.run_due()
+    world.clock.advance(60)
+    world.run_due()
+    [run] = world.runs()
+    assert (run.state, run.converted_step) == ("converted", None)
+    [send] = world.sends()
+    assert send.state == "unknown", "no reservation is left behind"
+    assert len(world.mail.sent) == 1
