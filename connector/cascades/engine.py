@@ -337,7 +337,7 @@ def handle_step(ctx: TaskContext, payload: dict[str, Any]) -> None:
     run_step(ctx.services, int(payload["run_id"]), int(payload["step"]))
 
 
-def run_step(services: Services, run_id: int, index: int, *, dry: bool = False) -> str:
+def run_step(services: Services, run_id: int, index: int) -> str:
     """One step of one run; returns what happened (`sent`, `skipped`, `stopped: ...`...)."""
     rules = rules_for(services.settings)
     now = services.queue.clock()
