@@ -14,6 +14,8 @@ default): due steps sent per second, checked exactly once against the emulator's
 emulator, like SMS.ru, has no request rate limit (only per-number daily limits), so the line
 gives the ratio to `--limit` (30/s, Telegram's broadcast guidance, the tightest published limit
 of our channels; see ../shared/research/messaging.md) with that limit named.
+Then the report of every run (`connector cascades report`, the console's Cascades page): the
+best of three, in ms.
 Phase 3 (claims): the queue is filled to 1,000,000 future-dated `cascade.step` tasks
 (`--future-tasks`), then claims of 8 among a few hundred due tasks and idle claims: p50/p99 of
 one claim. On PostgreSQL too when a URL is given (`--postgres`, else CONNECTOR_BENCH_PG_URL or
@@ -21,7 +23,8 @@ TEST_POSTGRES_URL, as bench/queue_throughput.py): a scratch database is created 
 
 Prints
 `BENCH cascades phase=schedule customers=... schedule_s=... runs_per_s=...`,
-`BENCH cascades phase=send sends=... sends_per_s=... limit_per_s=... ratio=...` and
+`BENCH cascades phase=send sends=... sends_per_s=... limit_per_s=... ratio=...`,
+`BENCH cascades phase=report runs=... report_ms=...` and
 `BENCH cascades phase=claims store=... future_tasks=... claim_p50_ms=... claim_p99_ms=...`.
 Targets: claim p99 under 10 ms with 1,000,000 future-dated tasks on SQLite and PostgreSQL.
 """
@@ -46,6 +49,7 @@ from sqlalchemy import Engine, func, select, text, update
 
 from connector import keys
 from connector.cascades.engine import STEP_KIND, notify, start_runs
+from connector.cascades.report import declared, report
 from connector.cascades.rules import rules_for
 from connector.config import BUNDLED_MAPPINGS, load_settings
 from connector.identity import save_link
@@ -188,6 +192,17 @@ def send(services: Services, sandbox: Any, sends: int, threads: int) -> float:
     held = sandbox.control("smsru", "GET", "/messages").json()["count"]
     if held != sends:
         raise SystemExit(f"send: the emulator holds {held} messages for {sends} sends")
+    return took
+
+
+def timed_report(services: Services) -> float:
+    """Seconds of one `connector cascades report` over every run (what the console's Cascades
+    page reads)."""
+    started = time.perf_counter()
+    found = report(services.engine, declared=declared(services.settings, services.systems))
+    took = time.perf_counter() - started
+    if not found or not found[0].entered:
+        raise SystemExit("report: no runs counted")
     return took
 
 
@@ -366,6 +381,12 @@ def main() -> None:
                     f" latency_ms={args.latency_ms} sends_per_s={rate:.0f}"
                     f" limit_per_s={args.limit:.0f} ratio={rate / args.limit:.2f}"
                     " emulator_limit=none"
+                )
+                runs = count(services.engine, select(func.count()).select_from(cascade_runs))
+                took = min(timed_report(services) for _ in range(3))
+                print(
+                    f"BENCH cascades phase=report runs={runs} sends={sends}"
+                    f" report_ms={took * 1000:.0f}"
                 )
                 services.close()
         if args.only in (None, "claims"):
