@@ -401,6 +401,15 @@ class Settings:
         "kept in the customer's own zone), e.g. `Europe/Moscow`.",
     )
 
+    # Catalogue (connector/catalogue/, docs/catalogue.md): master and copies in
+    # mappings/catalogue.yaml
+    mailchimp_connections: int = setting(
+        4,
+        "Requests this process sends to Mailchimp at once (Mailchimp allows 10 per API key, "
+        "shared by every process that uses it); a catalogue sync uses them all.",
+        _positive(int),
+    )
+
     # the settings of every registered system (its `SystemSettings` class), by class: see `of`
     groups: Mapping[type[SystemSettings], SystemSettings] = field(
         default_factory=lambda: {group: group() for group in system_setting_groups()},

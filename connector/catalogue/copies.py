@@ -16,11 +16,13 @@ Bitrix24 `data.variants = {variant id: {id: crm.product ID, fp, sku}}`, Mailchim
 from __future__ import annotations
 
 import datetime as dt
+import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from connector import keys
 from connector.audit import record_write
@@ -39,7 +41,6 @@ from connector.tasks import TaskContext
 ENTITY = "catalogue_product"
 KINDS = {"bitrix24": "push.bitrix24.catalogue", "mailchimp": "push.mailchimp.catalogue"}
 CHUNK = 250  # products per bulk push task
-MAILCHIMP_PARALLEL = 8  # under Mailchimp's 10 connections per key
 
 
 def now_utc(ctx: TaskContext) -> dt.datetime:
@@ -51,9 +52,18 @@ def copies_on(services: Any, rules: CatalogueRules) -> list[str]:
     return [name for name in KINDS if rules.copy_on(name) and services.enabled(name)]
 
 
-def ordering_key(copy: str) -> str:
-    """One copy's pushes run one at a time (no two adds of one item); chunks keep them busy."""
-    return keys.record("catalogue", copy, "push")
+BUCKETS = 8  # a copy's pushes run in this many lanes at once
+
+
+def bucket(product_id: str) -> int:
+    return zlib.crc32(product_id.encode()) % BUCKETS
+
+
+def ordering_key(copy: str, product_bucket: int) -> str:
+    """A product's pushes to one copy run one at a time (no two adds of one item, no older price
+    landing after a newer one): each product belongs to one of `BUCKETS` ordering keys, so up
+    to that many chunks of different products are in flight together."""
+    return keys.record("catalogue", copy, f"push-{product_bucket}")
 
 
 def enqueue_pushes(
@@ -72,15 +82,20 @@ def enqueue_pushes(
     rules = rules_for(services.settings)
     wanted = list(copies) if copies is not None else copies_on(services, rules)
     count = 0
+    by_bucket: dict[int, list[tuple[str, str]]] = {}
+    for item in changed:
+        by_bucket.setdefault(bucket(item[0]), []).append(item)
     for copy in wanted:
         items = []
-        for start in range(0, len(changed), chunk):
-            part = changed[start : start + chunk]
-            digest = fingerprint({"ids": [list(p) for p in part], "force": force})[:24]
-            payload: dict[str, Any] = {"ids": [pid for pid, _ in part]}
-            if force:
-                payload["force"] = True
-            items.append((payload, f"catalogue:push:{copy}:{digest}", ordering_key(copy)))
+        for number, group in sorted(by_bucket.items()):
+            for start in range(0, len(group), chunk):
+                part = group[start : start + chunk]
+                digest = fingerprint({"ids": [list(p) for p in part], "force": force})[:24]
+                payload: dict[str, Any] = {"ids": [pid for pid, _ in part]}
+                if force:
+                    payload["force"] = True
+                key = f"catalogue:push:{copy}:{digest}"
+                items.append((payload, key, ordering_key(copy, number)))
         count += len(services.queue.enqueue_many(KINDS[copy], items, connection=connection))
     return count
 
@@ -433,9 +448,8 @@ class MailchimpCatalogueExporter(CatalogueExporter):
         client = ctx.services.mailchimp
         if len(writes) == 1:
             return [_call(writes[0].call, client)]
-        with ThreadPoolExecutor(
-            min(MAILCHIMP_PARALLEL, len(writes)), "mailchimp-catalogue"
-        ) as pool:
+        parallel = max(1, int(ctx.services.settings.mailchimp_connections))
+        with ThreadPoolExecutor(min(parallel, len(writes)), "mailchimp-catalogue") as pool:
             return list(pool.map(lambda w: _call(w.call, client), writes))
 
     def link_more(self, connection: Any, push: Push, plan: Plan) -> None:
@@ -445,9 +459,24 @@ class MailchimpCatalogueExporter(CatalogueExporter):
             return
         store = push.ctx.services.settings.mailchimp_store_id
         product: Product = push.record["product"]
-        for variant in product.variants:
-            key = f"{product.product_id}:{variant.variant_id}"
-            save_link(connection, "product", key, "mailchimp", f"{store}:{key}")
+        wanted = [f"{product.product_id}:{variant.variant_id}" for variant in product.variants]
+        have = set(
+            connection.scalars(
+                select(links.c.canonical_id).where(
+                    links.c.entity == "product",
+                    links.c.system == "mailchimp",
+                    links.c.canonical_id.in_(wanted),
+                )
+            )
+        )
+        rows = [
+            {"entity": "product", "canonical_id": key, "system": "mailchimp",
+             "external_id": f"{store}:{key}", "updated_at": time.time()}
+            for key in wanted
+            if key not in have
+        ]  # fmt: skip
+        if rows:
+            connection.execute(insert(links), rows)
 
 
 def push_bitrix24(ctx: TaskContext, payload: dict[str, Any]) -> None:

@@ -122,7 +122,7 @@ class MailchimpClient(JsonClient):
             settings.mailchimp_api_key,
             base_url=getattr(settings, "mailchimp_base_url", None),
             timeouts=Timeouts(read=max(timeout, 30.0)),
-            **options,
+            **{"max_connections": getattr(settings, "mailchimp_connections", 4), **options},
         )
 
     # ------------------------------------------------------------------ transport
