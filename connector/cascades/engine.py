@@ -28,7 +28,14 @@ from connector import keys
 from connector.cascades import timezones
 from connector.cascades.channels import Channel, Message, Sent, channel
 from connector.cascades.outcomes import opted_out
-from connector.cascades.rules import CascadeRules, Scenario, Step, render, rules_for
+from connector.cascades.rules import (
+    CascadeRules,
+    Scenario,
+    Step,
+    render,
+    rules_for,
+    template_fields,
+)
 from connector.errors import ConfigError, PermanentError, RateLimited, Wait
 from connector.flows.hub import load_snapshot
 from connector.identity import as_moment, jsonable
@@ -774,7 +781,7 @@ def build_message(
     assert choice.channel is not None and choice.address is not None
     context = context_of(records)
     variables_of = getattr(choice.channel, "variables", None)
-    if callable(variables_of):
+    if callable(variables_of) and _bare_fields(step):  # a start link is made only when used
         context.update(variables_of(services, records.get("customer") or {}))
     rendered = {name: render(text, context) or "" for name, text in step.variables.items()}
     return Message(
@@ -788,6 +795,12 @@ def build_message(
         marketing=step.marketing,
         language=step.language or (records.get("customer") or {}).get("language"),
     )
+
+
+def _bare_fields(step: Step) -> set[str]:
+    """The channel variables (`{telegram_link}`: no record) the step's texts use."""
+    texts = [step.text or "", step.subject or "", *step.variables.values()]
+    return {name for text in texts for name in template_fields(text) if "." not in name}
 
 
 def masked(medium: str, address: str | None) -> str:

@@ -444,3 +444,26 @@ def test_a_send_reserved_by_a_dead_worker_is_settled_even_after_the_run_converte
     [send] = world.sends()
     assert send.state == "unknown", "no reservation is left behind"
     assert len(world.mail.sent) == 1
+
+
+def test_a_channel_variable_is_made_only_for_a_text_that_uses_it(world: World) -> None:
+    calls: list[str] = []
+    made = world.chat.variables  # type: ignore[attr-defined]
+
+    def counted(services, customer):  # type: ignore[no-untyped-def]
+        calls.append(customer["id"])
+        return made(services, customer)
+
+    world.chat.variables = counted  # type: ignore[attr-defined]
+    world.customer()
+    world.write_scenarios("""\
+cascades:
+  scenarios:
+    nudge:
+      trigger: {event: promo.sent}
+      steps: [{channel: fakechat, text: "plain"}, {channel: fakechat, text: "{chat_link}"}]
+""")
+    world.notify("promo.sent", "c1", "p1")
+    world.run_due()
+    assert [m.text for m in world.chat.sent] == ["plain", "https://chat.example/start/c1"]
+    assert calls == ["c1"]
