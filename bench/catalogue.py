@@ -1,7 +1,7 @@
 """Benchmark: a full catalogue sync to the Bitrix24 and Mailchimp emulators under their limits,
 memory at two catalogue sizes, and the time from a price change seen on a poll to every copy.
 
-A child process (the connector: store, queue, worker with 4 threads) takes `--products`
+A child process (the connector: store, queue, a worker of `CONNECTOR_WORKER_THREADS`) takes `--products`
 products of `--variants` variants each from a master read (as a CSV master or a full sync
 does: `take_products`, chunked pushes), and its worker pushes them to both copies at once; the
 emulators run in this process, so the child's peak RSS is the connector's alone.
@@ -16,7 +16,7 @@ Then one product's price changes in the master: the time from the poll's `take_p
 both copies holding the new price (the `latency_s` of `BENCH catalogue_change`). Last, the same
 sync in a fresh child with `--products` x 2: peak RSS at both sizes.
 
-    .venv/bin/python bench/catalogue.py                       # 2,000 x 4: about a minute
+    .venv/bin/python bench/catalogue.py                       # 2,000 x 4: about 3 minutes
     .venv/bin/python bench/catalogue.py --products 50000 --variants 4 --rate 25 --skip-double
 """
 
@@ -120,7 +120,7 @@ def connector_child(env: dict[str, str], args: dict[str, Any], answer: Any) -> N
     started = time.perf_counter()
     take_products(services, catalogue(args["products"], args["variants"]), live=False)
     seeded = time.perf_counter() - started
-    worker = Worker(services, threads=4, poll_seconds=0.02, name="bench")
+    worker = Worker(services, threads=settings.worker_threads, poll_seconds=0.02, name="bench")
     thread = threading.Thread(target=worker.run, daemon=True)
     begun = time.perf_counter()
     thread.start()
@@ -177,6 +177,8 @@ def run_once(args: argparse.Namespace, products: int) -> dict[str, Any]:
         child.join()
         b24 = sandbox.apps["bitrix24"]
         report["bitrix24_requests"] = _bitrix24_requests(b24)
+        report["bitrix24_refused"] = _portal(b24).state.refused
+        report["bitrix24_by_method"] = dict(_portal(b24).state.requests)
         report["mailchimp_products"] = products
         held = _crm_items(b24)
         report["crm_items"] = held
@@ -200,14 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--variants", type=int, default=4, help="variants per product")
-    parser.add_argument("--rate", type=float, default=10.0, help="portal drain rate, requests/s")
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="portal drain rate, requests/s (2: standard plan)"
+    )
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
     parser.add_argument(
-        "--mailchimp-delay", type=float, default=0.1, help="seconds each Mailchimp call takes"
+        "--mailchimp-delay", type=float, default=0.2, help="seconds each Mailchimp call takes"
     )
     parser.add_argument(
         "--validate", action="store_true", help="the Mailchimp emulator checks bodies (CPU)"
     )
+    parser.add_argument("--verbose", action="store_true", help="Bitrix24 requests by method")
     parser.add_argument("--skip-double", action="store_true", help="no second run at 2x size")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -229,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             f"BENCH catalogue copy=bitrix24 products={products} variants={variants} "
             f"seconds={report['done']['bitrix24']:.1f} items_per_s={b24_rate:.1f} "
             f"ceiling={b24_ceiling:.0f} ratio={b24_rate / b24_ceiling:.3f} "
-            f"requests={report['bitrix24_requests']} crm_items={report['crm_items']}",
+            f"requests={report['bitrix24_requests']} refused={report['bitrix24_refused']} "
+            f"crm_items={report['crm_items']}",
             flush=True,
         )
         print(
@@ -238,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             f"ceiling={mc_ceiling:.0f} ratio={mc_rate / mc_ceiling:.3f}",
             flush=True,
         )
+        if args.verbose:
+            print(f"bitrix24 requests by method: {report['bitrix24_by_method']}")
         print(
             f"BENCH catalogue_change latency_s={report['latency_s']:.2f} "
             f"seed_s={report['seeded_s']:.1f} dead={report['dead']}",

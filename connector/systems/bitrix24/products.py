@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector.systems.bitrix24.batch import Command, CommandResult
+from connector.systems.bitrix24.batch import BATCH_LIMIT, Command, CommandResult
 
 LIST_SELECT = ("ID", "NAME", "PRICE", "CURRENCY_ID", "XML_ID", "ACTIVE")
 
@@ -69,8 +69,14 @@ def update(product_id: str, fields: Mapping[str, Any]) -> ProductCommand:
 
 
 def run_commands(client: Any, commands: Sequence[Command]) -> list[CommandResult]:
-    """Every command in `batch` calls of up to 50 (results in order, errors per command)."""
-    return client.batch(list(commands))
+    """Every command in `batch` calls of 50 (results in order, errors per command); the last
+    few that do not fill a batch go through the portal's dispatcher, where they ride with other
+    tasks' commands instead of taking a request of their own."""
+    whole = len(commands) - len(commands) % BATCH_LIMIT
+    results = client.batch(list(commands[:whole])) if whole else []
+    if whole < len(commands):
+        results += client.batch(list(commands[whole:]))
+    return results
 
 
 def find_by_sku(client: Any, skus: Sequence[str]) -> dict[str, str]:
