@@ -2,9 +2,9 @@
 memory at two catalogue sizes, and the time from a price change seen on a poll to every copy.
 
 A child process (the connector: store, queue, a worker of `CONNECTOR_WORKER_THREADS`) takes
-`--products` products of `--variants` variants each from a master read (as a CSV master or a full sync
-does: `take_products`, chunked pushes), and its worker pushes them to both copies at once; the
-emulators run in this process, so the child's peak RSS is the connector's alone.
+`--products` products of `--variants` variants each from a master read (as a CSV master or a
+full sync does: `take_products`, chunked pushes), and its worker pushes them to both copies at
+once; the emulators run in this process, so the child's peak RSS is the connector's alone.
 
 Ceilings: Bitrix24 `--rate` requests/s x 50 commands a batch (one `crm.product.add` per
 variant), minus the bucket's first `--burst` requests, which are not credited (as
