@@ -3,7 +3,12 @@ catalogue, on a new deal's product rows and in Mailchimp, and `catalogue diff` f
 
 from __future__ import annotations
 
+import json
+
+from click.testing import CliRunner
+
 from connector.catalogue import diff, product, variant_by_sku
+from connector.cli import main
 
 
 def test_a_price_changed_in_the_shop_reaches_the_crm_catalogue_a_new_deal_and_mailchimp(
@@ -56,6 +61,35 @@ def test_a_product_deleted_in_the_shop_stays_everywhere_marked_unavailable(catal
     [variant] = world.mailchimp_product(mug["id"])["variants"]
     assert variant["inventory_quantity"] == 0
     assert list(diff.differences(world.services)) == []
+
+
+def test_catalogue_diff_lists_a_price_a_manager_changed_in_the_crm_and_fix_puts_it_back(
+    catalogue_world,
+):
+    world = catalogue_world
+    world.product(name="Kettle", sku="KET-1", regular_price="30.00")
+    world.settle()
+    [item] = world.crm_items("KET-1")
+    world.services.bitrix24.call("crm.product.update", {"id": item["ID"], "fields": {"PRICE": 1}})
+    env = {
+        **world.sandbox.settings_env(),
+        "CONNECTOR_DATABASE_URL": world.services.settings.database_url,
+        "CONNECTOR_ENV_FILE": "/nonexistent.env",
+    }
+    runner = CliRunner()
+
+    found = runner.invoke(main, ["catalogue", "diff", "--copy", "bitrix24", "--json"], env=env)
+    assert found.exit_code == 1, found.output
+    [line] = [json.loads(text) for text in found.output.splitlines()]
+    assert (line["sku"], line["field"], line["master"], line["held"]) == (
+        "KET-1", "price", "30.00", "1.00",
+    )  # fmt: skip
+    fixed = runner.invoke(main, ["catalogue", "diff", "--copy", "bitrix24", "--fix"], env=env)
+    assert fixed.exit_code == 1 and "queued 1 push task" in fixed.output
+    world.settle()
+    again = runner.invoke(main, ["catalogue", "diff"], env=env)
+    assert again.exit_code == 0, again.output
+    assert world.crm_items("KET-1")[0]["PRICE"] == "30.00"
 
 
 def test_copies_that_drop_a_fifth_of_their_writes_still_converge(catalogue_world):

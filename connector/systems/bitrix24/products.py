@@ -9,8 +9,8 @@ module not every portal has). Stock therefore goes to a product property named i
 mappings/catalogue.yaml (`stock_property`, e.g. `PROPERTY_STOCK`), and an unavailable item
 (deleted, draft, sold out) is `ACTIVE: N`, never removed.
 
-Writes are `Command`s: `run_commands` sends them with `Bitrix24Client.batch`, 50 to a call,
-riding in the portal dispatcher's batches when there are few.
+Writes are `Command`s: `run_commands` sends them through the portal's dispatcher, 50 to a
+`batch` call, shared with every other running task.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector.systems.bitrix24.batch import BATCH_LIMIT, Command, CommandResult
+from connector.systems.bitrix24.batch import Command, CommandResult
 
 LIST_SELECT = ("ID", "NAME", "PRICE", "CURRENCY_ID", "XML_ID", "ACTIVE")
 
@@ -69,14 +69,13 @@ def update(product_id: str, fields: Mapping[str, Any]) -> ProductCommand:
 
 
 def run_commands(client: Any, commands: Sequence[Command]) -> list[CommandResult]:
-    """Every command in `batch` calls of 50 (results in order, errors per command); the last
-    few that do not fill a batch go through the portal's dispatcher, where they ride with other
-    tasks' commands instead of taking a request of their own."""
-    whole = len(commands) - len(commands) % BATCH_LIMIT
-    results = client.batch(list(commands[:whole])) if whole else []
-    if whole < len(commands):
-        results += client.batch(list(commands[whole:]))
-    return results
+    """Every command in `batch` calls of up to 50 (results in order, errors per command). With
+    the portal's dispatcher on, every command goes through it, so the commands of all running
+    pushes (and of other tasks) fill each `batch` call to 50 whatever each push holds."""
+    todo = list(commands)
+    if getattr(client, "dispatcher", None) is not None:
+        return client._dispatched_batch(todo)
+    return client.batch(todo)
 
 
 def find_by_sku(client: Any, skus: Sequence[str]) -> dict[str, str]:
