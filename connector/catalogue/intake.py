@@ -22,6 +22,7 @@ from connector.catalogue.rules import rules_for
 from connector.catalogue.sources import CatalogueFileError, FileProblem, from_csv, from_woocommerce
 from connector.catalogue.store import mark_deleted, save_product
 from connector.errors import PermanentError
+from connector.store import reading
 from connector.store.tables import catalogue_products
 from connector.tasks import TaskContext
 
@@ -135,7 +136,7 @@ def read_file(services: Any, path: str | None = None) -> tuple[int, int, list[Fi
     bad = {p.line for p in problems}
     gone: list[str] = []
     if not bad:  # a file with bad rows says nothing sure about what is missing
-        with services.engine.connect() as connection:
+        with reading(services.engine) as connection:
             rows = connection.execute(
                 select(catalogue_products.c.product_id).where(
                     catalogue_products.c.master == rules.master,
