@@ -17,7 +17,8 @@ both copies holding the new price (the `latency_s` of `BENCH catalogue_change`).
 sync in a fresh child with `--products` x 2: peak RSS at both sizes.
 
     .venv/bin/python bench/catalogue.py                       # 2,000 x 4: about 3 minutes
-    .venv/bin/python bench/catalogue.py --products 50000 --variants 4 --rate 25 --skip-double
+    .venv/bin/python bench/catalogue.py --products 50000 --variants 4 --rate 5 \
+        --mailchimp-delay 0.1 --skip-double                   # the full run: about 14 minutes
 """
 
 from __future__ import annotations
