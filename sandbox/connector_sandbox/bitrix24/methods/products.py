@@ -17,8 +17,10 @@ from .. import errors
 from ..listing import PAGE_SIZE, Page, split_operator
 from ..params import as_int, as_list, pick
 
-FIELDS = ("ID", "NAME", "ACTIVE", "PRICE", "CURRENCY_ID", "XML_ID", "DESCRIPTION", "SORT",
-          "SECTION_ID", "MEASURE", "VAT_ID", "VAT_INCLUDED", "DATE_CREATE", "TIMESTAMP_X")  # fmt: skip
+FIELDS = (
+    "ID", "NAME", "ACTIVE", "PRICE", "CURRENCY_ID", "XML_ID", "DESCRIPTION", "SORT",
+    "SECTION_ID", "MEASURE", "VAT_ID", "VAT_INCLUDED", "DATE_CREATE", "TIMESTAMP_X",
+)  # fmt: skip
 
 
 class Catalog:
