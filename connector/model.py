@@ -297,8 +297,7 @@ class Coupon(Entity):
 
 
 ENTITIES: dict[str, type[Entity]] = {
-    cls.entity_name: cls
-    for cls in (Customer, Order, Cart, Product, Shipment, BonusEntry, Coupon)
+    cls.entity_name: cls for cls in (Customer, Order, Cart, Product, Shipment, BonusEntry, Coupon)
 }
 """Canonical entity name -> class; mapping files name one of these keys."""
 

@@ -25,9 +25,7 @@ def test_the_connector_talks_to_bitrix24_through_the_dispatcher(world):
     assert world.dead_letters() == []
 
 
-def test_a_task_killed_while_its_deal_add_waits_is_retried_without_a_duplicate(
-    world, monkeypatch
-):
+def test_a_task_killed_while_its_deal_add_waits_is_retried_without_a_duplicate(world, monkeypatch):
     sent_and_abandoned: list[CommandResult] = []
     run = Dispatcher.run
 

@@ -37,7 +37,7 @@ WEBHOOK_TOPICS = (
     "customer.created",
     "customer.updated",
     "product.updated",
-    # the catalogue's master: a new or deleted product reaches the copies at once (docs/catalogue.md)
+    # the catalogue master: a new or deleted product reaches the copies at once (docs/catalogue.md)
     "product.created",
     "product.deleted",
     # coupons become Mailchimp promo codes (connector/promo)
