@@ -183,3 +183,21 @@ def cascade_step(run_id: Any, step: Any) -> str:
 def cascade_timeline(run_id: Any) -> str:
     """The one CRM timeline comment of a converted cascade run."""
     return _join("cascade", "timeline", run_id)
+
+
+# --------------------------------------------------------------------------- channels, catalogue
+
+
+def telegram_crm(customer_id: Any) -> str:
+    """Serialises the writes of one customer's Telegram start link into the CRM."""
+    return _join("telegram-crm", customer_id)
+
+
+def telegram_crm_bucket(kind: str, customer_id: Any, bucket: Any) -> str:
+    """The one CRM start-link write of a customer in an hour's bucket."""
+    return _join(kind, customer_id, bucket)
+
+
+def catalogue_stock(source: str, receipt: Any, product_id: Any) -> str:
+    """The one re-read of a product after an offline sale (`receipt` of `source`) lowered it."""
+    return _join("catalogue", "stock", source, receipt, product_id)

@@ -177,7 +177,7 @@ def offline_sale(ctx: TaskContext, payload: dict[str, Any]) -> None:
         services.queue.enqueue(
             "woocommerce.product",
             {"id": int(product_id), "via": "offline_sale"},
-            dedupe_key=f"catalogue:stock:{payload['source']}:{payload['receipt']}:{product_id}",
+            dedupe_key=keys.catalogue_stock(payload["source"], payload["receipt"], product_id),
             ordering_key=keys.record("product", "woocommerce", product_id),
         )
 

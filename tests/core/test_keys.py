@@ -44,6 +44,9 @@ SPELLED = [
     (keys.bonus_expiring("c9", "2024-05-01"), "bonus_expiring:c9:2024-05-01"),
     (keys.contact_for_deal(101), "contact-for-deal:101"),
     (keys.reconcile("r1", "push.bitrix24.deal", "ab12"), "reconcile:r1:push.bitrix24.deal:ab12"),
+    (keys.telegram_crm("c9"), "telegram-crm:c9"),
+    (keys.telegram_crm_bucket("telegram.crm_link", "c9", 7), "telegram.crm_link:c9:7"),
+    (keys.catalogue_stock("pos", "R-1", 55), "catalogue:stock:pos:R-1:55"),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.orm import aliased
 
+from connector import keys
 from connector.errors import PermanentError
 from connector.flows.hub import skip
 from connector.identity import link_of
@@ -49,7 +50,7 @@ def enqueue(services: Services, customer_id: str, connection: Any = None) -> Non
     services.queue.enqueue(
         KIND,
         {"customer_id": customer_id},
-        ordering_key=f"telegram-crm:{customer_id}",
+        ordering_key=keys.telegram_crm(customer_id),
         connection=connection,
     )
 
@@ -91,7 +92,8 @@ def crm_links(ctx: TaskContext, payload: dict[str, Any]) -> None:
     found = due(services, now, int(payload.get("limit") or BATCH))
     bucket = int(now // 3600)
     items = [
-        ({"customer_id": cid}, f"{KIND}:{cid}:{bucket}", f"telegram-crm:{cid}") for cid in found
+        ({"customer_id": cid}, keys.telegram_crm_bucket(KIND, cid, bucket), keys.telegram_crm(cid))
+        for cid in found
     ]
     services.queue.enqueue_many(KIND, items)
     if found:
