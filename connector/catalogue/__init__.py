@@ -1,6 +1,6 @@
 """One catalogue (issue 17): products, variants, prices and stock read from one master (the shop,
 a CSV file or a POS export, `mappings/catalogue.yaml`) and copied to Bitrix24, Mailchimp and the
-Kaspi feed. The read API other features use:
+marketplace's price-list feed. The read API other features use:
 
     from connector.catalogue import products, variant_by_sku
     for product in products(engine):          # pages, memory flat

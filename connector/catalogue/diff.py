@@ -7,8 +7,11 @@
 - Mailchimp: the copy's products page by page (`count` 1,000), each compared with the master's
   (variant price, `inventory_quantity`); then the master's products the copy never showed are
   missing (their ids, only, are kept while reading).
-- Kaspi: the feed is rendered from the canonical catalogue on each fetch, so it holds no copy
-  that could differ; listed as such.
+- A price-list feed (the marketplace's) is rendered from the canonical catalogue on each fetch,
+  so it holds no copy that could differ (`rendered`).
+
+Which systems hold a copy, and the function that lists its differences, the registry says
+(`System.catalogue_copy`).
 
 `--fix` queues forced pushes of the differing products (the normal push, which then also finds
 items an add made but whose answer was lost, and re-adds items removed in the copy).
@@ -27,9 +30,9 @@ from connector.catalogue.rules import rules_for
 from connector.catalogue.store import products
 from connector.systems.bitrix24.batch import Command
 from connector.systems.bitrix24.client import page_rows
+from connector.systems.registry import resolve
 
 PAGE = 200
-COPIES = ("bitrix24", "mailchimp", "kaspi")
 
 
 @dataclass(frozen=True)
@@ -197,13 +200,19 @@ def mailchimp_differences(services: Any) -> Iterator[Difference]:
 def differences(services: Any, copy: str | None = None) -> Iterator[Difference]:
     """Every difference of the copies that are on (or of `copy`)."""
     rules = rules_for(services.settings)
-    for name in COPIES if copy is None else (copy,):
-        if copy is None and (not rules.copy_on(name) or name == "kaspi"):
+    for system in services.systems:
+        if system.catalogue_copy is None or copy not in (None, system.name):
             continue
-        if name == "bitrix24" and services.enabled("bitrix24"):
-            yield from bitrix24_differences(services)
-        elif name == "mailchimp" and services.enabled("mailchimp"):
-            yield from mailchimp_differences(services)
+        if copy is None and not rules.copy_on(system.name):
+            continue
+        if services.enabled(system.name):
+            yield from resolve(system.catalogue_copy)(services)
+
+
+def rendered(services: Any) -> Iterator[Difference]:
+    """The differences of a copy rendered from the catalogue on every read (a price-list feed
+    that the marketplace fetches): none, since it holds nothing of its own."""
+    return iter(())
 
 
 def fix(services: Any, found: list[Difference]) -> int:

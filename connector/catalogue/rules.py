@@ -2,9 +2,9 @@
 
 Which system is the master of products, prices and stock (the shop by default, or a CSV / POS
 export file), whether an offline sale may write the master's stock, which copies are on
-(Bitrix24, Mailchimp, the Kaspi feed), the warehouses, the currency and the price rounding, and
-what the checkout does with an out-of-stock line. The file shares the mappings folder and the
-`connector mappings validate` run (`connector.mapping.schema.RULES_FILES`).
+(Bitrix24, Mailchimp, a marketplace's price-list feed), the warehouses, the currency and the
+price rounding, and what the checkout does with an out-of-stock line. The file shares the
+mappings folder and the `connector mappings validate` run (`connector.mapping.schema.RULES_FILES`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 RULES_FILE = "catalogue.yaml"
 MASTERS = ("woocommerce", "csv", "pos")
-COPIES = ("bitrix24", "mailchimp", "kaspi")
 CHECKOUT = ("refuse", "flag", "ignore")
 TOP_KEYS = (
     "master",
@@ -79,7 +78,7 @@ class CatalogueRules:
     rounding: Decimal = Decimal("0.01")
     warehouses: tuple[str, ...] = ()  # meta keys `_stock_<warehouse>` in WooCommerce
     copies: dict[str, CopyRules] = field(
-        default_factory=lambda: {name: CopyRules() for name in COPIES}
+        default_factory=lambda: {name: CopyRules() for name in copy_names()}
     )
     checkout_out_of_stock: str = "refuse"
     path: str | None = None
@@ -98,6 +97,13 @@ class CatalogueRules:
 
 
 # -- loading ------------------------------------------------------------------------------------
+
+
+def copy_names() -> tuple[str, ...]:
+    """The systems that can hold a copy of the catalogue (`System.catalogue_copy`)."""
+    from connector.systems.registry import Registry
+
+    return tuple(Registry.discover().catalogue_copies())
 
 
 def rules_path(mappings_dir: str | None = None) -> str:
@@ -243,9 +249,10 @@ class _Checker(RulesChecker):
             else:
                 warehouses.append(code)
         copies = dict(base.copies)
-        raw_copies = self.mapping(top.get("copies"), (*at, "copies"), COPIES)
+        names = copy_names()
+        raw_copies = self.mapping(top.get("copies"), (*at, "copies"), names)
         for name, value in raw_copies.items():
-            if name not in COPIES:
+            if name not in names:
                 continue
             where = (*at, "copies", name)
             if isinstance(value, bool):

@@ -1,6 +1,6 @@
 """The canonical catalogue in the store: write a product from its master, read it back.
 
-Readers (the copies, the Kaspi feed, the checkout API, the POS import) use `products`,
+Readers (the copies, the price-list feed, the checkout API, the POS import) use `products`,
 `product`, `variant_by_sku` and `stock_of`; only the master's intake writes (`save_product`,
 `mark_deleted`). Reads go in pages by product id, so memory stays flat in the catalogue's size.
 """

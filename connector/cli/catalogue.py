@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from connector.catalogue.rules import copy_names
 from connector.cli._common import build_services, env_file_option
 
 
@@ -20,7 +21,7 @@ def catalogue() -> None:
 @click.option(
     "--copy",
     "copy",
-    type=click.Choice(["bitrix24", "mailchimp", "kaspi"]),
+    type=click.Choice(copy_names()),
     default=None,
     help="Only this copy (every copy that is on by default).",
 )
@@ -35,11 +36,6 @@ def diff(env_file: str | None, copy: str | None, as_json: bool, fix: bool) -> No
     from connector.catalogue import diff as catalogue_diff
 
     services = build_services(env_file)
-    if copy == "kaspi":
-        click.echo(
-            "kaspi: the feed is rendered from the catalogue on every fetch; no copy to differ"
-        )
-        sys.exit(0)
     found = []
     for difference in catalogue_diff.differences(services, copy):
         found.append(difference)

@@ -183,6 +183,10 @@ class System:
     carrier: Ref | None = None
     # a message channel (connector.cascades.channels.Channel): sends the steps of cascades
     channel: Ref | None = None
+    # a copy of the catalogue (connector/catalogue): f(services) -> the differences of its copy
+    # from the master (connector.catalogue.diff.Difference); a copy rendered from the catalogue
+    # on every read, as a price-list feed, declares "connector.catalogue.diff:rendered"
+    catalogue_copy: Ref | None = None
     # f(engine) -> the last check of its webhooks at the system (a dict, None before the first
     # one): `connector status` shows it under "webhooks" while the system is configured
     webhook_check: Ref | None = None
@@ -319,6 +323,10 @@ class Registry:
 
     def with_setup(self) -> list[str]:
         return [system.name for system in self if system.setup is not None]
+
+    def catalogue_copies(self) -> list[str]:
+        """The systems that hold a copy of the catalogue, in fan-out order."""
+        return [system.name for system in self if system.catalogue_copy is not None]
 
     def sales_channels(self) -> set[str]:
         return {system.name for system in self if system.sales_channel}

@@ -59,6 +59,7 @@ def task_record(kind: str, payload: Any) -> tuple[str, str] | None:
 
 SYSTEM = System(
     name="bitrix24",
+    catalogue_copy="connector.catalogue.diff:bitrix24_differences",
     title="Bitrix24",
     settings=(
         "bitrix24_webhook_url",

@@ -27,6 +27,7 @@ def kaspi_client(services: Services) -> KaspiClient:
 
 SYSTEM = System(
     name="kaspi",
+    catalogue_copy="connector.catalogue.diff:rendered",  # the price-list feed (feed.py)
     title="Kaspi.kz",
     settings=KaspiSettings,  # CONNECTOR_KASPI_* (settings.py)
     configured=all_set("kaspi_token"),

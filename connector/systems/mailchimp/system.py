@@ -19,6 +19,7 @@ def client(services: Services) -> MailchimpClient:
 
 SYSTEM = System(
     name="mailchimp",
+    catalogue_copy="connector.catalogue.diff:mailchimp_differences",
     title="Mailchimp",
     settings=(
         "mailchimp_api_key",
