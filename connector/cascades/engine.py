@@ -36,8 +36,9 @@ from connector.cascades.rules import (
     rules_for,
     template_fields,
 )
-from connector.errors import ConfigError, PermanentError, RateLimited, Wait
+from connector.errors import AuthError, ConfigError, PermanentError, RateLimited, Wait
 from connector.flows.hub import load_snapshot
+from connector.http import RequestNotSent
 from connector.identity import as_moment, jsonable
 from connector.logs import mask
 from connector.store.tables import cascade_runs, cascade_sends, channel_optouts, tasks
@@ -430,8 +431,9 @@ def _send(
     assert choice.channel is not None
     try:
         sent = choice.channel.send(services, message)
-    except RateLimited:
-        # the provider said no before sending: the reservation goes, the task waits as told
+    except (RateLimited, RequestNotSent, AuthError):
+        # surely not sent (asked to slow down, no connection made, credentials refused): the
+        # reservation goes, and the task's retry sends it under the same key
         with services.engine.begin() as connection:
             connection.execute(
                 cascade_sends.delete().where(

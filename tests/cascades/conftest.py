@@ -47,6 +47,7 @@ class FakeChannel:
         self.sent: list[Message] = []
         self.die_after_send = 0  # this many next sends go out, then the worker "dies"
         self.refuse: str | None = None
+        self.fail_before_sending: list[Exception] = []  # raised, one a send, before it goes
 
     def address(self, services: Any, customer: Any) -> str | None:
         if self.medium == "email":
@@ -58,6 +59,8 @@ class FakeChannel:
     def send(self, services: Any, message: Message) -> Sent:
         if self.refuse:
             raise PermanentError(self.refuse)
+        if self.fail_before_sending:
+            raise self.fail_before_sending.pop(0)
         self.sent.append(message)
         if self.die_after_send:
             self.die_after_send -= 1

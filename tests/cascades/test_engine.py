@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from connector.cascades.engine import run_step
 from connector.cascades.outcomes import opt_out
+from connector.errors import AuthError
+from connector.http import RequestNotSent
 from connector.store.tables import tasks
 from tests.cascades.conftest import World
 
@@ -158,6 +160,27 @@ def test_a_worker_killed_between_sent_and_recorded_does_not_send_again(world: Wo
     assert (send.state, send.reason) == ("unknown", "reserved, then the worker stopped; "
                                          "not sent again")  # fmt: skip
     assert world.runs()[0].step == 1, "the run goes on to the SMS"
+
+
+def test_a_send_that_surely_never_left_is_sent_by_the_retry_and_not_marked_unknown(
+    world: World,
+) -> None:
+    world.customer()
+    left_cart(world)
+    world.run_due()
+    world.clock.advance(HOUR + 1)
+    world.mail.fail_before_sending = [
+        RequestNotSent("cannot connect: https://mandrillapp.com"),
+        AuthError("mandrill: Invalid API key"),
+    ]
+    for _ in range(2):
+        world.run_due()
+        assert world.mail.sent == [] and world.sends() == [], "no reservation is left behind"
+        world.clock.advance(HOUR)  # past the retry's backoff
+    world.run_due()
+    assert len(world.mail.sent) == 1
+    [send] = world.sends()
+    assert (send.state, send.provider_id) == ("sent", "fakemail-1")
 
 
 def test_a_channel_with_lookup_finds_the_message_a_dead_worker_sent(world: World) -> None:
