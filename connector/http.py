@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import requests
 import tenacity
@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from connector.config import Settings
 from connector.errors import (
     AuthError,
+    ConfigError,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -225,6 +226,24 @@ NO_RETRY = RetryPolicy(attempts=1)
 # --------------------------------------------------------------------------- REST clients
 
 
+class Transport(TypedDict, total=False):
+    """How a client reaches its system: the keywords every `JsonClient` takes (a test's
+    session, a policy with no retries, shorter time-outs)."""
+
+    session: requests.Session | None
+    retry: RetryPolicy
+    timeouts: Timeouts
+
+
+def require(**settings: str | None) -> None:
+    """Raises `ConfigError` naming every one of these settings that has no value."""
+    missing = [name for name, value in settings.items() if not value]
+    if missing:
+        raise ConfigError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required"
+        )
+
+
 class JsonClient:
     """Base of the REST clients that call `base_url + path` (CDEK, Mailchimp, WooCommerce).
 
@@ -238,12 +257,12 @@ class JsonClient:
         self,
         base_url: str,
         *,
-        session: requests.Session,
-        retry: RetryPolicy,
-        timeouts: Timeouts,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = Timeouts(),
     ) -> None:
-        self.base_url = base_url
-        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.session = session or make_session()
         self.retry = retry
         self.timeouts = timeouts
 

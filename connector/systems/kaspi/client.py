@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
 from connector.config import Settings
-from connector.errors import ConfigError, ConnectorError, PermanentError
+from connector.errors import ConnectorError, PermanentError
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     error_for_status,
     json_body,
-    make_session,
     parse_retry_after,
+    require,
 )
 from connector.systems.kaspi.settings import KaspiSettings
 
@@ -78,19 +78,10 @@ class KaspiClient(JsonClient):
         self,
         url: str | None,
         token: str | None,
-        *,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
+        **transport: Unpack[Transport],
     ) -> None:
-        if not token:
-            raise ConfigError("CONNECTOR_KASPI_TOKEN is required")
-        super().__init__(
-            (url or DEFAULT_URL).rstrip("/"),
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        require(CONNECTOR_KASPI_TOKEN=token)
+        super().__init__(url or DEFAULT_URL, **transport)
         self._token = token
 
     @classmethod

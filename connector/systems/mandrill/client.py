@@ -13,20 +13,20 @@ of the 20.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
 from connector.config import Settings
-from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError, RateLimited
+from connector.errors import AuthError, ConnectorError, PermanentError, RateLimited
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     error_for_status,
     json_body,
-    make_session,
     parse_retry_after,
+    require,
 )
 from connector.systems.mandrill.settings import MandrillSettings
 
@@ -62,19 +62,10 @@ class MandrillClient(JsonClient):
         self,
         url: str | None,
         api_key: str | None,
-        *,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
+        **transport: Unpack[Transport],
     ) -> None:
-        if not api_key:
-            raise ConfigError("CONNECTOR_MANDRILL_API_KEY is required")
-        super().__init__(
-            (url or DEFAULT_URL).rstrip("/"),
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        require(CONNECTOR_MANDRILL_API_KEY=api_key)
+        super().__init__(url or DEFAULT_URL, **transport)
         self._key = api_key
 
     @classmethod

@@ -16,14 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import requests
+from typing import Any, Unpack
 
 from connector.config import Settings
 from connector.errors import (
     AuthError,
-    ConfigError,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -32,12 +29,12 @@ from connector.errors import (
 from connector.http import (
     JsonClient,
     RequestNotSent,
-    RetryPolicy,
     Timeouts,
+    Transport,
     error_for_status,
     json_body,
-    make_session,
     parse_retry_after,
+    require,
 )
 from connector.systems.smsru.settings import SmsruSettings
 
@@ -102,18 +99,10 @@ class SmsruClient(JsonClient):
         *,
         sender: str | None = None,
         test: bool = False,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
+        **transport: Unpack[Transport],
     ) -> None:
-        if not api_id:
-            raise ConfigError("CONNECTOR_SMSRU_API_ID is required")
-        super().__init__(
-            (url or DEFAULT_URL).rstrip("/"),
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        require(CONNECTOR_SMSRU_API_ID=api_id)
+        super().__init__(url or DEFAULT_URL, **transport)
         self._api_id = api_id
         self.sender = sender
         self.test = test

@@ -12,19 +12,17 @@ token is part of the URL path, which the shared HTTP layer never prints.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import requests
+from typing import Any, Unpack
 
 from connector.config import Settings
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError, RateLimited
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     error_for_status,
     json_body,
-    make_session,
+    require,
 )
 from connector.systems.telegram.settings import TelegramSettings
 
@@ -39,19 +37,10 @@ class TelegramClient(JsonClient):
         self,
         url: str | None,
         token: str | None,
-        *,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
+        **transport: Unpack[Transport],
     ) -> None:
-        if not token:
-            raise ConfigError("CONNECTOR_TELEGRAM_BOT_TOKEN is required")
-        super().__init__(
-            f"{(url or DEFAULT_URL).rstrip('/')}/bot{token}",
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        require(CONNECTOR_TELEGRAM_BOT_TOKEN=token)
+        super().__init__(f"{(url or DEFAULT_URL).rstrip('/')}/bot{token}", **transport)
         self._username: str | None = None
 
     @classmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
@@ -23,12 +23,12 @@ from connector.config import Settings
 from connector.errors import ConfigError, ConnectorError, PermanentError, RateLimited
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     error_for_status,
     json_body,
-    make_session,
     parse_retry_after,
+    require,
 )
 from connector.systems.twilio.settings import TwilioSettings
 
@@ -75,25 +75,15 @@ class TwilioClient(JsonClient):
         *,
         from_number: str | None = None,
         messaging_service_sid: str | None = None,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
+        **transport: Unpack[Transport],
     ) -> None:
-        if not account_sid or not auth_token:
-            raise ConfigError(
-                "CONNECTOR_TWILIO_ACCOUNT_SID and CONNECTOR_TWILIO_AUTH_TOKEN are required"
-            )
+        require(CONNECTOR_TWILIO_ACCOUNT_SID=account_sid, CONNECTOR_TWILIO_AUTH_TOKEN=auth_token)
         if not from_number and not messaging_service_sid:
             raise ConfigError(
                 "CONNECTOR_TWILIO_FROM_NUMBER or CONNECTOR_TWILIO_MESSAGING_SERVICE_SID is required"
             )
         root = (url or DEFAULT_URL).rstrip("/")
-        super().__init__(
-            f"{root}{API}/Accounts/{account_sid}",
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        super().__init__(f"{root}{API}/Accounts/{account_sid}", **transport)
         self.root = root
         self.account_sid = account_sid
         self._auth = (account_sid, auth_token)

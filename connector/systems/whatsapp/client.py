@@ -15,14 +15,11 @@ messages, 132000/132001 template parameters or name) PermanentError with the cod
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import requests
+from typing import Any, Unpack
 
 from connector.config import Settings
 from connector.errors import (
     AuthError,
-    ConfigError,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -30,11 +27,11 @@ from connector.errors import (
 )
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     json_body,
-    make_session,
     parse_retry_after,
+    require,
 )
 from connector.systems.whatsapp.settings import WhatsAppSettings
 
@@ -55,21 +52,11 @@ class WhatsAppClient(JsonClient):
         version: str,
         phone_number_id: str | None,
         token: str | None,
-        *,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
+        **transport: Unpack[Transport],
     ) -> None:
-        if not token:
-            raise ConfigError("CONNECTOR_WHATSAPP_ACCESS_TOKEN is required")
-        if not phone_number_id:
-            raise ConfigError("CONNECTOR_WHATSAPP_PHONE_NUMBER_ID is required")
-        super().__init__(
-            f"{(url or DEFAULT_URL).rstrip('/')}/{version.strip('/')}",
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        require(CONNECTOR_WHATSAPP_ACCESS_TOKEN=token)
+        require(CONNECTOR_WHATSAPP_PHONE_NUMBER_ID=phone_number_id)
+        super().__init__(f"{(url or DEFAULT_URL).rstrip('/')}/{version.strip('/')}", **transport)
         self.phone_number_id = phone_number_id
         self._token = token
 
