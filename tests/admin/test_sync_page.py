@@ -26,8 +26,8 @@ def test_poll_now_shows_the_jobs_progress_until_it_is_done(console: Any) -> None
     page.wait_for_selector("section.job[data-state=done]", timeout=15_000)  # refreshed itself
     assert page.locator("progress.job-progress").get_attribute("value") == "100"
     streams = page.locator("tr[data-stream]")
-    assert streams.count() == 3
-    assert {streams.nth(i).get_attribute("data-state") for i in range(3)} == {"done"}
+    assert streams.count() == 4  # orders, products, customers, coupons
+    assert {streams.nth(i).get_attribute("data-state") for i in range(4)} == {"done"}
     assert page.locator("meta[http-equiv=refresh]").count() == 0
     console.shot(page, "admin-sync")
     with reading(console.services.engine) as connection:

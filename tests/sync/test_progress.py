@@ -42,7 +42,12 @@ def test_a_poll_job_reads_every_polled_stream_and_reaches_done(shop_services):
     job_id = start_job(shop_services, "woocommerce", "poll", "operator")
     started = job_view(shop_services.engine, job_id)
     assert started is not None and started.state == "queued" and started.percent == 0
-    assert [s.stream for s in started.streams] == ["orders", "products", "customers"]
+    assert [s.stream for s in started.streams] == [
+        "orders",
+        "products",
+        "customers",
+        "coupons",
+    ]
 
     run_job_tasks(shop_services)
 
