@@ -14,11 +14,10 @@ import responses
 
 from connector.app import create_app
 from connector.cascades import outcomes
-from connector.cascades.channels import Channel, Message, Sent, channel
+from connector.cascades.channels import Message, Sent, channel
 from connector.errors import PermanentError
-from connector.services import Services
 from connector.systems.mailchimp.client import subscriber_hash
-from connector.worker import Worker
+from tests.channels.sends import contract_of, opened, opted_out, post_form, run_tasks
 from tests.support import SPECS, make_settings
 
 API = "https://us1.api.mailchimp.com/3.0"
@@ -30,16 +29,15 @@ MEMBER = f"{API}/lists/{LIST}/members/{subscriber_hash(EMAIL)}"
 
 @pytest.fixture
 def services(tmp_path: Path):
-    built = Services(
+    with opened(
         make_settings(
             tmp_path,
             mailchimp_api_key="0123-us1",
             mailchimp_list_id=LIST,
             mailchimp_webhook_secret=SECRET,
         )
-    )
-    yield built
-    built.close()
+    ) as built:
+        yield built
 
 
 def message(**changes: Any) -> Message:
@@ -53,15 +51,8 @@ def message(**changes: Any) -> Message:
     return Message(**(values | changes))
 
 
-def opted_out(services: Services, address: str) -> str | None:
-    with services.engine.connect() as connection:
-        return outcomes.opted_out(connection, "email", address)
-
-
 def test_mailchimp_is_a_channel_of_the_registry(services):
-    found = channel(services, "mailchimp")
-    assert isinstance(found, Channel)
-    assert (found.medium, found.lookup) == ("email", True)
+    assert contract_of(services, "mailchimp") == ("mailchimp", "email", True)
 
 
 @responses.activate
@@ -127,15 +118,11 @@ def unsubscribe_form(kind: str = "unsubscribe") -> bytes:
 @pytest.mark.parametrize("kind", ["unsubscribe", "cleaned"])
 def test_an_unsubscribe_or_a_cleaned_address_opts_it_out_of_cascade_email(services, kind):
     app = create_app(services).test_client()
-    answer = app.post(
-        f"/webhooks/mailchimp/{SECRET}",
-        data=unsubscribe_form(kind),
-        content_type="application/x-www-form-urlencoded",
-    )
+    answer = post_form(app, f"/webhooks/mailchimp/{SECRET}", unsubscribe_form(kind))
     assert answer.status_code == 200, answer.get_json()
-    Worker(services, threads=1, name="t").run_until_idle(timeout=10)
+    run_tasks(services)
     address = "api+unsub@mailchimp.com" if kind == "unsubscribe" else "api+cleaned@mailchimp.com"
-    assert opted_out(services, address) == f"mailchimp {kind}"
+    assert opted_out(services, "email", address) == f"mailchimp {kind}"
 
 
 def test_a_new_subscribe_lifts_mailchimps_own_opt_out_but_not_another_channels(services):
@@ -154,12 +141,8 @@ def test_a_new_subscribe_lifts_mailchimps_own_opt_out_but_not_another_channels(s
     ):
         body = form.replace(b"api%40mailchimp.com", address.encode())
         body = body.replace(b"8a25ff1d98", member.encode())  # another member, another event
-        answer = app.post(
-            f"/webhooks/mailchimp/{SECRET}",
-            data=body,
-            content_type="application/x-www-form-urlencoded",
-        )
+        answer = post_form(app, f"/webhooks/mailchimp/{SECRET}", body)
         assert answer.status_code == 200, answer.get_json()
-    Worker(services, threads=1, name="t").run_until_idle(timeout=10)
-    assert opted_out(services, "api@mailchimp.com") is None
-    assert opted_out(services, "api+2@mailchimp.com") == "mandrill spam complaint"
+    run_tasks(services)
+    assert opted_out(services, "email", "api@mailchimp.com") is None
+    assert opted_out(services, "email", "api+2@mailchimp.com") == "mandrill spam complaint"

@@ -7,20 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from connector.cascades.channels import Message, Sent, channel
-from connector.services import Services
-from tests.support import make_settings
+from tests.channels.sends import emulator_settings, opened
 
 
 def test_a_step_reaches_a_subscribed_member_as_one_event_and_skips_an_unsubscribed_one(
     fresh_sandbox: Any, tmp_path: Path
 ):
-    env = {
-        key.removeprefix("CONNECTOR_").lower(): value
-        for key, value in fresh_sandbox.settings_env().items()
-        if key.startswith("CONNECTOR_MAILCHIMP_")
-    }
-    services = Services(make_settings(tmp_path, **env))
-    try:
+    with opened(emulator_settings(tmp_path, fresh_sandbox, "mailchimp")) as services:
         list_id = services.settings.mailchimp_list_id
         services.mailchimp.upsert_member(list_id, "olena@example.com", status_if_new="subscribed")
         services.mailchimp.upsert_member(list_id, "gone@example.com", status_if_new="unsubscribed")
@@ -52,5 +45,3 @@ def test_a_step_reaches_a_subscribed_member_as_one_event_and_skips_an_unsubscrib
             ("cart_left", {"cart_total": "1250", "connector_key": "5:1"})
         ]
         assert events[0]["is_syncing"] is False
-    finally:
-        services.close()

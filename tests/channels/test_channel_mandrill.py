@@ -12,18 +12,24 @@ from urllib.parse import urlencode
 import pytest
 import requests
 import responses
-from sqlalchemy import select
 
 from connector.app import create_app
-from connector.cascades import outcomes
-from connector.cascades.channels import Channel, Message, Sent, channel
+from connector.cascades.channels import Message, Sent, channel
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import RetryPolicy
 from connector.services import Services
-from connector.store.tables import cascade_sends, inbound_events
 from connector.systems.mandrill import webhooks as mandrill_webhooks
 from connector.systems.mandrill.client import MandrillClient
-from connector.worker import Worker
+from tests.channels.sends import (
+    a_send,
+    contract_of,
+    opened,
+    opted_out,
+    post_form,
+    rows_in,
+    run_tasks,
+    status_of,
+)
 from tests.support import SPECS, make_settings
 
 API = "https://mandrillapp.com/api/1.0"
@@ -38,7 +44,7 @@ def spec(name: str) -> Any:
 
 @pytest.fixture
 def services(tmp_path: Path):
-    built = Services(
+    with opened(
         make_settings(
             tmp_path,
             mandrill_api_key=KEY,
@@ -46,10 +52,9 @@ def services(tmp_path: Path):
             mandrill_webhook_key=WEBHOOK_KEY,
             mandrill_from_email="shop@example.com",
         )
-    )
-    built.client("mandrill").retry = RetryPolicy(attempts=3, sleep=lambda _: None)
-    yield built
-    built.close()
+    ) as built:
+        built.client("mandrill").retry = RetryPolicy(attempts=3, sleep=lambda _: None)
+        yield built
 
 
 def message(**changes: Any) -> Message:
@@ -69,46 +74,26 @@ def sent_body(call: Any) -> dict[str, Any]:
 
 def reserve(services: Services, key: str = "17:1", provider_id: str | None = None) -> None:
     """The send row the cascade engine keeps for a step (what record_status finds)."""
-    with services.engine.begin() as connection:
-        connection.execute(
-            cascade_sends.insert().values(
-                run_id=17,
-                step=1,
-                idem_key=key,
-                customer_id="c-42",
-                channel="mandrill",
-                medium="email",
-                marketing=1,
-                state="sent",
-                address="olena@example.com",
-                provider_id=provider_id,
-                status="sent",
-                created_at=1.0,
-                sent_at=1.0,
-            )
-        )
-
-
-def status_of(services: Services, provider_id: str) -> str | None:
-    with services.engine.connect() as connection:
-        found: str | None = connection.scalar(
-            select(cascade_sends.c.status).where(cascade_sends.c.provider_id == provider_id)
-        )
-        return found
-
-
-def opted_out(services: Services, address: str) -> str | None:
-    with services.engine.connect() as connection:
-        return outcomes.opted_out(connection, "email", address)
+    a_send(
+        services,
+        provider_id,
+        channel="mandrill",
+        medium="email",
+        address="olena@example.com",
+        run_id=17,
+        key=key,
+        customer_id="c-42",
+        marketing=1,
+        status="sent",
+        at=1.0,
+    )
 
 
 # -- the channel's send --------------------------------------------------------------------------
 
 
 def test_mandrill_is_a_channel_of_the_registry(services):
-    found = channel(services, "mandrill")
-    assert isinstance(found, Channel)
-    assert (found.medium, found.lookup) == ("email", True)
+    assert contract_of(services, "mandrill") == ("mandrill", "email", True)
 
 
 @responses.activate
@@ -155,7 +140,7 @@ def test_a_recipient_rejected_as_unsubscribed_fails_for_good_and_opts_the_addres
     with pytest.raises(PermanentError) as error:
         channel(services, "mandrill").send(services, message(address="gone@example.com"))
     assert error.value.code == "rejected:unsub"
-    assert opted_out(services, "gone@example.com") == "mandrill unsubscribe"
+    assert opted_out(services, "email", "gone@example.com") == "mandrill unsubscribe"
 
 
 @responses.activate
@@ -167,7 +152,7 @@ def test_an_invalid_or_bounced_recipient_fails_for_good_without_an_opt_out(servi
     with pytest.raises(PermanentError) as error:
         channel(services, "mandrill").send(services, message(address="x@example.com"))
     assert error.value.code == "rejected:hard-bounce"
-    assert opted_out(services, "x@example.com") is None
+    assert opted_out(services, "email", "x@example.com") is None
 
 
 @responses.activate
@@ -248,17 +233,7 @@ def deliver(app: Any, events: Any, key: str = WEBHOOK_KEY, signature: str | None
     fields = {"mandrill_events": events if isinstance(events, str) else json.dumps(events)}
     signed = mandrill_webhooks.signature(key, HOOK_URL, fields.items())
     headers = {} if signature == "" else {"X-Mandrill-Signature": signature or signed}
-    return app.test_client().post(
-        "/webhooks/mandrill",
-        data=urlencode(fields),
-        headers=headers,
-        content_type="application/x-www-form-urlencoded",
-    )
-
-
-def stored(services: Services) -> int:
-    with services.engine.connect() as connection:
-        return len(connection.execute(select(inbound_events.c.id)).all())
+    return post_form(app.test_client(), "/webhooks/mandrill", urlencode(fields), **headers)
 
 
 def test_a_signed_batch_moves_the_sends_status_and_opts_out_unsubscribes_and_bounces(services):
@@ -266,11 +241,11 @@ def test_a_signed_batch_moves_the_sends_status_and_opts_out_unsubscribes_and_bou
     app = create_app(services)
     answer = deliver(app, spec("webhook.message_events.json"))
     assert answer.status_code == 200, answer.get_json()
-    Worker(services, threads=1, name="t").run_until_idle(timeout=10)
+    run_tasks(services)
     assert status_of(services, "abc123abc123abc123abc123abc123") == "read"  # send, then open
-    assert opted_out(services, "nobody@example.com") == "mandrill hard bounce"
-    assert opted_out(services, "leaving@example.com") == "mandrill unsubscribe"
-    assert opted_out(services, "olena@example.com") is None
+    assert opted_out(services, "email", "nobody@example.com") == "mandrill hard bounce"
+    assert opted_out(services, "email", "leaving@example.com") == "mandrill unsubscribe"
+    assert opted_out(services, "email", "olena@example.com") is None
     assert deliver(app, spec("webhook.message_events.json")).get_json()["status"] == "duplicate"
 
 
@@ -281,7 +256,7 @@ def test_a_late_send_event_never_takes_back_a_read(services):
     send_event = open_event | {"event": "send", "ts": 100}
     assert deliver(app, [open_event]).status_code == 200
     assert deliver(app, [send_event]).status_code == 200
-    Worker(services, threads=1, name="t").run_until_idle(timeout=10)
+    run_tasks(services)
     assert status_of(services, "m1") == "read"
 
 
@@ -294,7 +269,7 @@ def test_a_forged_or_unsigned_batch_is_refused_and_nothing_is_stored(services):
         app, events, signature=mandrill_webhooks.signature(WEBHOOK_KEY, HOOK_URL, [])
     )
     assert tampered.status_code == 401
-    assert stored(services) == 0
+    assert rows_in(services) == 0
 
 
 @pytest.mark.parametrize(
@@ -311,7 +286,7 @@ def test_a_batch_that_cannot_be_read_is_a_400_naming_the_field(services, events,
     answer = deliver(create_app(services), events)
     assert answer.status_code == 400
     assert field in answer.get_json()["message"]
-    assert stored(services) == 0
+    assert rows_in(services) == 0
 
 
 def test_mandrills_check_of_a_new_webhook_is_answered(services):
@@ -321,14 +296,11 @@ def test_mandrills_check_of_a_new_webhook_is_answered(services):
 
 
 def test_without_the_webhook_key_every_batch_is_refused_saying_which_setting(tmp_path):
-    unkeyed = Services(make_settings(tmp_path, mandrill_api_key=KEY, mandrill_url=API))
-    try:
+    with opened(make_settings(tmp_path, mandrill_api_key=KEY, mandrill_url=API)) as unkeyed:
         answer = deliver(create_app(unkeyed), spec("webhook.message_events.json"))
         assert answer.status_code == 401
         assert "CONNECTOR_MANDRILL_WEBHOOK_KEY" in answer.get_json()["message"]
-        assert stored(unkeyed) == 0
-    finally:
-        unkeyed.close()
+        assert rows_in(unkeyed) == 0
 
 
 @responses.activate

@@ -9,18 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from connector.app import create_app
-from connector.cascades import outcomes
 from connector.cascades.channels import Message, channel
 from connector.errors import PermanentError, RateLimited
 from connector.services import Services
 from connector.store.tables import cascade_sends
 from connector.systems.mandrill.settings import MandrillSettings
-from connector.worker import Worker
-from connector_sandbox.runner import serve
-from tests.support import make_settings
+from tests.channels.sends import (
+    a_send,
+    emulator_settings,
+    opted_out,
+    run_tasks,
+    served,
+    status_by_key,
+)
 
 EMAIL = "olena@example.com"
 
@@ -29,43 +32,32 @@ EMAIL = "olena@example.com"
 def connector(fresh_sandbox: Any, tmp_path: Path) -> Iterator[tuple[Services, str]]:
     """The connector set up for the Mandrill emulator, served on a loopback port, with the
     emulator's webhook pointing at it (what `connector setup mandrill` does)."""
-    env = {
-        key.removeprefix("CONNECTOR_").lower(): value
-        for key, value in fresh_sandbox.settings_env().items()
-        if key.startswith("CONNECTOR_MANDRILL_")
-    }
-    services = Services(make_settings(tmp_path, **env))
-    served = serve(create_app(services))
-    try:
-        hook, created = services.client("mandrill").ensure_webhook(
-            f"{served.url}/webhooks/mandrill"
-        )
+    with served(emulator_settings(tmp_path, fresh_sandbox, "mandrill")) as services:
+        url = services.settings.public_url
+        hook, created = services.client("mandrill").ensure_webhook(f"{url}/webhooks/mandrill")
         assert created and hook["auth_key"] == services.settings.of(MandrillSettings).webhook_key
-        yield services, served.url
-    finally:
-        served.stop()
-        services.close()
+        yield services, url
 
 
 def reserve(services: Services, key: str) -> None:
-    with services.engine.begin() as connection:
-        connection.execute(
-            cascade_sends.insert().values(
-                run_id=1,
-                step=1,
-                idem_key=key,
-                customer_id="c-1",
-                channel="mandrill",
-                medium="email",
-                marketing=1,
-                state="sending",
-                address=EMAIL,
-                created_at=1.0,
-            )
-        )
+    """The row of a step being sent, before Mandrill has answered."""
+    a_send(
+        services,
+        None,
+        channel="mandrill",
+        medium="email",
+        address=EMAIL,
+        key=key,
+        customer_id="c-1",
+        marketing=1,
+        state="sending",
+        status=None,
+        at=1.0,
+    )
 
 
 def recorded(services: Services, key: str, provider_id: str, status: str) -> None:
+    """Mandrill's answer recorded on the step's row: sent, with its id and status."""
     with services.engine.begin() as connection:
         connection.execute(
             update(cascade_sends)
@@ -74,18 +66,10 @@ def recorded(services: Services, key: str, provider_id: str, status: str) -> Non
         )
 
 
-def status_of(services: Services, key: str) -> str | None:
-    with services.engine.connect() as connection:
-        found: str | None = connection.scalar(
-            select(cascade_sends.c.status).where(cascade_sends.c.idem_key == key)
-        )
-        return found
-
-
 def settle(sandbox: Any, services: Services) -> None:
     """The emulator's webhooks delivered, then every task they made run."""
     assert sandbox.control("mandrill", "POST", "/deliveries/wait?timeout=10").status_code == 200
-    Worker(services, threads=1, name="t").run_until_idle(timeout=10)
+    run_tasks(services)
 
 
 def test_an_email_sent_once_comes_back_delivered_then_read_and_an_unsubscribe_stops_email(
@@ -104,7 +88,7 @@ def test_an_email_sent_once_comes_back_delivered_then_read_and_an_unsubscribe_st
     sent = mandrill.send(services, step)
     recorded(services, step.key, sent.provider_id, sent.status)
     settle(fresh_sandbox, services)
-    assert status_of(services, step.key) == "delivered"  # the `send` event, signed and verified
+    assert status_by_key(services, step.key) == "delivered"  # the `send` event, signed and verified
 
     # an attempt whose answer was lost asks Mandrill instead of sending again
     assert mandrill.find_sent(services, step, since=0.0) is not None
@@ -115,12 +99,11 @@ def test_an_email_sent_once_comes_back_delivered_then_read_and_an_unsubscribe_st
     path = f"/messages/{sent.provider_id}/events"
     fresh_sandbox.control("mandrill", "POST", path, json={"event": "open"})
     settle(fresh_sandbox, services)
-    assert status_of(services, step.key) == "read"
+    assert status_by_key(services, step.key) == "read"
 
     fresh_sandbox.control("mandrill", "POST", path, json={"event": "unsub"})
     settle(fresh_sandbox, services)
-    with services.engine.connect() as connection:
-        assert outcomes.opted_out(connection, "email", EMAIL) == "mandrill unsubscribe"
+    assert opted_out(services, "email", EMAIL) == "mandrill unsubscribe"
     with pytest.raises(PermanentError) as refused:  # Mandrill's reject list refuses her now
         mandrill.send(services, Message(key="2:1", customer_id="c-1", address=EMAIL, template="x"))
     assert refused.value.code == "rejected:unsub"

@@ -8,28 +8,32 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 import responses
-from sqlalchemy import select
 
 from connector.app import create_app
-from connector.cascades import outcomes
-from connector.cascades.channels import Channel, Message, channel
+from connector.cascades.channels import Message
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import RetryPolicy
 from connector.services import Services
-from connector.store.tables import (
-    cascade_sends,
-    channel_optouts,
-    inbound_events,
-    task_errors,
-    tasks,
-)
+from connector.store.tables import inbound_events, tasks
 from connector.systems.smsru.channel import CHANNEL, canonical_status
 from connector.systems.smsru.client import SmsruClient, StopListed
 from connector.systems.smsru.setup import setup_smsru
 from connector.systems.smsru.webhooks import callback_hash
 from connector.worker import Worker
-from connector_sandbox.runner import serve
-from tests.support import make_settings, wait_for
+from tests.channels.sends import (
+    a_send,
+    contract_of,
+    emptied,
+    module_store,
+    opted_out,
+    post_form,
+    rows_in,
+    run_tasks,
+    served,
+    status_of,
+    work_until,
+)
+from tests.support import make_settings
 
 API_ID = "TEST-API-ID-0001"
 SECRET = "smsru-callback-secret"
@@ -39,26 +43,19 @@ PHONE = "+79251234567"
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory):
-    """One store for the module (opening one costs half a second); `services` empties it."""
-    built = Services(
-        make_settings(
-            tmp_path_factory.mktemp("store"),
-            smsru_url=URL,
-            smsru_api_id=API_ID,
-            smsru_webhook_secret=SECRET,
-            smsru_sender="Shop",
-        )
+    """The module's one store; `services` empties it for each test."""
+    yield from module_store(
+        tmp_path_factory,
+        smsru_url=URL,
+        smsru_api_id=API_ID,
+        smsru_webhook_secret=SECRET,
+        smsru_sender="Shop",
     )
-    yield built
-    built.close()
 
 
 @pytest.fixture
 def services(shared: Services) -> Services:
-    with shared.engine.begin() as connection:
-        for table in (tasks, task_errors, inbound_events, cascade_sends, channel_optouts):
-            connection.execute(table.delete())
-    return shared
+    return emptied(shared)
 
 
 def client() -> SmsruClient:
@@ -72,30 +69,9 @@ def answered(code: int, number: str = "79251234567", **extra: object) -> dict:
     return {"status": "OK", "status_code": 100, "sms": {number: one}, "balance": 10.5, **extra}
 
 
-def a_send(connection, provider_id: str, channel_name: str = "smsru") -> None:
-    connection.execute(
-        cascade_sends.insert().values(
-            run_id=1,
-            step=1,
-            idem_key=f"1:1:{provider_id}",
-            customer_id="c1",
-            channel=channel_name,
-            medium="sms",
-            state="sent",
-            address=PHONE,
-            provider_id=provider_id,
-            status="queued",
-            created_at=0.0,
-            sent_at=0.0,
-        )
-    )
-
-
-def status_of(services: Services, provider_id: str) -> str | None:
-    with services.engine.connect() as connection:
-        return connection.execute(
-            select(cascade_sends.c.status).where(cascade_sends.c.provider_id == provider_id)
-        ).scalar()
+def an_sms(services: Services, provider_id: str, **columns: object) -> None:
+    """An SMS of run 1, step 1 to PHONE, sent through SMS.ru and still queued."""
+    a_send(services, provider_id, channel="smsru", medium="sms", address=PHONE, **columns)
 
 
 # -- the client -------------------------------------------------------------------------------
@@ -175,8 +151,7 @@ def test_setup_reads_the_balance_and_registers_the_callback_url_once(services):
 
 
 def test_the_channel_is_found_by_name_and_keeps_the_contract(services):
-    found = channel(services, "smsru")
-    assert isinstance(found, Channel) and found.medium == "sms" and found.lookup is False
+    assert contract_of(services, "smsru") == ("smsru", "sms", False)
 
 
 @pytest.mark.parametrize(
@@ -198,8 +173,7 @@ def test_a_stop_listed_number_becomes_an_sms_opt_out_for_every_scenario(services
     message = Message(key="7:2", customer_id="c1", address=PHONE, text="Скидка 10%")
     with pytest.raises(StopListed):
         CHANNEL.send(services, message)
-    with services.engine.connect() as connection:
-        assert outcomes.opted_out(connection, "sms", PHONE) == "sms.ru stop list [209]"
+    assert opted_out(services, "sms", PHONE) == "sms.ru stop list [209]"
 
 
 @pytest.mark.parametrize(
@@ -221,24 +195,19 @@ def callback_body(entries: list[str], api_id: str | None = API_ID) -> str:
 
 
 def post_callback(app_client, body: str, secret: str = SECRET):
-    return app_client.post(
-        f"/webhooks/smsru/{secret}",
-        data=body,
-        content_type="application/x-www-form-urlencoded",
-    )
+    return post_form(app_client, f"/webhooks/smsru/{secret}", body)
 
 
 def test_a_signed_callback_is_stored_answered_100_and_its_statuses_recorded(services):
-    with services.engine.begin() as connection:
-        a_send(connection, "000000-10000001")
-        a_send(connection, "000000-10000002")
+    an_sms(services, "000000-10000001")
+    an_sms(services, "000000-10000002")
     entries = [
         f"sms_status\n000000-10000001\n103\n{int(time.time())}",
         f"sms_status\n000000-10000002\n104\n{int(time.time())}",
     ]
     response = post_callback(create_app(services).test_client(), callback_body(entries))
     assert response.status_code == 200 and response.get_data(as_text=True) == "100"
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services, "000000-10000001") == "delivered"
     assert status_of(services, "000000-10000002") == "undelivered"
 
@@ -259,41 +228,29 @@ def test_a_callback_not_ours_or_unreadable_is_refused_and_nothing_stored(
     response = post_callback(create_app(services).test_client(), body, secret)
     assert response.status_code == status
     assert names in response.get_json()["message"]
-    with services.engine.connect() as connection:
-        assert connection.execute(select(inbound_events.c.id)).first() is None
-        assert connection.execute(select(tasks.c.id)).first() is None
+    assert rows_in(services, inbound_events) == 0 and rows_in(services, tasks) == 0
 
 
 def test_a_status_of_a_message_we_never_sent_changes_nothing(services):
-    with services.engine.begin() as connection:
-        a_send(connection, "000000-10000001")
+    an_sms(services, "000000-10000001")
     body = callback_body(["sms_status\n999999-1\n103\n1700000000"])
     assert post_callback(create_app(services).test_client(), body).status_code == 200
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services, "000000-10000001") == "queued"
 
 
 @responses.activate
 def test_the_poll_asks_only_about_open_sends_old_enough_and_records_what_changed(services):
     now = services.queue.clock()
-    with services.engine.begin() as connection:
-        for provider_id, sent_at, status in [
-            ("old-open", now - 1200, "queued"),
-            ("old-delivered", now - 1200, "delivered"),
-            ("just-sent", now - 60, "queued"),
-        ]:
-            a_send(connection, provider_id)
-            connection.execute(
-                cascade_sends.update()
-                .where(cascade_sends.c.provider_id == provider_id)
-                .values(sent_at=sent_at, status=status)
-            )
+    an_sms(services, "old-open", sent_at=now - 1200)
+    an_sms(services, "old-delivered", sent_at=now - 1200, status="delivered")
+    an_sms(services, "just-sent", sent_at=now - 60)
     responses.post(
         f"{URL}/sms/status",
         json={"status": "OK", "status_code": 100, "sms": {"old-open": {"status_code": 106}}},
     )
     services.queue.enqueue("smsru.poll", {})
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert [parse_qs(c.request.body)["sms_id"] for c in responses.calls] == [["old-open"]]
     assert status_of(services, "old-open") == "undelivered"
     assert status_of(services, "just-sent") == "queued"
@@ -313,29 +270,17 @@ def test_a_step_sent_through_the_emulator_is_sent_once_and_its_delivery_comes_ba
         smsru_api_id=env["CONNECTOR_SMSRU_API_ID"],
         smsru_webhook_secret=env["CONNECTOR_SMSRU_WEBHOOK_SECRET"],
     )
-    services = Services(settings)
-    served = serve(create_app(services))
-    try:
-        services.settings = services.settings.replace(public_url=served.url)
+    with served(settings) as services:
         setup_smsru(services.client("smsru"), services.settings)
         message = Message(key="11:1", customer_id="c1", address=PHONE, text="Корзина ждёт")
         sent = CHANNEL.send(services, message)
-        with services.engine.begin() as connection:
-            a_send(connection, sent.provider_id)
+        an_sms(services, sent.provider_id)
         worker = Worker(services, threads=1)
-
-        def delivered() -> bool:
-            worker.run_until_idle()
-            return status_of(services, sent.provider_id) == "delivered"
-
-        wait_for(delivered, timeout=20)
+        work_until(worker, lambda: status_of(services, sent.provider_id) == "delivered")
         log = sandbox.control("smsru", "GET", "/messages", params={"to": PHONE}).json()
         assert log["count"] == 1 and log["messages"][0]["history"] == [100, 102, 103]
         deliveries = sandbox.control("smsru", "GET", "/deliveries").json()
         assert [d["response_body"] for d in deliveries] == ["100", "100"]
-    finally:
-        served.stop()
-        services.close()
 
 
 def test_the_emulator_keeps_sms_rus_per_number_limits_and_stop_list(sandbox):

@@ -10,23 +10,32 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from connector.app import create_app
 from connector.cascades import outcomes
-from connector.cascades.channels import Channel, Message, channel
+from connector.cascades.channels import Message
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import NO_RETRY
 from connector.identity import link_of, save_link
 from connector.services import Services
-from connector.store.tables import inbound_events, telegram_tokens
+from connector.store.tables import telegram_tokens
 from connector.systems.telegram.binding import bind, start_link
 from connector.systems.telegram.channel import CHANNEL
 from connector.systems.telegram.client import TelegramClient
 from connector.systems.telegram.setup import setup_telegram
 from connector.worker import Worker
-from connector_sandbox.runner import serve
-from tests.support import make_settings, wait_for
+from tests.channels.sends import (
+    contract_of,
+    emulator_settings,
+    opened,
+    opted_out,
+    rows_in,
+    run_tasks,
+    served,
+    work_until,
+)
+from tests.support import make_settings
 
 TOKEN = "4242:test-bot-token"
 SECRET = "telegram-webhook-secret"
@@ -37,7 +46,7 @@ HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 @pytest.fixture
 def services(tmp_path: Path):
-    built = Services(
+    with opened(
         make_settings(
             tmp_path,
             telegram_url=URL,
@@ -45,10 +54,9 @@ def services(tmp_path: Path):
             telegram_bot_username="shop_bot",
             telegram_webhook_secret=SECRET,
         )
-    )
-    built.client("telegram").retry = NO_RETRY
-    yield built
-    built.close()
+    ) as built:
+        built.client("telegram").retry = NO_RETRY
+        yield built
 
 
 def refused(code: int, description: str, **parameters: int) -> dict:
@@ -91,23 +99,11 @@ def member(chat: int, status: str, update_id: int = 2) -> dict:
     return {"update_id": update_id, "my_chat_member": change}
 
 
-def opted_out(services: Services, address: str) -> str | None:
-    with services.engine.connect() as connection:
-        return outcomes.opted_out(connection, "messenger", address)
-
-
-def inbound_count(services: Services) -> int:
-    with services.engine.connect() as connection:
-        return connection.scalar(select(func.count()).select_from(inbound_events))
-
-
 # -- the client and the channel ---------------------------------------------------------------
 
 
 def test_the_channel_is_found_by_name_and_keeps_the_contract(services):
-    found = channel(services, "telegram")
-    assert isinstance(found, Channel)
-    assert (found.name, found.medium, found.lookup) == ("telegram", "messenger", False)
+    assert contract_of(services, "telegram") == ("telegram", "messenger", False)
 
 
 def test_the_address_is_the_bound_chat_and_none_before_the_customer_binds_it(services):
@@ -135,7 +131,7 @@ def test_a_customer_who_blocked_the_bot_is_opted_out_and_the_step_fails_for_good
     with pytest.raises(PermanentError) as raised:
         CHANNEL.send(services, a_message())
     assert raised.value.code == "403"
-    assert opted_out(services, "telegram:5551") == "blocked the bot"
+    assert opted_out(services, "messenger", "telegram:5551") == "blocked the bot"
 
 
 @responses.activate
@@ -144,7 +140,7 @@ def test_a_chat_that_never_started_the_bot_is_refused_but_not_opted_out(services
     responses.post(f"{API}/sendMessage", json=refused(403, text), status=403)
     with pytest.raises(PermanentError):
         CHANNEL.send(services, a_message())
-    assert opted_out(services, "telegram:5551") is None
+    assert opted_out(services, "messenger", "telegram:5551") is None
 
 
 @pytest.mark.parametrize(
@@ -226,9 +222,9 @@ def test_pressing_start_binds_the_chat_lifts_its_block_and_the_bot_confirms(serv
     with services.engine.begin() as connection:
         outcomes.opt_out(connection, "messenger", "telegram:5551", "telegram", "blocked", 1.0)
     assert update(services, start(5551, f"/start {token}")).status_code == 200
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert CHANNEL.address(services, {"id": "c1"}) == "telegram:5551"
-    assert opted_out(services, "telegram:5551") is None
+    assert opted_out(services, "messenger", "telegram:5551") is None
     answer = json.loads(responses.calls[0].request.body)
     assert answer["chat_id"] == "5551" and answer["text"].startswith("Done")
 
@@ -237,17 +233,17 @@ def test_pressing_start_binds_the_chat_lifts_its_block_and_the_bot_confirms(serv
 def test_a_used_or_unknown_token_binds_nothing_and_the_bot_says_so(services):
     responses.post(f"{API}/sendMessage", json=sent_message(6661))
     assert update(services, start(6661, "/start not-a-token")).status_code == 200
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert json.loads(responses.calls[0].request.body)["text"].startswith("This link has expired")
 
 
 def test_blocking_the_bot_is_an_opt_out_and_unblocking_it_an_opt_in(services):
     assert update(services, member(5551, "kicked", 10)).status_code == 200
-    Worker(services, threads=1).run_until_idle()
-    assert opted_out(services, "telegram:5551") == "blocked the bot"
+    run_tasks(services)
+    assert opted_out(services, "messenger", "telegram:5551") == "blocked the bot"
     assert update(services, member(5551, "member", 11)).status_code == 200
-    Worker(services, threads=1).run_until_idle()
-    assert opted_out(services, "telegram:5551") is None
+    run_tasks(services)
+    assert opted_out(services, "messenger", "telegram:5551") is None
 
 
 # -- the webhook door -------------------------------------------------------------------------
@@ -257,7 +253,7 @@ def test_blocking_the_bot_is_an_opt_out_and_unblocking_it_an_opt_in(services):
 def test_an_update_without_the_secret_header_is_refused_and_nothing_stored(services, secret):
     answer = update(services, member(5551, "kicked"), secret=secret)
     assert answer.status_code == 401
-    assert inbound_count(services) == 0
+    assert rows_in(services) == 0
 
 
 @pytest.mark.parametrize(
@@ -273,7 +269,7 @@ def test_an_update_without_the_secret_header_is_refused_and_nothing_stored(servi
 def test_an_update_we_cannot_read_is_a_400_naming_the_field(services, body, field):
     answer = update(services, body)
     assert answer.status_code == 400 and field in answer.get_json()["message"]
-    assert inbound_count(services) == 0
+    assert rows_in(services) == 0
 
 
 def test_the_same_update_twice_is_stored_once_and_other_updates_only_recorded(services):
@@ -290,31 +286,14 @@ def test_a_customer_binds_through_the_start_link_gets_one_message_then_blocks_th
     tmp_path, sandbox
 ):
     sandbox.reset()
-    env = sandbox.settings_env()
-    settings = make_settings(
-        tmp_path,
-        **{
-            key.removeprefix("CONNECTOR_").lower(): value
-            for key, value in env.items()
-            if key.startswith("CONNECTOR_TELEGRAM_")
-        },
-    )
-    services = Services(settings)
-    served = serve(create_app(services))
-    try:
-        services.settings = services.settings.replace(public_url=served.url)
+    with served(emulator_settings(tmp_path, sandbox, "telegram")) as services:
         setup_telegram(services.client("telegram"), services.settings)
         worker = Worker(services, threads=1)
         token = CHANNEL.variables(services, {"id": "c1"})["telegram_link"].rsplit("=", 1)[1]
         chat = sandbox.control("telegram", "POST", "/start", json={"token": token}).json()[
             "chat_id"
         ]
-
-        def bound() -> bool:
-            worker.run_until_idle()
-            return CHANNEL.address(services, {"id": "c1"}) is not None
-
-        wait_for(bound, timeout=20)
+        work_until(worker, lambda: CHANNEL.address(services, {"id": "c1"}) is not None)
         address = CHANNEL.address(services, {"id": "c1"})
         assert address == f"telegram:{chat}"
         sent = CHANNEL.send(services, a_message(address, "Корзина ждёт, Olena"))
@@ -324,16 +303,13 @@ def test_a_customer_binds_through_the_start_link_gets_one_message_then_blocks_th
         assert sent.provider_id == f"{chat}:{log['messages'][1]['message_id']}"
 
         sandbox.control("telegram", "POST", "/block", json={"chat_id": chat})
-        wait_for(lambda: worker.run_until_idle() >= 0 and opted_out(services, address), timeout=20)
+        work_until(worker, lambda: opted_out(services, "messenger", address))
         with pytest.raises(PermanentError):
             CHANNEL.send(services, a_message(address, "again"))
         log = sandbox.control("telegram", "GET", "/messages", params={"chat_id": chat}).json()
         assert log["count"] == 2
         deliveries = sandbox.control("telegram", "GET", "/deliveries").json()
         assert {d["status"] for d in deliveries} == {200}
-    finally:
-        served.stop()
-        services.close()
 
 
 def test_past_its_rate_the_emulator_says_429_with_retry_after_and_sends_nothing(sandbox):

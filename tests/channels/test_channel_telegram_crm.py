@@ -4,15 +4,12 @@ she binds the chat, against the Bitrix24 and Telegram emulators."""
 
 from __future__ import annotations
 
-from connector.app import create_app
 from connector.identity import save_link
-from connector.services import Services
 from connector.systems.telegram.channel import CHANNEL
 from connector.systems.telegram.crm import due
 from connector.systems.telegram.setup import setup_telegram
 from connector.worker import Worker
-from connector_sandbox.runner import serve
-from tests.support import make_settings, wait_for
+from tests.channels.sends import emulator_settings, served, work_until
 
 FIELD = "UF_CRM_TELEGRAM_LINK"
 
@@ -21,15 +18,10 @@ def test_an_unbound_customers_contact_gets_a_start_link_that_is_emptied_once_she
     tmp_path, sandbox
 ):
     sandbox.reset()
-    env = {
-        key.removeprefix("CONNECTOR_").lower(): value
-        for key, value in sandbox.settings_env().items()
-        if key.startswith(("CONNECTOR_TELEGRAM_", "CONNECTOR_BITRIX24_"))
-    }
-    services = Services(make_settings(tmp_path, **env, telegram_crm_field=FIELD))
-    served = serve(create_app(services))
-    try:
-        services.settings = services.settings.replace(public_url=served.url)
+    settings = emulator_settings(
+        tmp_path, sandbox, "telegram", "bitrix24", telegram_crm_field=FIELD
+    )
+    with served(settings) as services:
         lines = setup_telegram(services.client("telegram"), services.settings, services.bitrix24)
         assert lines[-1] == f"Bitrix24 contact field {FIELD}: created (start links, hourly)"
         contact = services.bitrix24.add_contact({"NAME": "Olena"})
@@ -46,14 +38,6 @@ def test_an_unbound_customers_contact_gets_a_start_link_that_is_emptied_once_she
 
         token = link.rsplit("=", 1)[1]
         sandbox.control("telegram", "POST", "/start", json={"token": token})
-
-        def emptied() -> bool:
-            worker.run_until_idle()
-            return services.bitrix24.get_contact(contact)[FIELD] == ""
-
-        wait_for(emptied, timeout=20)
+        work_until(worker, lambda: services.bitrix24.get_contact(contact)[FIELD] == "")
         assert CHANNEL.address(services, {"id": "c1"}) is not None
         assert due(services, later) == []  # bound: no link to offer any more
-    finally:
-        served.stop()
-        services.close()

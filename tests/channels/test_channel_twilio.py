@@ -11,27 +11,30 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import responses
-from sqlalchemy import select
 
 from connector.app import create_app
-from connector.cascades import outcomes
-from connector.cascades.channels import Channel, Message, channel
+from connector.cascades.channels import Message
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import RetryPolicy
 from connector.services import Services
-from connector.store.tables import (
-    cascade_sends,
-    channel_optouts,
-    inbound_events,
-    task_errors,
-    tasks,
-)
 from connector.systems.twilio.channel import CHANNEL, canonical_status
 from connector.systems.twilio.client import TwilioClient, Unsubscribed
 from connector.systems.twilio.webhooks import keyword, signature, verify
 from connector.worker import Worker
-from connector_sandbox.runner import serve
-from tests.support import make_settings, wait_for
+from tests.channels.sends import (
+    FORM,
+    a_send,
+    contract_of,
+    emptied,
+    module_store,
+    opted_out,
+    rows_in,
+    run_tasks,
+    served,
+    status_of,
+    work_until,
+)
+from tests.support import make_settings
 
 SID = "AC" + "1" * 32
 TOKEN = "twilio-test-token"
@@ -43,27 +46,20 @@ PHONE = "+79251234567"
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory):
-    """One store for the module (opening one costs half a second); `services` empties it."""
-    built = Services(
-        make_settings(
-            tmp_path_factory.mktemp("store"),
-            twilio_url=URL,
-            twilio_account_sid=SID,
-            twilio_auth_token=TOKEN,
-            twilio_from_number="+15005550006",
-            public_url=PUBLIC,
-        )
+    """The module's one store; `services` empties it for each test."""
+    yield from module_store(
+        tmp_path_factory,
+        twilio_url=URL,
+        twilio_account_sid=SID,
+        twilio_auth_token=TOKEN,
+        twilio_from_number="+15005550006",
+        public_url=PUBLIC,
     )
-    yield built
-    built.close()
 
 
 @pytest.fixture
 def services(shared: Services) -> Services:
-    with shared.engine.begin() as connection:
-        for table in (tasks, task_errors, inbound_events, cascade_sends, channel_optouts):
-            connection.execute(table.delete())
-    return shared
+    return emptied(shared)
 
 
 def client() -> TwilioClient:
@@ -81,36 +77,9 @@ def refusal(code: int, status: int) -> dict:
     }
 
 
-def a_send(services: Services, provider_id: str) -> None:
-    with services.engine.begin() as connection:
-        connection.execute(
-            cascade_sends.insert().values(
-                run_id=1,
-                step=1,
-                idem_key=f"1:1:{provider_id}",
-                customer_id="c1",
-                channel="twilio",
-                medium="sms",
-                state="sent",
-                address=PHONE,
-                provider_id=provider_id,
-                status="queued",
-                created_at=0.0,
-                sent_at=0.0,
-            )
-        )
-
-
-def status_of(services: Services, provider_id: str) -> str | None:
-    with services.engine.connect() as connection:
-        return connection.execute(
-            select(cascade_sends.c.status).where(cascade_sends.c.provider_id == provider_id)
-        ).scalar()
-
-
-def opted_out(services: Services, phone: str = PHONE) -> str | None:
-    with services.engine.connect() as connection:
-        return outcomes.opted_out(connection, "sms", phone)
+def an_sms(services: Services, provider_id: str) -> None:
+    """An SMS of run 1, step 1 to PHONE, sent through Twilio and still queued."""
+    a_send(services, provider_id, channel="twilio", medium="sms", address=PHONE)
 
 
 # -- the client -------------------------------------------------------------------------------
@@ -197,14 +166,13 @@ def test_a_21610_refusal_opts_the_number_out_of_sms_for_every_scenario(services)
     responses.post(MESSAGES, status=400, json=refusal(21610, 400))
     with pytest.raises(Unsubscribed):
         CHANNEL.send(services, Message(key="4:1", customer_id="c1", address=PHONE, text="hi"))
-    assert opted_out(services) == "twilio 21610 (STOP)"
+    assert opted_out(services, "sms", PHONE) == "twilio 21610 (STOP)"
 
 
 def test_the_channel_is_found_by_name_and_keeps_the_contract(services):
-    found = channel(services, "twilio")
-    assert isinstance(found, Channel) and found.medium == "sms" and found.lookup is True
-    assert found.address(services, {"phone": "8 925 123-45-67"}) == PHONE
-    assert found.address(services, {"phone": None}) is None
+    assert contract_of(services, "twilio") == ("twilio", "sms", True)
+    assert CHANNEL.address(services, {"phone": "8 925 123-45-67"}) == PHONE
+    assert CHANNEL.address(services, {"phone": None}) is None
 
 
 @pytest.mark.parametrize(
@@ -259,9 +227,7 @@ def post_signed(app_client, path: str, fields: dict[str, str], token: str = TOKE
     pairs = list(fields.items())
     headers = {"X-Twilio-Signature": signature(token, PUBLIC + path, pairs)}
     body = urlencode({**fields, **changes})  # `changes`: fields altered after signing
-    return app_client.post(
-        path, data=body, content_type="application/x-www-form-urlencoded", headers=headers
-    )
+    return app_client.post(path, data=body, content_type=FORM, headers=headers)
 
 
 def status_fields(sid: str, status: str, **extra: str) -> dict[str, str]:
@@ -278,21 +244,21 @@ def status_fields(sid: str, status: str, **extra: str) -> dict[str, str]:
 
 
 def test_a_signed_status_callback_records_the_status_on_the_send(services):
-    a_send(services, "SM1")
+    an_sms(services, "SM1")
     app_client = create_app(services).test_client()
     response = post_signed(app_client, "/webhooks/twilio/status", status_fields("SM1", "delivered"))
     assert response.status_code == 200
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services, "SM1") == "delivered"
 
 
 def test_a_failure_with_21610_opts_the_number_out(services):
-    a_send(services, "SM2")
+    an_sms(services, "SM2")
     fields = status_fields("SM2", "failed", ErrorCode="21610")
     post_signed(create_app(services).test_client(), "/webhooks/twilio/status", fields)
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services, "SM2") == "failed"
-    assert opted_out(services) == "twilio 21610 (STOP)"
+    assert opted_out(services, "sms", PHONE) == "twilio 21610 (STOP)"
 
 
 @pytest.mark.parametrize(
@@ -313,17 +279,14 @@ def test_a_callback_not_from_twilio_or_unreadable_is_refused_and_nothing_stored(
     if case == "tampered":
         response = post_signed(app_client, path, fields, MessageStatus="read")
     elif case == "missing":
-        response = app_client.post(
-            path, data=urlencode(fields), content_type="application/x-www-form-urlencoded"
-        )
+        response = app_client.post(path, data=urlencode(fields), content_type=FORM)
     elif case == "other token":
         response = post_signed(app_client, path, fields, token="someone-else")
     else:
         response = post_signed(app_client, path, {"AccountSid": SID, "MessageSid": "SM3"})
     assert response.status_code == status
     assert response.get_json()["message"] == names
-    with services.engine.connect() as connection:
-        assert connection.execute(select(inbound_events.c.id)).first() is None
+    assert rows_in(services) == 0
 
 
 def inbound_fields(body: str, sender: str = PHONE, **extra: str) -> dict[str, str]:
@@ -345,8 +308,8 @@ def test_a_stop_word_reply_opts_the_sender_out_of_sms_and_is_answered_with_empty
     response = post_signed(app_client, "/webhooks/twilio/inbound", inbound_fields(word))
     assert response.status_code == 200 and response.mimetype == "text/xml"
     assert "<Response></Response>" in response.get_data(as_text=True)
-    Worker(services, threads=1).run_until_idle()
-    assert opted_out(services) == "STOP reply"
+    run_tasks(services)
+    assert opted_out(services, "sms", PHONE) == "STOP reply"
 
 
 @pytest.mark.parametrize(
@@ -366,13 +329,13 @@ def test_twilios_opt_out_and_opt_in_keywords_are_whole_replies_in_any_case(text,
 def test_start_opts_back_in_and_an_ordinary_reply_changes_nothing(services):
     app_client = create_app(services).test_client()
     post_signed(app_client, "/webhooks/twilio/inbound", inbound_fields("STOP"))
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     post_signed(app_client, "/webhooks/twilio/inbound", inbound_fields("Thanks, stop by later"))
-    Worker(services, threads=1).run_until_idle()
-    assert opted_out(services) == "STOP reply"
+    run_tasks(services)
+    assert opted_out(services, "sms", PHONE) == "STOP reply"
     post_signed(app_client, "/webhooks/twilio/inbound", inbound_fields("start"))
-    Worker(services, threads=1).run_until_idle()
-    assert opted_out(services) is None
+    run_tasks(services)
+    assert opted_out(services, "sms", PHONE) is None
 
 
 # -- through the emulator ---------------------------------------------------------------------
@@ -390,38 +353,27 @@ def test_a_step_through_the_emulator_is_delivered_then_a_stop_reply_silences_the
         twilio_auth_token=env["CONNECTOR_TWILIO_AUTH_TOKEN"],
         twilio_from_number=env["CONNECTOR_TWILIO_FROM_NUMBER"],
     )
-    services = Services(settings)
-    served = serve(create_app(services))
-    try:
-        services.settings = services.settings.replace(public_url=served.url)
+    with served(settings) as services:
         message = Message(key="21:2", customer_id="c1", address=PHONE, text="Корзина ждёт")
         started = time.time()
         sent = CHANNEL.send(services, message)
-        a_send(services, sent.provider_id)
+        an_sms(services, sent.provider_id)
         worker = Worker(services, threads=1)
-
-        def settled(check) -> bool:
-            worker.run_until_idle()
-            return check()
-
-        wait_for(lambda: settled(lambda: status_of(services, sent.provider_id) == "delivered"), 20)
+        work_until(worker, lambda: status_of(services, sent.provider_id) == "delivered")
         found = CHANNEL.find_sent(services, message, started)
         assert found is not None and found.provider_id == sent.provider_id
 
-        inbound = f"{served.url}/webhooks/twilio/inbound"
+        inbound = f"{services.settings.public_url}/webhooks/twilio/inbound"
         sandbox.control(
             "twilio", "POST", "/inbound", json={"from": PHONE, "body": "STOP", "url": inbound}
         )
-        wait_for(lambda: settled(lambda: opted_out(services) == "STOP reply"), 20)
+        work_until(worker, lambda: opted_out(services, "sms", PHONE) == "STOP reply")
         with pytest.raises(Unsubscribed):
             CHANNEL.send(services, Message(key="21:3", customer_id="c1", address=PHONE, text="x"))
         log = sandbox.control("twilio", "GET", "/messages", params={"to": PHONE}).json()
         assert log["count"] == 1
         deliveries = sandbox.control("twilio", "GET", "/deliveries").json()
         assert [d["status"] for d in deliveries] == [200, 200, 200]
-    finally:
-        served.stop()
-        services.close()
 
 
 def test_the_emulators_rate_limit_reaches_the_queue_as_rate_limited(tmp_path, sandbox):

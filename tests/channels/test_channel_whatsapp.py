@@ -10,22 +10,31 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from connector.app import create_app
-from connector.cascades import outcomes
-from connector.cascades.channels import Channel, Message, channel
+from connector.cascades.channels import Message
 from connector.errors import AuthError, PermanentError, RateLimited, TransientError
 from connector.http import NO_RETRY
 from connector.services import Services
-from connector.store.tables import cascade_sends, inbound_events, tasks
+from connector.store.tables import tasks
 from connector.systems.whatsapp.channel import CHANNEL
 from connector.systems.whatsapp.client import template_components
 from connector.systems.whatsapp.routes import signature
 from connector.systems.whatsapp.setup import setup_whatsapp
 from connector.worker import Worker
-from connector_sandbox.runner import serve
-from tests.support import make_settings, wait_for
+from tests.channels import sends
+from tests.channels.sends import (
+    a_send,
+    contract_of,
+    emulator_settings,
+    opened,
+    rows_in,
+    run_tasks,
+    served,
+    work_until,
+)
+from tests.support import make_settings
 
 TOKEN = "wa-access-token"
 APP_SECRET = "wa-app-secret"
@@ -39,7 +48,7 @@ WAMID = "wamid.HBgLNzcwMTEyMzQ1NjcVAgARGBI"
 
 @pytest.fixture
 def services(tmp_path: Path):
-    built = Services(
+    with opened(
         make_settings(
             tmp_path,
             whatsapp_url=URL,
@@ -48,10 +57,9 @@ def services(tmp_path: Path):
             whatsapp_app_secret=APP_SECRET,
             whatsapp_verify_token=VERIFY,
         )
-    )
-    built.client("whatsapp").retry = NO_RETRY
-    yield built
-    built.close()
+    ) as built:
+        built.client("whatsapp").retry = NO_RETRY
+        yield built
 
 
 def accepted(wamid: str = WAMID) -> dict:
@@ -107,50 +115,26 @@ def post(services: Services, body: dict | list | bytes, signed: str | None = "go
     return create_app(services).test_client().post("/webhooks/whatsapp", data=raw, headers=headers)
 
 
-def a_send(services: Services, provider_id: str = WAMID) -> None:
-    with services.engine.begin() as connection:
-        connection.execute(
-            cascade_sends.insert().values(
-                run_id=1,
-                step=2,
-                idem_key=f"1:2:{provider_id}",
-                customer_id="c1",
-                channel="whatsapp",
-                medium="messenger",
-                state="sent",
-                address=PHONE,
-                provider_id=provider_id,
-                status="queued",
-                created_at=0.0,
-                sent_at=0.0,
-            )
-        )
+def a_message(services: Services, provider_id: str = WAMID) -> None:
+    """A WhatsApp message of run 1, step 2 to PHONE, sent and still queued."""
+    a_send(services, provider_id, channel="whatsapp", medium="messenger", address=PHONE, step=2)
 
 
 def status_of(services: Services, provider_id: str = WAMID) -> str | None:
-    with services.engine.connect() as connection:
-        return connection.scalar(
-            select(cascade_sends.c.status).where(cascade_sends.c.provider_id == provider_id)
-        )
+    """The last status of the message WAMID (or of `provider_id`)."""
+    return sends.status_of(services, provider_id)
 
 
-def opted_out(services: Services, address: str = PHONE) -> str | None:
-    with services.engine.connect() as connection:
-        return outcomes.opted_out(connection, "messenger", address)
-
-
-def inbound_count(services: Services) -> int:
-    with services.engine.connect() as connection:
-        return connection.scalar(select(func.count()).select_from(inbound_events))
+def opted_out(services: Services) -> str | None:
+    """Why PHONE is opted out of every scenario's messengers, or None."""
+    return sends.opted_out(services, "messenger", PHONE)
 
 
 # -- the client and the channel ---------------------------------------------------------------
 
 
 def test_the_channel_is_found_by_name_and_keeps_the_contract(services):
-    found = channel(services, "whatsapp")
-    assert isinstance(found, Channel)
-    assert (found.name, found.medium, found.lookup) == ("whatsapp", "messenger", False)
+    assert contract_of(services, "whatsapp") == ("whatsapp", "messenger", False)
 
 
 @pytest.mark.parametrize(
@@ -248,31 +232,31 @@ def test_the_subscription_handshake_echoes_the_challenge_only_for_our_verify_tok
 
 
 def test_signed_statuses_are_recorded_and_an_older_one_never_overwrites_a_newer(services):
-    a_send(services)
+    a_message(services)
     body = notification(statuses=[a_status("delivered"), a_status("sent")])
     assert post(services, body).get_json()["status"] == "accepted"
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services) == "delivered"
     post(services, notification(statuses=[a_status("read", at=1_796_000_100)]))
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services) == "read"
 
 
 @pytest.mark.parametrize(("code", "status"), [(131026, "undelivered"), (131047, "failed")])
 def test_a_failed_status_maps_by_its_error_code(services, code, status):
-    a_send(services)
+    a_message(services)
     failed = a_status("failed", errors=[{"code": code, "title": "refused"}])
     post(services, notification(statuses=[failed]))
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert status_of(services) == status
 
 
 def test_a_stop_reply_opts_the_number_out_and_start_lets_it_in_again(services):
     post(services, notification(messages=[an_inbound(" stop ")]))
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert opted_out(services) == "STOP reply"
     post(services, notification(messages=[an_inbound("Старт")]))
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     assert opted_out(services) is None
 
 
@@ -283,7 +267,7 @@ def test_an_unsigned_or_tampered_notification_is_refused_and_nothing_stored(serv
         signed = signature(APP_SECRET, raw)
         raw = raw.replace(b"read", b"sent")
     assert post(services, raw, signed=signed).status_code == 401
-    assert inbound_count(services) == 0
+    assert rows_in(services) == 0
 
 
 @pytest.mark.parametrize(
@@ -300,7 +284,7 @@ def test_an_unsigned_or_tampered_notification_is_refused_and_nothing_stored(serv
 def test_a_signed_body_we_cannot_read_is_a_400_naming_the_field(services, body, field):
     answer = post(services, body)
     assert answer.status_code == 400 and field in answer.get_json()["message"]
-    assert inbound_count(services) == 0
+    assert rows_in(services) == 0
 
 
 # -- through the emulator ---------------------------------------------------------------------
@@ -310,52 +294,29 @@ def test_a_template_sent_through_the_emulator_once_comes_back_delivered_then_rea
     tmp_path, sandbox
 ):
     sandbox.reset()
-    env = sandbox.settings_env()
-    settings = make_settings(
-        tmp_path,
-        **{
-            key.removeprefix("CONNECTOR_").lower(): value
-            for key, value in env.items()
-            if key.startswith("CONNECTOR_WHATSAPP_")
-        },
-    )
-    services = Services(settings)
-    served = serve(create_app(services))
-    try:
-        services.settings = services.settings.replace(public_url=served.url)
+    with served(emulator_settings(tmp_path, sandbox, "whatsapp")) as services:
         lines = setup_whatsapp(services.client("whatsapp"), services.settings)
         assert lines[-1].endswith("verified and subscribed (sandbox)")
         sent = CHANNEL.send(services, a_step())
-        a_send(services, sent.provider_id)
+        a_message(services, sent.provider_id)
         worker = Worker(services, threads=1)
-
-        def reached(status: str):
-            def check() -> bool:
-                worker.run_until_idle()
-                return status_of(services, sent.provider_id) == status
-
-            return check
-
-        wait_for(reached("delivered"), timeout=20)
+        work_until(worker, lambda: status_of(services, sent.provider_id) == "delivered")
         sandbox.control("whatsapp", "POST", f"/messages/{sent.provider_id}/read")
-        wait_for(reached("read"), timeout=20)
+        work_until(worker, lambda: status_of(services, sent.provider_id) == "read")
         log = sandbox.control("whatsapp", "GET", "/messages", params={"to": PHONE}).json()
         assert log["count"] == 1
         assert log["messages"][0]["statuses"] == ["accepted", "sent", "delivered", "read"]
         sandbox.control("whatsapp", "POST", "/inbound", json={"from": PHONE, "text": "STOP"})
-        wait_for(lambda: worker.run_until_idle() >= 0 and opted_out(services), timeout=20)
+        work_until(worker, lambda: opted_out(services))
         deliveries = sandbox.control("whatsapp", "GET", "/deliveries").json()
         assert len(deliveries) == 4 and {d["status"] for d in deliveries} == {200}
-    finally:
-        served.stop()
-        services.close()
 
 
 def test_a_status_quicker_than_its_send_waits_for_it_and_an_old_stranger_is_dropped(services):
     now = int(services.queue.clock())
     post(services, notification(statuses=[a_status("delivered", "wamid.OLD")]))
     post(services, notification(statuses=[a_status("delivered", at=now)]))
-    Worker(services, threads=1).run_until_idle()
+    run_tasks(services)
     with services.engine.connect() as connection:
         waiting = connection.execute(
             select(tasks.c.state, tasks.c.attempts).where(tasks.c.kind == "whatsapp.webhook")
