@@ -5,7 +5,10 @@ reach it as they would in production), registers the connector with each system 
 setup` does, and runs a worker. Then Anna browses, leaves a cart, writes in a messenger, orders
 under another email with the same phone, pays, is moved along by a manager and unsubscribes.
 After each step it prints what each system holds; at the end it checks one contact, one deal
-per order, no cart left after the order and consent synced. `run_demo` returns the problems.
+per order, no cart left after the order and consent synced. The configured systems add their
+chapters (Kaspi.kz), and the last one plays a trigger cascade (connector/cascades/demo.py): a
+second shopper's left cart gets an email, then an SMS, until she buys. `run_demo` returns the
+problems.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import func, select
 
+from connector.cascades.demo import chapter as cascades_chapter
 from connector.config import load_settings
 from connector.services import Services
+from connector.store.tables import tasks
 from connector.systems import shop
 
 PHONE = "+49 151 2345 6789"
@@ -54,10 +60,13 @@ class Story:
 class Demo:
     """The sandbox, the connector wired to it, and small helpers to act and to look."""
 
-    def __init__(self, sandbox: Any, services: Services, public_url: str) -> None:
+    def __init__(
+        self, sandbox: Any, services: Services, public_url: str, workdir: Path | None = None
+    ) -> None:
         self.sandbox = sandbox
         self.services = services
         self.public_url = public_url
+        self.workdir = workdir  # the demo's temporary folder (its store, edited mapping files)
         self.http = requests.Session()
         self.http.trust_env = False  # loopback only, whatever proxy the environment names
 
@@ -85,16 +94,27 @@ class Demo:
         )
         return response.status_code
 
-    def settle(self, timeout: float = 60.0) -> None:
-        """Waits until the emulators' webhooks went out and the worker has nothing left to do."""
+    def settle(self, timeout: float = 60.0, horizon: float | None = None) -> None:
+        """Waits until the emulators' webhooks went out and the worker has nothing left to do;
+        with `horizon`, a task queued for later than that many seconds past the connector's
+        clock (a cascade's next step) does not hold it up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._wait_for_webhooks()
-            stats = self.services.queue.stats()
-            if stats.queued + stats.waiting + stats.running == 0:
+            if self._unfinished(horizon) == 0:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the connector did not settle in {timeout:.0f}s")
+
+    def _unfinished(self, horizon: float | None) -> int:
+        if horizon is None:
+            stats = self.services.queue.stats()
+            return stats.queued + stats.waiting + stats.running
+        due = tasks.c.state.in_(("waiting", "running")) | (
+            (tasks.c.state == "queued") & (tasks.c.run_at <= self.services.queue.clock() + horizon)
+        )
+        with self.services.engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(tasks).where(due)) or 0)
 
     def _wait_for_webhooks(self) -> None:
         waits = [
@@ -203,7 +223,7 @@ def running_connector(workdir: Path) -> Iterator[Demo]:
         try:
             _setup(env)  # with the web app up: the systems check the webhook addresses
             worker_thread.start()
-            yield Demo(sandbox, services, public_url)
+            yield Demo(sandbox, services, public_url, workdir)
         finally:
             worker.stop()
             if worker_thread.is_alive():
@@ -391,11 +411,13 @@ def play(demo: Demo, story: Story) -> None:
     story.say(f"   Bitrix24 consent field: {consent!r}")
     story.check(consent in ("N", "0", 0, False), "Bitrix24 knows she withdrew consent")
     story.check(demo.services.queue.stats().dead == 0, "no dead letters")
-    chapters(demo, story, first=6)
+    number = chapters(demo, story, first=6)
+    cascades_chapter(demo, story, number)
 
 
-def chapters(demo: Demo, story: Story, first: int) -> None:
-    """The chapters the configured systems add to the story (`System.demo`), in registry order."""
+def chapters(demo: Demo, story: Story, first: int) -> int:
+    """The chapters the configured systems add to the story (`System.demo`), in registry order;
+    returns the next free chapter number."""
     from connector.systems.registry import resolve
 
     number = first
@@ -404,3 +426,4 @@ def chapters(demo: Demo, story: Story, first: int) -> None:
         if system.demo is not None and system.is_configured(settings):
             resolve(system.demo)(demo, story, number)
             number += 1
+    return number

@@ -264,5 +264,6 @@ def test_a_configured_system_tells_its_own_chapter_of_the_demo(monkeypatch):
     )
     quiet = System(name="quiet", title="Quiet", configured=lambda _s: True)
     services = SimpleNamespace(settings=object(), systems=[off, on, quiet, on])
-    demo_module.chapters(SimpleNamespace(services=services), object(), first=6)
+    following = demo_module.chapters(SimpleNamespace(services=services), object(), first=6)
     assert told == [("on", 6), ("on", 7)]
+    assert following == 8
