@@ -6,9 +6,9 @@ setup` does, and runs a worker. Then Anna browses, leaves a cart, writes in a me
 under another email with the same phone, pays, is moved along by a manager and unsubscribes.
 After each step it prints what each system holds; at the end it checks one contact, one deal
 per order, no cart left after the order and consent synced. The configured systems add their
-chapters (Kaspi.kz), and the last one plays a trigger cascade (connector/cascades/demo.py): a
-second shopper's left cart gets an email, then an SMS, until she buys. `run_demo` returns the
-problems.
+chapters (a marketplace's order), and the last one plays a trigger cascade
+(connector/cascades/demo.py): a second shopper's left cart gets an email, then an SMS, until she
+buys. `run_demo` returns the problems.
 """
 
 from __future__ import annotations
