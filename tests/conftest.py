@@ -12,6 +12,7 @@ pytest plugin `connector_sandbox.pytest_plugin`, registered by installing ./sand
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -45,6 +46,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store_url", STORES, indirect=True)
 
 
+@functools.cache
+def worker_database(url: str) -> str:
+    """TEST_POSTGRES_URL for this process: under pytest-xdist each worker gets a database of its
+    own beside that one (created on first use), so no worker empties another's store."""
+    from sqlalchemy import create_engine, make_url, text
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        known = "SELECT 1 FROM pg_database WHERE datname = :name"
+        if connection.scalar(text(known), {"name": name}) is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def empty_postgres(url: str) -> None:
     """Drops everything of an earlier run, so each test starts on a new store."""
     from sqlalchemy import create_engine, text
@@ -64,6 +85,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = os.environ.get("TEST_POSTGRES_URL")
     if not url:
         pytest.skip("set TEST_POSTGRES_URL to run the PostgreSQL variant")
+    url = worker_database(url)
     empty_postgres(url)
     return url
 

@@ -15,7 +15,7 @@ import pytest
 from connector.audit import writes
 from connector.services import Services
 from connector.worker import Worker
-from tests.conftest import empty_postgres
+from tests.conftest import empty_postgres, worker_database
 from tests.support import make_settings, wait_for
 
 
@@ -147,6 +147,7 @@ def test_two_worker_processes_never_run_one_task_twice(tmp_path, store):
         db = os.environ.get("TEST_POSTGRES_URL", "")
         if not db:
             pytest.skip("set TEST_POSTGRES_URL to run the PostgreSQL variant")
+        db = worker_database(db)
         empty_postgres(db)
     services = Services(make_settings(tmp_path / "x", database_url=db))
     total = 300
