@@ -26,6 +26,7 @@ import logging
 import math
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -302,6 +303,33 @@ def listeners(server: MultiSocketServer | BaseWSGIServer) -> list[BaseWSGIServer
     # the map holds its dispatchers (types-waitress says sockets)
     dispatchers: list[object] = list((server.map or {}).values())
     return [each for each in dispatchers if isinstance(each, BaseWSGIServer)]
+
+
+def stop_serving(server: MultiSocketServer | BaseWSGIServer, grace: float) -> None:
+    """Stops a waitress server (from a signal handler) so that its `run()` returns: no new
+    connection; an idle keep-alive connection closes on the loop's next turn, a busy one once
+    its answer is sent, and what is still open after `grace` seconds is closed.
+
+    waitress's own `close` stops only the listener, and with it the clean-up of idle
+    connections (the listener runs it): its loop ran on for as long as any client, a webhook
+    sender's pooled session say, kept a connection open."""
+    found = listeners(server)
+    for listener in found:
+        listener.close()
+    deadline = time.monotonic() + grace
+
+    def drain() -> None:
+        while time.monotonic() < deadline and any(each.active_channels for each in found):
+            for listener in found:
+                listener.maintenance(sys.maxsize)  # every channel without a request will close
+            time.sleep(0.1)
+        for listener in found:
+            # a dict at run time (types-waitress says one channel)
+            channels: dict[int, HTTPChannel] = listener.active_channels  # type: ignore[assignment]
+            for channel in list(channels.values()):
+                channel.close()
+
+    threading.Thread(target=drain, name="web-stop", daemon=True).start()
 
 
 def bound_port(server: MultiSocketServer | BaseWSGIServer) -> int:

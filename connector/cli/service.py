@@ -77,7 +77,7 @@ def run(env_file: str | None) -> None:
     settings = services.settings
     the_worker = Worker(services)
     the_scheduler = build_scheduler(services)
-    from connector.web_server import bound_port, waitress_server
+    from connector.web_server import bound_port, stop_serving, waitress_server
 
     server = waitress_server(  # slow or idle clients cannot hold its threads or all its slots
         create_app(services),
@@ -91,7 +91,7 @@ def run(env_file: str | None) -> None:
 
     def stop() -> None:
         the_worker.stop()
-        server.close()
+        stop_serving(server, grace=settings.http_read_timeout)
 
     on_stop_signal(stop)
     reload_mappings_on_sighup(services)
