@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -303,11 +305,20 @@ ENTITIES: dict[str, type[Entity]] = {
 
 
 def _field_types(cls: type) -> dict[str, Any]:
-    return {
-        name: hint
-        for name, hint in typing.get_type_hints(cls).items()
-        if typing.get_origin(hint) is not ClassVar and name != "entity_name"
-    }
+    return dict(_resolved_field_types(cls))
+
+
+@functools.cache
+def _resolved_field_types(cls: type) -> Mapping[str, Any]:
+    """The class's field hints, resolved once: `get_type_hints` compiles every string
+    annotation on each call, and checking the mapping files asks thousands of times."""
+    return types.MappingProxyType(
+        {
+            name: hint
+            for name, hint in typing.get_type_hints(cls).items()
+            if typing.get_origin(hint) is not ClassVar and name != "entity_name"
+        }
+    )
 
 
 def field_types(entity: str) -> dict[str, Any]:
