@@ -24,7 +24,20 @@ from tests.support import make_settings
 
 # Suites (folders under tests/) whose store-using tests also run on PostgreSQL; tests/core uses
 # `any_store_services` instead.
-POSTGRES_SUITES = frozenset({"flows", "loyalty", "sync", "delivery", "e2e"})
+POSTGRES_SUITES = frozenset(
+    {
+        "flows",
+        "loyalty",
+        "sync",
+        "delivery",
+        "e2e",
+        "cascades",
+        "catalogue",
+        "promo",
+        "analytics",
+        "channels",
+    }
+)
 STORES = ["sqlite", "postgresql"]
 
 
