@@ -8,7 +8,8 @@ After each step it prints what each system holds; at the end it checks one conta
 per order, no cart left after the order and consent synced. The configured systems add their
 chapters (a marketplace's order), and the last one plays a trigger cascade
 (connector/cascades/demo.py): a second shopper's left cart gets an email, then an SMS, until she
-buys. `run_demo` returns the problems.
+buys; then a price changed in the shop is the same in every catalogue copy
+(connector/catalogue/demo.py). `run_demo` returns the problems.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import requests
 from sqlalchemy import func, select
 
 from connector.cascades.demo import chapter as cascades_chapter
+from connector.catalogue.demo import chapter as catalogue_chapter
 from connector.config import load_settings
 from connector.services import Services
 from connector.store.tables import tasks
@@ -413,6 +415,7 @@ def play(demo: Demo, story: Story) -> None:
     story.check(demo.services.queue.stats().dead == 0, "no dead letters")
     number = chapters(demo, story, first=6)
     cascades_chapter(demo, story, number)
+    catalogue_chapter(demo, story, number + 1)
 
 
 def chapters(demo: Demo, story: Story, first: int) -> int:

@@ -79,3 +79,16 @@ def json_keys(found: Any) -> set[str]:
     if isinstance(found, dict):
         return {str(key) for key in found}
     return {str(item.get("id")) for item in found or [] if isinstance(item, dict)}
+
+
+def serve_feed(services: Any, token: str, merchant_id: str = "30286450") -> str:
+    """Turns the price list on for `token` (with `merchant_id` when none is set) and returns the
+    path it is served at: the demo's catalogue chapter (connector/catalogue/demo.py) finds it
+    beside this package's chapter, fetches the list and puts the settings back when done."""
+    from connector.systems.kaspi.settings import KaspiSettings
+
+    config = services.settings.of(KaspiSettings)
+    services.settings = services.settings.replace(
+        kaspi_feed_token=token, kaspi_merchant_id=config.merchant_id or merchant_id
+    )
+    return f"/feeds/kaspi/{token}.xml"
