@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
@@ -22,11 +22,10 @@ from connector.config import Settings, required
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     error_for_status,
     json_body,
-    make_session,
     none_if_not_found,
 )
 from connector.safe_input import BadBody, load_json
@@ -43,20 +42,13 @@ class CdekClient(JsonClient):
         client_id: str,
         client_secret: str,
         *,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
         clock: Callable[[], float] = time.monotonic,
+        **transport: Unpack[Transport],
     ) -> None:
         if not url or not client_id or not client_secret:
             raise ConfigError("CONNECTOR_CDEK_URL, _CLIENT_ID and _CLIENT_SECRET are required")
         base = url.rstrip("/")
-        super().__init__(
-            base if base.endswith("/v2") else base + "/v2",
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
-        )
+        super().__init__(base if base.endswith("/v2") else base + "/v2", **transport)
         self.client_id = client_id
         self.client_secret = client_secret
         self._clock = clock

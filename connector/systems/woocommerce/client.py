@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 
@@ -19,12 +19,11 @@ from connector.config import Settings
 from connector.errors import AuthError, ConfigError, ConnectorError, PermanentError
 from connector.http import (
     JsonClient,
-    RetryPolicy,
     Timeouts,
+    Transport,
     chunks,
     error_for_status,
     json_body,
-    make_session,
     parse_retry_after,
 )
 
@@ -56,19 +55,14 @@ class WooCommerceClient(JsonClient):
         key: str | None,
         secret: str | None,
         *,
-        session: requests.Session | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        timeouts: Timeouts = Timeouts(),
         query_auth: bool = False,
+        **transport: Unpack[Transport],
     ) -> None:
         if not url or not key or not secret:
             raise ConfigError("CONNECTOR_WOOCOMMERCE_URL, _KEY and _SECRET are required")
         base = url.rstrip("/")
         super().__init__(
-            base if "/wp-json/" in base + "/" else base + "/wp-json/wc/v3",
-            session=session or make_session(),
-            retry=retry,
-            timeouts=timeouts,
+            base if "/wp-json/" in base + "/" else base + "/wp-json/wc/v3", **transport
         )
         self._auth_params = {"consumer_key": key, "consumer_secret": secret} if query_auth else {}
         self._auth = None if query_auth else (key, secret)
