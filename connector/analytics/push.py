@@ -70,18 +70,6 @@ def _changed(wanted: Mapping[str, Any], held: Mapping[str, Any] | None) -> dict[
     return {k: v for k, v in wanted.items() if k not in held or held[k] != v}
 
 
-def _deleted(client: Any, contact: str, error: ConnectorError) -> bool:
-    """Whether a refused update hit a contact deleted in the CRM (asked, not read from the
-    message): a drift the reconcile repairs by recreating the contact, not this task's failure."""
-    if not isinstance(error, PermanentError):
-        return False
-    try:
-        client.get_contact(int(contact))
-    except PermanentError:
-        return True
-    return False
-
-
 def push_bitrix24_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """Updates the contacts' analytics fields in one `batch` call."""
     from connector.systems.bitrix24 import Command
@@ -117,7 +105,7 @@ def push_bitrix24_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:
         plans, services.bitrix24.batch(commands), strict=True
     ):
         if result.error is not None:
-            if _deleted(services.bitrix24, contact, result.error):
+            if services.bitrix24.contact_was_deleted(int(contact), result.error):
                 skip("figures", "the Bitrix24 contact was deleted", customer=cid)
                 _save(engine, cid, "bitrix24", {})  # the recreated contact gets every field
             else:

@@ -69,7 +69,14 @@ def push_bitrix24_balance(ctx: TaskContext, payload: dict[str, Any]) -> None:
     fields = mapping.to_system({"bonus_balance": customer["bonus_balance"]})
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields:
-        ctx.services.bitrix24.update_contact(int(link.external_id), fields)
+        client = ctx.services.bitrix24
+        try:
+            client.update_contact(int(link.external_id), fields)
+        except PermanentError as error:
+            if not client.contact_was_deleted(int(link.external_id), error):
+                raise
+            skip("balance", "the Bitrix24 contact was deleted", customer=cid)
+            return  # the recreated contact is created with the balance
         record_write(
             engine,
             system="bitrix24",

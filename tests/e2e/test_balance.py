@@ -36,6 +36,25 @@ def test_a_balance_before_the_contact_exists_arrives_with_it(world):
     assert world.dead_letters() == []
 
 
+def test_a_balance_for_a_contact_deleted_in_the_crm_is_no_dead_letter_and_mailchimp_gets_it(world):
+    """The deletion is a drift the reconcile repairs (the recreated contact carries the balance
+    of the hub); the balance push must not die of it, nor hold up the member's balance."""
+    world.shop_event("customer.created", {"id": "B-4", "email": "gone@example.com"})
+    world.settle()
+    cid = customer_id(world, "B-4")
+    [contact] = world.contacts()
+    world.crm("/act/contact", id=contact["ID"], action="delete")
+
+    publish_balance(world.services, cid, "12")
+    world.settle()
+
+    assert world.dead_letters() == []
+    assert world.contacts() == []
+    assert world.writes(action="balance", system="bitrix24") == []
+    [member] = world.members().values()
+    assert float(member["merge_fields"]["BONUS"]) == 12.0
+
+
 def customer_id_after_ingest(world, shop_id: str) -> str:
     """Runs only the inbound task, so the pushes to the systems are still waiting."""
     task = world.services.queue.claim("e2e", limit=1)[0]

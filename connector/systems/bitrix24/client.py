@@ -491,6 +491,17 @@ class Bitrix24Client:
     def get_contact(self, contact_id: int) -> dict[str, Any]:
         return self.call("crm.contact.get", {"id": contact_id})
 
+    def contact_was_deleted(self, contact_id: int, error: Exception) -> bool:
+        """Whether a refused write hit a contact deleted in the CRM (asked, not read from the
+        message): a drift the reconcile repairs by recreating the contact, not a failed task."""
+        if not isinstance(error, PermanentError):
+            return False
+        try:
+            self.get_contact(contact_id)
+        except PermanentError:
+            return True
+        return False
+
     def add_contact(
         self,
         fields: Mapping[str, Any],
