@@ -12,11 +12,11 @@ push is queued with it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select, update
 
-from connector.analytics.keeper import published_values
+from connector.analytics.keeper import PUSH_BITRIX24, published_values
 from connector.analytics.rules import AnalyticsRules, rules_for
 from connector.audit import record_write
 from connector.errors import ConnectorError, PermanentError
@@ -24,6 +24,9 @@ from connector.flows.hub import load_snapshot, skip, wait_for_dependency
 from connector.identity import link_of
 from connector.store.tables import customer_figures
 from connector.tasks import TaskContext
+
+if TYPE_CHECKING:
+    from connector.services import Services
 
 
 def _rows(engine: Engine, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -68,6 +71,23 @@ def mailchimp_fields(rules: AnalyticsRules, row: Mapping[str, Any]) -> dict[str,
 def _changed(wanted: Mapping[str, Any], held: Mapping[str, Any] | None) -> dict[str, Any]:
     held = held or {}
     return {k: v for k, v in wanted.items() if k not in held or held[k] != v}
+
+
+def contact_creation_figures(services: Services, cid: str) -> dict[str, Any]:
+    """The figures fields a new Bitrix24 contact is created with (none before a counted order,
+    or when analytics writes nothing to the CRM); `created_with` then records them as written,
+    so the figures push queued with the order finds nothing left to send."""
+    rules = rules_for(services.settings)
+    if PUSH_BITRIX24 not in services.registry or not rules.bitrix24:
+        return {}
+    row = _rows(services.engine, [cid]).get(cid)
+    return bitrix24_fields(rules, row) if row is not None else {}
+
+
+def created_with(engine: Engine, cid: str, figures: Mapping[str, Any]) -> None:
+    """Records the figures a new contact was created with as published to Bitrix24."""
+    if figures:
+        _save(engine, cid, "bitrix24", figures)
 
 
 def push_bitrix24_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:

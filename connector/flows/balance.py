@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from connector.audit import record_write
 from connector.errors import PermanentError
 from connector.flows.hub import change_snapshot, load_snapshot, push, skip
-from connector.identity import link_of
+from connector.identity import jsonable, link_of, save_link
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
@@ -35,6 +35,24 @@ def publish_balance(services: Services, customer_id: str, balance: Decimal | str
             push(connection, services, "push.bitrix24.balance", customer_id)
         if services.enabled("mailchimp"):
             push(connection, services, "push.mailchimp.balance", customer_id)
+
+
+def opening_balance(services: Services, customer_id: str) -> Decimal | None:
+    """The balance a new contact or member is created with when the loyalty feature runs: the
+    ledger's available points (0 before the first entry). None without the feature: no field."""
+    if "loyalty.order_event" not in services.registry:
+        return None
+    from connector.loyalty.ledger import balance_of
+
+    held = balance_of(services.engine, customer_id)
+    return held.available if held is not None else Decimal(0)
+
+
+def balance_fields(services: Services, amount: Any) -> dict[str, Any]:
+    """The Bitrix24 contact fields that map the canonical `bonus_balance` (the mappings say)."""
+    mapping = services.mappings.current.get("bitrix24", "contact")
+    fields = mapping.to_system({"bonus_balance": amount})
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def send_member_event(
@@ -59,15 +77,19 @@ def send_member_event(
 
 
 def push_bitrix24_balance(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    """Writes the latest balance to the linked contact (an unlinked one gets it on creation)."""
+    """Writes the latest balance to the linked contact (an unlinked one gets it on creation).
+
+    The link remembers the balance fields last written (`data.balance`, also by the contact's
+    creation): the same balance again is no command, so a first order's publish of 0 points
+    costs the portal nothing."""
     engine, cid = ctx.services.engine, payload["id"]
     customer = load_snapshot(engine, "customer", cid)
     link = link_of(engine, "customer", cid, "bitrix24")
     if customer is None or customer.get("bonus_balance") is None or link is None:
         return
-    mapping = ctx.services.mappings.current.get("bitrix24", "contact")
-    fields = mapping.to_system({"bonus_balance": customer["bonus_balance"]})
-    fields = {k: v for k, v in fields.items() if v is not None}
+    fields = balance_fields(ctx.services, customer["bonus_balance"])
+    if fields and jsonable(fields) == (link.data or {}).get("balance"):
+        return
     if fields:
         client = ctx.services.bitrix24
         try:
@@ -86,6 +108,7 @@ def push_bitrix24_balance(ctx: TaskContext, payload: dict[str, Any]) -> None:
             canonical_id=cid,
             task_id=ctx.task.id,
         )
+        save_link(engine, "customer", cid, "bitrix24", link.external_id, data={"balance": fields})
 
 
 def push_mailchimp_balance(ctx: TaskContext, payload: dict[str, Any]) -> None:

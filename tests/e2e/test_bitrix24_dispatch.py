@@ -4,8 +4,11 @@ second deal."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from connector.flows.balance import publish_balance
+from connector.identity import find_link
 from connector.systems.bitrix24.batch import Command, CommandResult
 from connector.systems.bitrix24.dispatcher import Dispatcher
 
@@ -62,3 +65,45 @@ def test_an_order_never_seen_costs_no_deal_lookup(world):
     assert "crm.deal.list" not in by_method  # no ORIGIN_ID search before a first add
     # the ADD events of the contact and the deal we made are dropped unread
     assert by_method.get("crm.contact.get", 0) <= by_method.get("crm.contact.update", 0)
+
+
+class Shifted:
+    """The real time plus a shift the story moves forward (the debounce buckets close)."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.shift
+
+
+def test_a_first_orders_contact_is_created_whole_so_balance_and_figures_cost_no_update(world):
+    clock = Shifted()
+    world.services.queue.clock = clock
+    world.guest_order("whole@example.com", "+380501110003", pay=True)
+    world.settle()
+    clock.shift = 60  # the balance and figures publications, debounced, come due
+    world.settle()
+
+    calls = world.sandbox.control("bitrix24", "GET", "/calls").json()
+    assert calls["commands_by_method"]["crm.contact.add"] == 1
+    assert "crm.contact.update" not in calls["commands_by_method"]
+    [contact] = world.contacts()
+    assert float(contact["UF_CRM_BONUS_BALANCE"]) == 0  # the first order's bonus is pending
+    assert contact["UF_CRM_RFM_SEGMENT"]
+    assert contact["UF_CRM_RFM_SCORE"]
+    # the pushes ran, found the contact already holding their values, and wrote nothing
+    assert [t["state"] for t in world.tasks_of("push.bitrix24.balance")] == ["done"]
+    assert [t["state"] for t in world.tasks_of("push.bitrix24.figures")] == ["done"]
+    assert world.writes(system="bitrix24", action="balance") == []
+    assert world.writes(system="bitrix24", action="figures") == []
+
+    # a balance that does change is written, once
+    cid = find_link(world.services.engine, "customer", "bitrix24", contact["ID"]).canonical_id
+    publish_balance(world.services, cid, 25)
+    world.settle()
+    [contact] = world.contacts()
+    assert float(contact["UF_CRM_BONUS_BALANCE"]) == 25
+    calls = world.sandbox.control("bitrix24", "GET", "/calls").json()
+    assert calls["commands_by_method"]["crm.contact.update"] == 1
+    assert world.dead_letters() == []

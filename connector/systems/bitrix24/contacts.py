@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from connector.analytics.push import contact_creation_figures, created_with
 from connector.errors import PermanentError
+from connector.flows.balance import balance_fields, opening_balance
 from connector.flows.customers import apply_crm_change, mappings, owned_fields, record_fingerprint
 from connector.flows.exporter import Exporter, Plan, Push, Write
 from connector.systems.bitrix24 import multifield
@@ -32,12 +34,7 @@ class Bitrix24ContactExporter(Exporter):
             return None
         contact_id, existing = _find_contact(client, link, customer)
         if existing is None:
-            fields = _drop_empty(mapping.to_system(customer, creating=True))
-            add = Write("bitrix24", "contact", "add", None, lambda c: c.add_contact(fields))
-            add.creates = True
-            # `created`: its ADD event is our own and needs no read (connector.flows.crm)
-            data = {"created": True, "sent": sent}
-            return Plan([add], fingerprint=_contact_fp(mapping, fields, owned), data=data)
+            return _creation(push, mapping, owned, sent)
         conflicts = set()
         if link and link.fingerprint and _contact_fp(mapping, existing, owned) != link.fingerprint:
             conflicts = owned  # a manager edited them since our last write: the CRM keeps them
@@ -58,17 +55,46 @@ class Bitrix24ContactExporter(Exporter):
         if conflicts:  # the manager's edit stays unseen until the CRM flow applies it
             return Plan(writes, external_id=contact_id)
         after = {**existing, **fields}
+        data: dict[str, Any] = {"sent": sent}
+        if link is None or link.external_id != str(contact_id):
+            data["balance"] = None  # another contact: what the old one held tells nothing
         return Plan(
             writes,
             external_id=contact_id,
             fingerprint=_contact_fp(mapping, after, owned),
-            data={"sent": sent},
+            data=data,
         )
 
 
 def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """Task `push.bitrix24.contact` {id: canonical customer id}."""
     Bitrix24ContactExporter().run(ctx, payload)
+
+
+def _creation(push: Push, mapping: Any, owned: set[str], sent: str) -> Plan:
+    """A new contact, created whole: with the bonus balance and the analytics figures it holds
+    now, so the balance and figures pushes queued with the same order have nothing to send
+    (each would be one more `crm.contact.update` and an event to read back)."""
+    ctx, customer, cid = push.ctx, push.record, push.canonical_id
+    if customer.get("bonus_balance") is None:
+        opening = opening_balance(ctx.services, cid)
+        if opening is not None:
+            customer = {**customer, "bonus_balance": opening}
+    own = _drop_empty(mapping.to_system(customer, creating=True))
+    figures = contact_creation_figures(ctx.services, cid)
+    fields = {**figures, **own}
+    add = Write("bitrix24", "contact", "add", None, lambda c: c.add_contact(fields))
+    add.creates = True
+    # `created`: its ADD event is our own and needs no read (connector.flows.crm)
+    data: dict[str, Any] = {"created": True, "sent": sent}
+    if customer.get("bonus_balance") is not None:
+        data["balance"] = balance_fields(ctx.services, customer["bonus_balance"])
+
+    def settle(plan: Plan, results: list[Any]) -> None:
+        if figures:
+            created_with(ctx.services.engine, cid, figures)
+
+    return Plan([add], fingerprint=_contact_fp(mapping, own, owned), data=data, settle=settle)
 
 
 def _find_contact(client: Bitrix24Client, link: Any, customer: dict[str, Any]) -> tuple[Any, Any]:
