@@ -29,6 +29,7 @@ import sys
 sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
 
 import argparse
+import collections
 import json
 import logging
 import multiprocessing
@@ -293,14 +294,33 @@ def sample(services: Services, stop: threading.Event) -> None:
         print(line, flush=True)
 
 
+def origin() -> str:
+    """The connector function that began a store transaction: the innermost frame of the
+    connector outside the store's own plumbing."""
+    frame = sys._getframe(2)
+    skipped = ("/sqlalchemy/", "/connector/store/", "/contextlib.py", "/identity.py")
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "/connector/" in name and not any(part in name for part in skipped):
+            return f"{name.rsplit('/connector/', 1)[1]}:{frame.f_code.co_name}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
+
+
 def burst(args: argparse.Namespace, rate: float) -> Figures:
     with world(rate, args.burst, args.threads) as (sandbox, services, url):
         register(sandbox, services, url)
         before = calls(sandbox)
         transactions = [0]
-        event.listen(
-            services.engine, "begin", lambda _: transactions.__setitem__(0, transactions[0] + 1)
-        )
+        origins: collections.Counter[str] = collections.Counter()
+
+        def count(connection: Any) -> None:
+            transactions[0] += 1
+            if args.verbose:
+                reads = connection.get_execution_options().get("read_only")
+                origins[("read  " if reads else "write ") + origin()] += 1
+
+        event.listen(services.engine, "begin", count)
         worker, thread = run_worker(services, args.threads)
         stop = threading.Event()
         if args.verbose:
@@ -325,7 +345,9 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
                 ).all()
             print("  tasks:", dict(sorted(((k, n) for k, n in kinds), key=lambda kn: -kn[1])))
             per_order = transactions[0] / args.orders
-            print(f"  store transactions: {transactions[0]} ({per_order:.1f} per order)")
+            print(f"  store transactions: {transactions[0]} ({per_order:.1f} per order), by caller")
+            for where, n in origins.most_common(24):
+                print(f"    {n / args.orders:5.1f}/order  {where}")
         return Figures(
             rate=rate,
             orders=args.orders,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import reading, take_turns
@@ -375,3 +375,23 @@ def resolve_customer(
             if known is None and mine is None:
                 save_link(connection, "customer", canonical_id, system, external_id)
         return Resolved(canonical_id, created)
+
+
+def customer_of_order(connection: Connection) -> Any:
+    """The hub order's `customer_id`, written as the index `ix_links_customer_of` is."""
+    if connection.dialect.name == "postgresql":
+        return literal_column("(links.data ->> 'customer_id')")
+    return literal_column("json_extract(links.data, '$.customer_id')")
+
+
+def orders_of_customer(connection: Connection, customer_id: str) -> list[str]:
+    """The canonical ids of the customer's orders in the hub (by the index above)."""
+    return list(
+        connection.scalars(
+            select(links.c.canonical_id).where(
+                links.c.entity == "order",
+                links.c.system == HUB,
+                customer_of_order(connection) == customer_id,
+            )
+        )
+    )

@@ -8,7 +8,9 @@ worker's last renewal. A renewal never takes back a task another worker has clai
 a late completion by a worker that lost its lease is ignored. Tasks sharing an ordering key run
 one at a time in enqueue order: only the oldest unfinished task of a key is `queued`; the ones
 behind it are `waiting` and are promoted, one by one, when the one ahead finishes or dies.
-Claims therefore never look at blocked tasks.
+Claims therefore never look at blocked tasks. A task that waits for another task's record (a
+deal for its contact: `NotReady`) waits long, and the task that makes the record wakes it
+(`wake`) in the transaction that saves it, so a dependency costs one wait, not a poll loop.
 
 Each task has a priority, set by who enqueues it: `LIVE` (webhooks), `POLL` (polls, the default)
 or `BULK` (full sync, reconciliation, nightly work); a task enqueued by a running task inherits
@@ -493,6 +495,39 @@ class Queue:
             if state == DEAD and task.ordering_key:  # a dead letter holds back nothing
                 self._promote_next(connection, [task.id])
         return state
+
+    def pending(self, kind: str, ordering_key: str) -> bool:
+        """Whether a task of `kind` on this key is still to run (queued, waiting or running)."""
+        with reading(self.engine) as connection:
+            found = connection.execute(
+                select(tasks.c.id)
+                .where(
+                    tasks.c.ordering_key == ordering_key,
+                    tasks.c.state.in_(UNFINISHED),
+                    tasks.c.kind == kind,
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
+    def wake(self, connection: Connection, kind: str, ordering_keys: Sequence[str]) -> int:
+        """Makes due now the queued tasks of `kind` heading these keys that wait for later (a
+        `NotReady` wait for the record the caller has just made). Inside the caller's
+        transaction: the wake is durable with the record. Returns how many were woken."""
+        if not ordering_keys:
+            return 0
+        now = self.clock()
+        result = connection.execute(
+            update(tasks)
+            .where(
+                tasks.c.ordering_key.in_(sorted(set(ordering_keys))),
+                tasks.c.state == QUEUED,
+                tasks.c.kind == kind,
+                tasks.c.run_at > now,
+            )
+            .values(run_at=now)
+        )
+        return int(result.rowcount or 0)
 
     def release(self, tasks_held: Sequence[Task], worker: str) -> None:
         """Gives back claimed tasks untouched (graceful shutdown): they run again at once."""

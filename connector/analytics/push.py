@@ -22,6 +22,7 @@ from connector.audit import record_write
 from connector.errors import ConnectorError, PermanentError
 from connector.flows.hub import load_snapshot, skip, wait_for_dependency
 from connector.identity import link_of
+from connector.store import reading
 from connector.store.tables import customer_figures
 from connector.tasks import TaskContext
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def _rows(engine: Engine, ids: list[str]) -> dict[str, dict[str, Any]]:
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         rows = connection.execute(
             select(customer_figures).where(customer_figures.c.customer_id.in_(ids))
         )

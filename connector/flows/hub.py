@@ -28,15 +28,19 @@ log = logging.getLogger("connector.flows")
 
 DEPENDENCY_WAIT_SECONDS = 0.2
 DEPENDENCY_PATIENCE_SECONDS = 600.0
+WOKEN_WAIT_SECONDS = 3.0  # a safety net: the dependency's task wakes the waiting one
 
 
-def wait_for_dependency(ctx: TaskContext, what: str) -> NoReturn:
+def wait_for_dependency(
+    ctx: TaskContext, what: str, wait: float = DEPENDENCY_WAIT_SECONDS
+) -> NoReturn:
     """Asks the queue to run the task again soon (`NotReady`: no failed attempt, an INFO line);
     after a long wait it becomes a real failure, so a dead dependency shows up in the dead
-    letters instead of looping for ever."""
+    letters instead of looping for ever. A task whose dependency wakes it when made
+    (`Queue.wake`) waits `WOKEN_WAIT_SECONDS`: the wait is then only a safety net."""
     if ctx.services.queue.clock() - ctx.task.enqueued_at > DEPENDENCY_PATIENCE_SECONDS:
         raise TransientError(f"still waiting for {what}")
-    raise NotReady(f"waiting for {what}", wait=DEPENDENCY_WAIT_SECONDS)
+    raise NotReady(f"waiting for {what}", wait=wait)
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -30,6 +30,7 @@ from connector.errors import PermanentError
 from connector.flows.customers import apply_crm_change, fan_out_customer
 from connector.flows.exporter import Exporter, Plan, Push, Write
 from connector.flows.hub import (
+    WOKEN_WAIT_SECONDS,
     Change,
     change_snapshot,
     changed_since,
@@ -73,6 +74,7 @@ PAID = ("processing", "shipped", "delivered", "completed")
 DELIVERED = ("delivered", "completed")
 PERSON_FIELDS = ("email", "phone", "first_name", "last_name", "loyalty_card")
 LOYALTY_KIND = "loyalty.order_event"
+CONTACT_PUSH = "push.bitrix24.contact"
 # block checkout keeps a live order while the shopper types; WooCommerce still sends its webhooks
 # (research/shop_delivery_loyalty.md 1.5): it is no order yet
 CHECKOUT_DRAFTS = ("checkout-draft", "draft", "auto-draft")
@@ -334,15 +336,21 @@ class Bitrix24DealExporter(Exporter):
         cid = order.get("customer_id")
         contact = link_of(engine, "customer", cid, "bitrix24") if cid else None
         if cid and contact is None:
-            with engine.begin() as connection:  # in case the contact's own push was lost
-                hub_push(
-                    connection,
-                    ctx,
-                    "push.bitrix24.contact",
-                    cid,
-                    dedupe_key=keys.contact_for_deal(ctx.task.id),
-                )
-            wait_for_dependency(ctx, f"the contact of order {oid}")
+            # the contact push wakes this one when it links the contact (`Queue.wake`)
+            if not ctx.services.queue.pending(
+                CONTACT_PUSH, ctx.services.systems.push_key(CONTACT_PUSH, cid)
+            ):
+                with engine.begin() as connection:  # the contact's own push was lost
+                    hub_push(
+                        connection,
+                        ctx,
+                        CONTACT_PUSH,
+                        cid,
+                        dedupe_key=keys.contact_for_deal(ctx.task.id),
+                    )
+            contact = link_of(engine, "customer", cid, "bitrix24")  # linked meanwhile: go on
+            if contact is None:
+                wait_for_dependency(ctx, f"the contact of order {oid}", wait=WOKEN_WAIT_SECONDS)
         deal_map = mappings(ctx).get("bitrix24", "deal")
         rows_order = with_catalogue_ids(engine, order)  # PRODUCT_ID by SKU (docs/catalogue.md)
         rows = mappings(ctx).get("bitrix24", "product_rows").to_system(rows_order).get("rows", [])

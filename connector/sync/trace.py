@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, RowMapping, literal, literal_column, select
+from sqlalchemy import Connection, Engine, RowMapping, literal, select
 
 from connector.errors import ConnectorError
+from connector.identity import customer_of_order
 from connector.mapping.phones import DEFAULT_REGION
 from connector.queue import DEAD
 from connector.store import reading
@@ -223,13 +224,6 @@ def _customer(connection: Connection, cid: str, needles: Needles) -> dict[str, A
         "links": systems,
         "consent": consent,
     }
-
-
-def customer_of_order(connection: Connection) -> Any:
-    """The hub order's `customer_id`, written as the index `ix_links_customer_of` is."""
-    if connection.dialect.name == "postgresql":
-        return literal_column("(links.data ->> 'customer_id')")
-    return literal_column("json_extract(links.data, '$.customer_id')")
 
 
 def _orders(

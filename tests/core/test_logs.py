@@ -83,7 +83,7 @@ def test_a_deal_waiting_for_its_contact_is_logged_as_a_wait_not_a_failed_attempt
     assert lines == [
         (
             logging.INFO,
-            f"task {task_id} push.bitrix24.deal waiting for the contact of order o1; again in 0.2s",
+            f"task {task_id} push.bitrix24.deal waiting for the contact of order o1; again in 3.0s",
         )
     ]
     assert services.queue.get(task_id)["attempts"] == 0  # no attempt was counted

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from connector.errors import PermanentError, RateLimited, TransientError
+from connector.errors import NotReady, PermanentError, RateLimited, TransientError
 from connector.queue import Queue, RetryPolicy
 
 
@@ -220,3 +220,34 @@ def test_a_task_enqueued_while_its_keys_head_finishes_is_never_left_waiting(queu
     finisher.join(timeout=30)
     assert queue.get(head)["state"] == "done"
     assert queue.get(behind)["state"] == "queued"
+
+
+def test_a_task_waiting_for_a_record_is_woken_by_its_maker_and_no_other_task_is(queue, clock):
+    deal = queue.enqueue("push.deal", {"id": "o1"}, ordering_key="deal:o1")
+    other_deal = queue.enqueue("push.deal", {"id": "o2"}, ordering_key="deal:o2")
+    other_kind = queue.enqueue("push.rows", {"id": "o1"}, ordering_key="rows:o1")
+    claimed = {t.id: t for t in queue.claim("w", limit=5)}
+    for task in claimed.values():
+        assert queue.fail(task, "w", NotReady("waiting for the contact", wait=60)) == "queued"
+    assert queue.claim("w", limit=5) == []  # all wait the full minute
+
+    with queue.engine.begin() as connection:  # the contact push links the contact
+        woken = queue.wake(connection, "push.deal", ["deal:o1", "rows:o1", "deal:o9"])
+
+    assert woken == 1
+    [again] = queue.claim("w", limit=5)
+    assert again.id == deal and again.attempts == 1  # a wait is no failed attempt
+    queue.complete(again, "w")
+    clock.now += 61
+    assert sorted(t.id for t in queue.claim("w", limit=5)) == sorted([other_deal, other_kind])
+
+
+def test_pending_sees_a_queued_or_running_task_of_its_kind_and_key_only(queue):
+    assert not queue.pending("push.contact", "contact:c1")
+    queue.enqueue("push.contact", {"id": "c1"}, ordering_key="contact:c1")
+    assert queue.pending("push.contact", "contact:c1")
+    assert not queue.pending("push.balance", "contact:c1")
+    [task] = queue.claim("w", limit=1)
+    assert queue.pending("push.contact", "contact:c1")  # running
+    queue.complete(task, "w")
+    assert not queue.pending("push.contact", "contact:c1")

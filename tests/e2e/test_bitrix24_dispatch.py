@@ -107,3 +107,36 @@ def test_a_first_orders_contact_is_created_whole_so_balance_and_figures_cost_no_
     calls = world.sandbox.control("bitrix24", "GET", "/calls").json()
     assert calls["commands_by_method"]["crm.contact.update"] == 1
     assert world.dead_letters() == []
+
+
+def test_a_deal_push_that_runs_before_its_contact_waits_until_the_contact_wakes_it(world):
+    queue = world.services.queue
+    world.guest_order("early@example.com", "+380501110004", pay=True)
+    world.wait_deliveries()
+    held: dict[str, Any] = {}
+    while not {"push.bitrix24.deal", "push.bitrix24.contact"} <= set(held):
+        claimed = queue.claim("e2e", limit=50)
+        assert claimed, "the order never queued its pushes"
+        for task in claimed:
+            if task.kind in ("push.bitrix24.deal", "push.bitrix24.contact"):
+                held[task.kind] = task
+            elif task.kind == "woocommerce.order":
+                assert world.worker.execute(task)
+                queue.complete(task, "e2e")
+            else:
+                queue.release([task], "e2e")
+    deal, contact = held["push.bitrix24.deal"], held["push.bitrix24.contact"]
+
+    assert not world.worker.execute(deal)  # no contact yet: it waits, a long wait
+    assert queue.get(deal.id)["run_at"] > time.time() + 1
+    assert world.worker.execute(contact)
+    queue.complete(contact, "e2e")
+    assert queue.get(deal.id)["run_at"] <= time.time()  # woken by the contact's link
+
+    world.settle()
+    [made] = world.deals()
+    [person] = world.contacts()
+    assert made["CONTACT_ID"] == person["ID"]
+    # the pending contact push was enough: the deal queued no second one
+    assert len(world.tasks_of("push.bitrix24.contact")) == 1
+    assert world.dead_letters() == []

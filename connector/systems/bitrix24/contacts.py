@@ -11,11 +11,15 @@ from connector.errors import PermanentError
 from connector.flows.balance import balance_fields, opening_balance
 from connector.flows.customers import apply_crm_change, mappings, owned_fields, record_fingerprint
 from connector.flows.exporter import Exporter, Plan, Push, Write
+from connector.identity import orders_of_customer
 from connector.systems.bitrix24 import multifield
 from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
     from connector.systems.bitrix24.client import Bitrix24Client
+
+
+DEAL_PUSH = "push.bitrix24.deal"
 
 
 class Bitrix24ContactExporter(Exporter):
@@ -64,6 +68,17 @@ class Bitrix24ContactExporter(Exporter):
             fingerprint=_contact_fp(mapping, after, owned),
             data=data,
         )
+
+    def after(self, push: Push, plan: Plan) -> None:
+        """A contact newly linked wakes the deal pushes of the customer's orders that wait for
+        it (connector.flows.orders: they wait long, not in a poll loop)."""
+        if plan.external_id is None or (push.link and push.link.external_id == plan.external_id):
+            return
+        queue, systems = push.ctx.services.queue, push.ctx.services.systems
+        with push.ctx.services.engine.begin() as connection:
+            orders = orders_of_customer(connection, push.canonical_id)
+            deal_keys = [systems.push_key(DEAL_PUSH, oid) for oid in orders]
+            queue.wake(connection, DEAL_PUSH, deal_keys)
 
 
 def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
