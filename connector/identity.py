@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, literal_column, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import reading, take_turns
@@ -159,25 +159,37 @@ def _row_to_link(row: Any) -> Link:
     )
 
 
-def _read(target: Engine | Connection, query: Any) -> Any:
+def _read(target: Engine | Connection, query: Any, values: dict[str, Any] | None = None) -> Any:
     if isinstance(target, Connection):
-        return target.execute(query).first()
+        return target.execute(query, values).first()
     with reading(target) as connection:
-        return connection.execute(query).first()
+        return connection.execute(query, values).first()
+
+
+# Built once, values bound per call: building a statement costs more Python than the store
+# takes to run it, and these run several times in every task.
+_FIND_LINK = select(links).where(
+    links.c.entity == bindparam("entity"),
+    links.c.system == bindparam("system"),
+    links.c.external_id == bindparam("external_id"),
+)
+_LINK_OF = select(links).where(
+    links.c.entity == bindparam("entity"),
+    links.c.canonical_id == bindparam("canonical_id"),
+    links.c.system == bindparam("system"),
+)
+_LINK_OF_LOCKED = _LINK_OF.with_for_update()
+_LINKS_OF = select(links).where(
+    links.c.entity == bindparam("entity"), links.c.canonical_id == bindparam("canonical_id")
+)
 
 
 def find_link(
     target: Engine | Connection, entity: str, system: str, external_id: Any
 ) -> Link | None:
     """The link of a system's record, by its id there."""
-    row = _read(
-        target,
-        select(links).where(
-            links.c.entity == entity,
-            links.c.system == system,
-            links.c.external_id == str(external_id),
-        ),
-    )
+    values = {"entity": entity, "system": system, "external_id": str(external_id)}
+    row = _read(target, _FIND_LINK, values)
     return _row_to_link(row) if row else None
 
 
@@ -185,12 +197,8 @@ def link_of(
     target: Engine | Connection, entity: str, canonical_id: str, system: str, lock: bool = False
 ) -> Link | None:
     """The record of a canonical entity in one system (`lock`: for update, inside a write)."""
-    query = select(links).where(
-        links.c.entity == entity, links.c.canonical_id == canonical_id, links.c.system == system
-    )
-    if lock:
-        query = query.with_for_update()
-    row = _read(target, query)
+    values = {"entity": entity, "canonical_id": canonical_id, "system": system}
+    row = _read(target, _LINK_OF_LOCKED if lock else _LINK_OF, values)
     return _row_to_link(row) if row else None
 
 
@@ -210,12 +218,12 @@ def lock_link(connection: Connection, entity: str, canonical_id: str, system: st
 
 def links_of(target: Engine | Connection, entity: str, canonical_id: str) -> dict[str, Link]:
     """Every system's record of a canonical entity, by system."""
-    query = select(links).where(links.c.entity == entity, links.c.canonical_id == canonical_id)
+    values = {"entity": entity, "canonical_id": canonical_id}
     if isinstance(target, Connection):
-        rows = target.execute(query).all()
+        rows = target.execute(_LINKS_OF, values).all()
     else:
         with reading(target) as connection:
-            rows = connection.execute(query).all()
+            rows = connection.execute(_LINKS_OF, values).all()
     return {row.system: _row_to_link(row) for row in rows}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from connector.analytics.keeper import PUSH_BITRIX24, published_values
 from connector.analytics.rules import AnalyticsRules, rules_for
@@ -38,14 +38,17 @@ def _rows(engine: Engine, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {row.customer_id: row._asdict() for row in rows}
 
 
-def _save(engine: Engine, cid: str, system: str, written: Mapping[str, Any]) -> None:
+def _save(target: Engine | Connection, cid: str, system: str, written: Mapping[str, Any]) -> None:
     """Remembers what was written to `system` (read fresh: the other system's entry stays)."""
+    if isinstance(target, Engine):
+        with target.begin() as connection:
+            _save(connection, cid, system, written)
+        return
     cf = customer_figures
-    with engine.begin() as connection:
-        held = connection.execute(select(cf.c.published).where(cf.c.customer_id == cid)).scalar()
-        published = dict(held or {})
-        published[system] = dict(written)
-        connection.execute(update(cf).where(cf.c.customer_id == cid).values(published=published))
+    held = target.execute(select(cf.c.published).where(cf.c.customer_id == cid)).scalar()
+    published = dict(held or {})
+    published[system] = dict(written)
+    target.execute(update(cf).where(cf.c.customer_id == cid).values(published=published))
 
 
 def _reachable(engine: Engine, cid: str, keys: tuple[str, ...]) -> bool:
@@ -85,10 +88,10 @@ def contact_creation_figures(services: Services, cid: str) -> dict[str, Any]:
     return bitrix24_fields(rules, row) if row is not None else {}
 
 
-def created_with(engine: Engine, cid: str, figures: Mapping[str, Any]) -> None:
+def created_with(connection: Connection, cid: str, figures: Mapping[str, Any]) -> None:
     """Records the figures a new contact was created with as published to Bitrix24."""
     if figures:
-        _save(engine, cid, "bitrix24", figures)
+        _save(connection, cid, "bitrix24", figures)
 
 
 def push_bitrix24_figures(ctx: TaskContext, payload: dict[str, Any]) -> None:

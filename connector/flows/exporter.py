@@ -25,7 +25,9 @@ system (Bitrix24 `batch`, Mailchimp `/batches`) and hand each its result. A writ
 is the new record's id (`creates=True`) gives the link its external id. A plan whose link state
 depends on what the system answered (the record as written: its fingerprint and modification
 time, or a detail of the audit) says so with `settle(plan, results)`, called with the writes'
-results before they are audited and the link is saved. `after` runs
+results before they are audited and the link is saved. The audit rows, the link and `linked`
+(an exporter's own bookkeeping, such as waking the tasks that waited for the link) share one
+store transaction. `after` runs
 follow-up work once the record is written and linked (the Mailchimp order push closes the
 buyer's carts). The link is the record's own in the target system by default; an exporter that
 remembers its writes elsewhere says where with `link_system` (a shipment's pushes keep what they
@@ -37,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import Connection
 
 from connector.audit import record_write
 from connector.flows.hub import load_snapshot
@@ -70,6 +74,8 @@ class Plan:
     version: str | None = None
     # f(plan, results of the writes): sets the link state from what the system answered
     settle: Callable[[Plan, list[Any]], None] | None = None
+    # what the exporter's `linked` and `after` need from its `plan`; never saved
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +124,10 @@ class Exporter:
         """The writes and the link to save; None when there is nothing to do."""
         raise NotImplementedError
 
+    def linked(self, connection: Connection, push: Push, plan: Plan) -> None:
+        """Bookkeeping of the writes, in the transaction that audits them and saves the link
+        (so it is durable with them): e.g. wake the tasks that waited for the link."""
+
     def after(self, push: Push, plan: Plan) -> None:
         """Follow-up work once the record is written and linked (e.g. close the buyer's carts)."""
 
@@ -146,24 +156,30 @@ class Exporter:
             if write.creates:
                 write.external_id = str(result)
                 plan.external_id = plan.external_id or write.external_id
-            if write.audit:
-                record_write(
-                    engine,
-                    system=write.system,
-                    entity=write.entity,
-                    action=write.action,
-                    external_id=write.external_id,
-                    canonical_id=canonical_id,
-                    task_id=ctx.task.id,
-                    detail=dict(write.detail) if write.detail is not None else None,
+        # the audit rows, the link and the exporter's own bookkeeping: one store transaction
+        with engine.begin() as connection:
+            for write in plan.writes:
+                if write.audit:
+                    record_write(
+                        connection,
+                        system=write.system,
+                        entity=write.entity,
+                        action=write.action,
+                        external_id=write.external_id,
+                        canonical_id=canonical_id,
+                        task_id=ctx.task.id,
+                        detail=dict(write.detail) if write.detail is not None else None,
+                    )
+            if plan.save_link and plan.external_id is not None:
+                extra: dict[str, Any] = {}
+                if plan.fingerprint is not None:
+                    extra["fingerprint"] = plan.fingerprint
+                if plan.version is not None:
+                    extra["version"] = plan.version
+                if plan.data is not None:
+                    extra["data"] = plan.data
+                save_link(
+                    connection, self.entity, canonical_id, link_system, plan.external_id, **extra
                 )
-        if plan.save_link and plan.external_id is not None:
-            extra: dict[str, Any] = {}
-            if plan.fingerprint is not None:
-                extra["fingerprint"] = plan.fingerprint
-            if plan.version is not None:
-                extra["version"] = plan.version
-            if plan.data is not None:
-                extra["data"] = plan.data
-            save_link(engine, self.entity, canonical_id, link_system, plan.external_id, **extra)
+            self.linked(connection, push, plan)
         self.after(push, plan)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
+
 from connector.analytics.push import contact_creation_figures, created_with
 from connector.errors import PermanentError
 from connector.flows.balance import balance_fields, opening_balance
@@ -69,16 +71,16 @@ class Bitrix24ContactExporter(Exporter):
             data=data,
         )
 
-    def after(self, push: Push, plan: Plan) -> None:
+    def linked(self, connection: Connection, push: Push, plan: Plan) -> None:
         """A contact newly linked wakes the deal pushes of the customer's orders that wait for
         it (connector.flows.orders: they wait long, not in a poll loop)."""
+        created_with(connection, push.canonical_id, plan.notes.get("figures") or {})
         if plan.external_id is None or (push.link and push.link.external_id == plan.external_id):
             return
         queue, systems = push.ctx.services.queue, push.ctx.services.systems
-        with push.ctx.services.engine.begin() as connection:
-            orders = orders_of_customer(connection, push.canonical_id)
-            deal_keys = [systems.push_key(DEAL_PUSH, oid) for oid in orders]
-            queue.wake(connection, DEAL_PUSH, deal_keys)
+        orders = orders_of_customer(connection, push.canonical_id)
+        deal_keys = [systems.push_key(DEAL_PUSH, oid) for oid in orders]
+        queue.wake(connection, DEAL_PUSH, deal_keys)
 
 
 def push_bitrix24_contact(ctx: TaskContext, payload: dict[str, Any]) -> None:
@@ -104,12 +106,9 @@ def _creation(push: Push, mapping: Any, owned: set[str], sent: str) -> Plan:
     data: dict[str, Any] = {"created": True, "sent": sent}
     if customer.get("bonus_balance") is not None:
         data["balance"] = balance_fields(ctx.services, customer["bonus_balance"])
-
-    def settle(plan: Plan, results: list[Any]) -> None:
-        if figures:
-            created_with(ctx.services.engine, cid, figures)
-
-    return Plan([add], fingerprint=_contact_fp(mapping, own, owned), data=data, settle=settle)
+    plan = Plan([add], fingerprint=_contact_fp(mapping, own, owned), data=data)
+    plan.notes["figures"] = figures  # recorded as published once the contact is linked
+    return plan
 
 
 def _find_contact(client: Bitrix24Client, link: Any, customer: dict[str, Any]) -> tuple[Any, Any]:
