@@ -350,7 +350,7 @@ class Resolved:
 
 
 def resolve_customer(
-    engine: Engine,
+    target: Engine | Connection,
     system: str | None = None,
     external_id: Any = None,
     *,
@@ -360,29 +360,34 @@ def resolve_customer(
 ) -> Resolved:
     """Finds or makes the canonical customer: the system's link first, then card, email, phone.
 
-    Records the link (when `external_id` is given) and the keys, all in one transaction.
+    Records the link (when `external_id` is given) and the keys, all in one transaction: the
+    caller's (a `Connection`, so an order and its buyer are one write), else its own.
     """
+    if not isinstance(target, Connection):
+        with target.begin() as connection:
+            return resolve_customer(
+                connection, system, external_id, email=email, phone=phone, card=card
+            )
     keys = customer_keys(email, phone, card)
-    with engine.begin() as connection:
-        turns = [f"identity:{kind}:{value}" for kind, value in keys]
-        if system and external_id not in (None, ""):
-            turns.append(f"record:customer:{system}:{external_id}")
-        take_turns(connection, turns)
-        canonical_id, created = None, False
-        if system and external_id not in (None, ""):
-            link = find_link(connection, "customer", system, external_id)
-            canonical_id = link.canonical_id if link else None
-        if canonical_id is None:
-            canonical_id = find_customer_by_keys(connection, keys)
-        if canonical_id is None:
-            canonical_id, created = new_customer_id(), True
-        add_keys(connection, canonical_id, keys)
-        if system and external_id not in (None, ""):
-            known = find_link(connection, "customer", system, external_id)
-            mine = link_of(connection, "customer", canonical_id, system)
-            if known is None and mine is None:
-                save_link(connection, "customer", canonical_id, system, external_id)
-        return Resolved(canonical_id, created)
+    turns = [f"identity:{kind}:{value}" for kind, value in keys]
+    if system and external_id not in (None, ""):
+        turns.append(f"record:customer:{system}:{external_id}")
+    take_turns(target, turns)
+    canonical_id, created = None, False
+    if system and external_id not in (None, ""):
+        link = find_link(target, "customer", system, external_id)
+        canonical_id = link.canonical_id if link else None
+    if canonical_id is None:
+        canonical_id = find_customer_by_keys(target, keys)
+    if canonical_id is None:
+        canonical_id, created = new_customer_id(), True
+    add_keys(target, canonical_id, keys)
+    if system and external_id not in (None, ""):
+        known = find_link(target, "customer", system, external_id)
+        mine = link_of(target, "customer", canonical_id, system)
+        if known is None and mine is None:
+            save_link(target, "customer", canonical_id, system, external_id)
+    return Resolved(canonical_id, created)
 
 
 def customer_of_order(connection: Connection) -> Any:

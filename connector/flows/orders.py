@@ -112,18 +112,18 @@ def ingest_order(
     source = mappings(ctx).get(system, "order")
     kept = conflicting_fields(mappings(ctx), source, delta, seen, hub)
     delta = {k: v for k, v in delta.items() if k not in kept}
-    resolved = resolve_customer(
-        engine,
-        system,
-        canonical.get("customer_id"),
-        email=canonical.get("email"),
-        phone=canonical.get("phone"),
-        card=canonical.get("loyalty_card"),
-    )
-    cid = resolved.canonical_id
     person = {name: canonical.get(name) for name in PERSON_FIELDS}
     ordered_at = jsonable(canonical.get("created_at") or canonical.get("updated_at"))
-    with engine.begin() as connection:
+    with engine.begin() as connection:  # the buyer and the order: one write
+        resolved = resolve_customer(
+            connection,
+            system,
+            canonical.get("customer_id"),
+            email=canonical.get("email"),
+            phone=canonical.get("phone"),
+            card=canonical.get("loyalty_card"),
+        )
+        cid = resolved.canonical_id
         buyer = change_snapshot(
             connection, "customer", cid, lambda cur: _with_order(cur, cid, person, ordered_at)
         )
