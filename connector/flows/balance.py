@@ -38,9 +38,12 @@ def publish_balance(services: Services, customer_id: str, balance: Decimal | str
 
 
 def opening_balance(services: Services, customer_id: str) -> Decimal | None:
-    """The balance a new contact or member is created with when the loyalty feature runs: the
-    ledger's available points (0 before the first entry). None without the feature: no field."""
+    """The balance a new contact or member is created with when the connector's own ledger
+    keeps the bonuses: its available points (0 before the first entry). None without the
+    feature or with an outside provider (OpenLoyalty): no field until the balance is published."""
     if "loyalty.order_event" not in services.registry:
+        return None
+    if services.settings.loyalty_provider != "ledger":
         return None
     from connector.loyalty.ledger import balance_of
 
