@@ -63,6 +63,7 @@ from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
     from connector.mapping import MappingSet
+    from connector.systems.bitrix24.batch import CommandResult
     from connector.systems.bitrix24.client import Bitrix24Client
 
 DEAL_WATCH = ("status",)
@@ -445,18 +446,20 @@ class Bitrix24DealExporter(Exporter):
             fields["CONTACT_ID"] = contact_id
         engine = ctx.services.engine
         save_link(engine, ADDING, oid, "connector", oid)
-        rows_write = Write("bitrix24", "deal", "rows", None, lambda c: None)
+        rows_done: list[CommandResult] = []
+        rows_write = Write("bitrix24", "deal", "rows", None, lambda c: rows_done[0].unwrap())
 
         def add(client: Bitrix24Client) -> int:
-            deal_id = client.add_deal(fields)
+            # the add and the rows in one request: the rows name the new deal by reference
+            deal_id, rows_result = client.add_deal_with_rows(fields, rows)
             rows_write.external_id = str(deal_id)
-            # linked at once, before the rows: the rows' echo event, or a manager's move right
-            # after the add, then finds the link and is read and compared, never dropped
+            rows_done.append(rows_result)
+            # linked as soon as the answer is here, before the rows' outcome is judged: the
+            # rows' echo event (or a move made after that) finds the link, read and compared
             status = {"status": order.get("status")}
             save_link(engine, "order", oid, "bitrix24", deal_id, fingerprint=wanted_fp, data=status)
             return deal_id
 
-        rows_write.call = lambda c: c.set_product_rows(int(rows_write.external_id or 0), rows)
         data = {"status": order.get("status"), "rows": rows_fp, "sent": sent_fp}
         return Plan(
             [Write("bitrix24", "deal", "add", None, add, creates=True), rows_write],

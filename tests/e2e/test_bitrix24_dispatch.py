@@ -30,16 +30,16 @@ def test_the_connector_talks_to_bitrix24_through_the_dispatcher(world):
 
 def test_a_task_killed_while_its_deal_add_waits_is_retried_without_a_duplicate(world, monkeypatch):
     sent_and_abandoned: list[CommandResult] = []
-    run = Dispatcher.run
+    submit_chain = Dispatcher.submit_chain
 
-    def dies_once(self: Dispatcher, command: Command) -> Any:
-        if command.method == "crm.deal.add" and not sent_and_abandoned:
-            future = self.submit(command)  # queued: the dispatcher sends it whatever happens
-            sent_and_abandoned.append(future.result())
+    def dies_once(self: Dispatcher, commands: list[Command]) -> Any:
+        futures = submit_chain(self, commands)  # queued: the dispatcher sends it whatever happens
+        if commands[0].method == "crm.deal.add" and not sent_and_abandoned:
+            sent_and_abandoned.append(futures[0].result())
             raise Killed("worker thread gone before the answer was read")
-        return run(self, command)
+        return futures
 
-    monkeypatch.setattr(Dispatcher, "run", dies_once)
+    monkeypatch.setattr(Dispatcher, "submit_chain", dies_once)
     world.guest_order("killed@example.com", "+380501110001", pay=True)
     world.settle()
 

@@ -11,6 +11,8 @@ import pytest
 
 from connector.errors import PermanentError
 from connector.systems.bitrix24 import Bitrix24Client, Plan, WebhookConnection
+from connector.systems.bitrix24.batch import Command
+from connector.systems.bitrix24.dispatcher import placed
 
 
 @pytest.fixture
@@ -116,3 +118,49 @@ def test_without_the_dispatcher_each_command_is_its_own_request(fresh_sandbox):
         client.close()
     asked = calls(fresh_sandbox)
     assert asked["requests"] == 5 and asked["requests_by_method"] == {"crm.contact.add": 5}
+
+
+def test_deals_added_with_their_rows_by_many_threads_share_one_request_each_rows_on_its_deal(
+    portal, fresh_sandbox
+):
+    client = portal()
+    add_contact(client, 999)  # takes the only slot: the next request gathers every chain
+
+    def add_deal(index: int) -> tuple[int, Any]:
+        rows = [{"PRODUCT_NAME": f"Item {index}", "PRICE": 10 + index, "QUANTITY": 1}]
+        deal_id, rows_done = client.add_deal_with_rows({"TITLE": f"Order {index}"}, rows)
+        return deal_id, rows_done.unwrap()
+
+    made = in_threads(12, add_deal)
+    assert all(isinstance(found, tuple) for found in made), made
+    asked = calls(fresh_sandbox)
+    assert asked["requests"] == 2, asked  # the contact, then all twelve deals and their rows
+    assert asked["deals"] == 12 and asked["deals_with_rows"] == 12
+    for index, (deal_id, _) in enumerate(made):  # each chain's reference named its own deal
+        [row] = client.get_product_rows(deal_id)
+        assert row["PRODUCT_NAME"] == f"Item {index}"
+        assert client.get_deal(deal_id)["TITLE"] == f"Order {index}"
+
+
+def test_a_chain_is_never_split_between_two_batches(portal, fresh_sandbox):
+    client = portal()
+    dispatcher = client.dispatcher
+    assert dispatcher is not None
+    dispatcher.limit = 3  # room for one chain of two, not two
+    add_contact(client, 999)
+    made = in_threads(
+        3, lambda i: client.add_deal_with_rows({"TITLE": f"D{i}"}, [{"PRODUCT_NAME": f"P{i}"}])
+    )
+    for index, (deal_id, rows_done) in enumerate(made):
+        assert rows_done.error is None, rows_done.error
+        assert client.get_product_rows(deal_id)[0]["PRODUCT_NAME"] == f"P{index}"
+    assert dispatcher.stats.largest <= 3
+
+
+def test_a_chain_reference_is_named_where_the_chain_lands_in_the_batch():
+    command = Command(
+        "crm.deal.productrows.set", {"id": "$result[@0]", "rows": [{"NOTE": "$result[@1][ID]"}]}
+    )
+    moved = placed(command, 7)
+    assert moved.params == {"id": "$result[c7]", "rows": [{"NOTE": "$result[c8][ID]"}]}
+    assert command.params["id"] == "$result[@0]"  # the queued command is left as it was

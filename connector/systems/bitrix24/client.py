@@ -42,7 +42,7 @@ from connector.systems.bitrix24.batch import (
     batch_params,
     parse_batch,
 )
-from connector.systems.bitrix24.dispatcher import Dispatcher
+from connector.systems.bitrix24.dispatcher import Dispatcher, placed
 from connector.systems.bitrix24.errors import (
     OperatingLimit,
     QueryLimitExceeded,
@@ -572,6 +572,29 @@ class Bitrix24Client:
 
     def add_deal(self, fields: Mapping[str, Any]) -> int:
         return int(self.call("crm.deal.add", self._write({"fields": dict(fields)})))
+
+    def add_deal_with_rows(
+        self, fields: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[int, CommandResult]:
+        """Creates a deal and sets its product rows in one request: the rows command names the
+        new deal by reference (`$result[...]`, research/bitrix24.md "batch"), so a new order's
+        deal costs one round trip, not two. Returns the deal's ID and the rows' own result
+        (their error is the caller's to raise once the deal is linked). The add is never sent
+        twice: the pair goes again only when the portal ran neither."""
+        add = Command("crm.deal.add", self._write({"fields": dict(fields)}))
+        set_rows = Command(
+            "crm.deal.productrows.set",
+            self._write({"id": "$result[@0]", "rows": [dict(row) for row in rows]}),
+        )
+        for attempt in itertools.count():
+            if self.dispatcher is not None:
+                futures = self.dispatcher.submit_chain([add, set_rows])
+                results = [future.result() for future in futures]
+            else:
+                results = self._batch_chunk([placed(add, 0), placed(set_rows, 0)], True)
+            if not self._resend(results[0], attempt):
+                break
+        return int(results[0].unwrap()), results[1]
 
     def update_deal(self, deal_id: int, fields: Mapping[str, Any]) -> bool:
         return bool(

@@ -14,6 +14,11 @@ caller (`parse_batch` attributes `result_error` per command); a batch call that 
 gives every caller that typed error, which each caller's retry rules then judge for its own
 method (an add is never re-sent blindly).
 
+A chain (`submit_chain`) is commands that must ride in one batch, in order, because a later one
+names an earlier one's result: `$result[@0]` in its parameters becomes `$result[cN]`, the key the
+first command gets in the batch (the deal's add and its product rows: one round trip, not two).
+A chain is never split between batches.
+
 Nothing here is durable, and need not be: a task killed while its command waits is claimed again
 when its lease runs out and runs from the start; a command that had been sent already made its
 record, which the retried task finds through its link or its `ORIGIN_ID` / duplicate search
@@ -22,6 +27,7 @@ record, which the retried task finds through its link or its `ORIGIN_ID` / dupli
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -36,6 +42,27 @@ if TYPE_CHECKING:
     from connector.systems.bitrix24.client import Bitrix24Client
 
 SendBatch = Callable[[list[Command], bool], list[CommandResult]]
+# one queued item: a single command, or a chain that rides in one batch, with their futures
+Item = tuple[list[Command], list["Future[CommandResult]"]]
+_CHAIN_REFERENCE = re.compile(r"\$result\[@(\d+)\]")
+
+
+def placed(command: Command, offset: int) -> Command:
+    """The command with its chain references (`$result[@j]`) named as in the batch, where the
+    chain starts at key `c{offset}`."""
+
+    def rename(value: object) -> object:
+        if isinstance(value, str):
+            return _CHAIN_REFERENCE.sub(lambda m: f"$result[c{offset + int(m.group(1))}]", value)
+        if isinstance(value, dict):
+            return {key: rename(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rename(item) for item in value]
+        return value
+
+    params = rename(dict(command.params))
+    assert isinstance(params, dict)
+    return Command(command.method, params)
 
 
 @dataclass
@@ -80,7 +107,8 @@ class Dispatcher:
         self.idle_seconds = idle_seconds
         self._sleep = sleep
         self._clock = clock
-        self._queue: deque[tuple[Command, Future[CommandResult]]] = deque()
+        self._queue: deque[Item] = deque()
+        self._size = 0  # commands queued (a chain counts each of its commands)
         self._ready = threading.Condition()
         self._gate = threading.Lock()  # one sender at a time reserves a slot and gathers
         self._threads = 0
@@ -104,23 +132,32 @@ class Dispatcher:
 
     def submit(self, command: Command) -> Future[CommandResult]:
         """Queues one command; its future resolves to the command's own result or error."""
-        future: Future[CommandResult] = Future()
+        return self.submit_chain([command])[0]
+
+    def submit_chain(self, commands: list[Command]) -> list[Future[CommandResult]]:
+        """Queues commands that go in one batch, in this order (`$result[@j]` names the j-th
+        one's result); one future per command."""
+        if not 0 < len(commands) <= self.limit:
+            raise ValueError(f"a chain holds 1 to {self.limit} commands, not {len(commands)}")
+        futures: list[Future[CommandResult]] = [Future() for _ in commands]
         with self._ready:
             if self._closed:
                 raise RuntimeError("the Bitrix24 dispatcher is closed")
-            self._queue.append((command, future))
+            self._queue.append((list(commands), futures))
+            self._size += len(commands)
             if self._threads - self._busy < 1 and self._threads < self.senders:
                 self._start_sender()
             self._ready.notify()
-        return future
+        return futures
 
     def run(self, command: Command) -> CommandResult:
         """Queues one command and waits for its result."""
         return self.submit(command).result()
 
     def pending(self) -> int:
+        """Commands queued, not yet sent."""
         with self._ready:
-            return len(self._queue)
+            return self._size
 
     def close(self) -> None:
         """Stops taking commands; the queued ones are still sent."""
@@ -148,7 +185,7 @@ class Dispatcher:
                 if self._queue and self._threads == 0:
                     self._start_sender()  # a sender that died must not strand the queue
 
-    def _gather(self) -> list[tuple[Command, Future[CommandResult]]] | None:
+    def _gather(self) -> list[Item] | None:
         """Waits for a command, takes the portal's next slot, then takes up to `limit` commands.
 
         Returns None when the sender should end (idle, or closed with nothing queued).
@@ -166,23 +203,33 @@ class Dispatcher:
             if wait > 0:
                 self._sleep(wait)  # the others' commands pile up meanwhile
             with self._ready:
-                if wait <= 0 and self._crowded and len(self._queue) < self.limit:
+                if wait <= 0 and self._crowded and self._size < self.limit:
                     until = self._clock() + self.window
-                    while len(self._queue) < self.limit and (left := until - self._clock()) > 0:
+                    while self._size < self.limit and (left := until - self._clock()) > 0:
                         self._ready.wait(left)
-                count = min(self.limit, len(self._queue))
-                taken = [self._queue.popleft() for _ in range(count)]
+                taken: list[Item] = []
+                count = 0
+                while self._queue and count + len(self._queue[0][0]) <= self.limit:
+                    item = self._queue.popleft()
+                    taken.append(item)
+                    count += len(item[0])
+                self._size -= count
                 self._crowded = count > 1
                 if self._queue:
                     self._ready.notify()
                 return taken
 
-    def _deliver(self, taken: list[tuple[Command, Future[CommandResult]]]) -> None:
-        commands = [command for command, _ in taken]
+    def _deliver(self, taken: list[Item]) -> None:
+        commands: list[Command] = []
+        futures: list[Future[CommandResult]] = []
+        for chain, chain_futures in taken:
+            offset = len(commands)
+            commands.extend(placed(c, offset) if len(chain) > 1 else c for c in chain)
+            futures.extend(chain_futures)
         try:
             results = self._send(commands, True) if commands else []
         except BaseException as error:  # noqa: BLE001 - every caller must hear of it
-            for _, future in taken:
+            for future in futures:
                 future.set_exception(error)
             with self._ready:
                 self._busy -= 1
@@ -194,5 +241,5 @@ class Dispatcher:
             self.stats.batches += 1
             self.stats.commands += len(commands)
             self.stats.largest = max(self.stats.largest, len(commands))
-        for (_, future), result in zip(taken, results, strict=True):
+        for future, result in zip(futures, results, strict=True):
             future.set_result(result)
