@@ -72,8 +72,9 @@ class Bitrix24ContactExporter(Exporter):
         )
 
     def linked(self, connection: Connection, push: Push, plan: Plan) -> None:
-        """A contact newly linked wakes the deal pushes of the customer's orders that wait for
-        it (connector.flows.orders: they wait long, not in a poll loop)."""
+        """The figures a new contact was created with are recorded as published; a contact
+        newly linked wakes the deal pushes of the customer's orders that wait for it
+        (connector.flows.orders: they wait long, not in a poll loop)."""
         created_with(connection, push.canonical_id, plan.notes.get("figures") or {})
         if plan.external_id is None or (push.link and push.link.external_id == plan.external_id):
             return
@@ -103,7 +104,7 @@ def _creation(push: Push, mapping: Any, owned: set[str], sent: str) -> Plan:
     add = Write("bitrix24", "contact", "add", None, lambda c: c.add_contact(fields))
     add.creates = True
     # `created`: its ADD event is our own and needs no read (connector.flows.crm)
-    data: dict[str, Any] = {"created": True, "sent": sent}
+    data: dict[str, Any] = {"created": True, "sent": sent, "balance": None}
     if customer.get("bonus_balance") is not None:
         data["balance"] = balance_fields(ctx.services, customer["bonus_balance"])
     plan = Plan([add], fingerprint=_contact_fp(mapping, own, owned), data=data)
