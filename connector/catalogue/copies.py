@@ -25,12 +25,11 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from connector import keys
-from connector.audit import record_write
 from connector.catalogue.model import Product
 from connector.catalogue.rules import CatalogueRules, rules_for
 from connector.catalogue.store import products
 from connector.errors import ConnectorError, PermanentError
-from connector.flows.exporter import Exporter, Plan, Push, Write
+from connector.flows.exporter import Exporter, Plan, Push, Write, audit_write
 from connector.identity import Link, _row_to_link, fingerprint, save_link
 from connector.store import reading
 from connector.store.tables import links
@@ -174,17 +173,7 @@ def push_many(
                 if failed(result):
                     first_error = first_error or result.error
                     continue
-                if write.audit:
-                    record_write(
-                        connection,
-                        system=write.system,
-                        entity=write.entity,
-                        action=write.action,
-                        external_id=write.external_id,
-                        canonical_id=push.canonical_id,
-                        task_id=ctx.task.id,
-                        detail=dict(write.detail) if write.detail is not None else None,
-                    )
+                audit_write(connection, write, push.canonical_id, ctx.task.id)
             if plan.save_link and plan.external_id is not None:
                 save_link(
                     connection,

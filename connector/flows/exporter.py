@@ -92,6 +92,21 @@ class Push:
 Executor = Callable[[TaskContext, list[Write]], list[Any]]
 
 
+def audit_write(connection: Connection, write: Write, canonical_id: str, task_id: int) -> None:
+    """Records a write that was made in the audit log, unless it asks not to be (`audit`)."""
+    if write.audit:
+        record_write(
+            connection,
+            system=write.system,
+            entity=write.entity,
+            action=write.action,
+            external_id=write.external_id,
+            canonical_id=canonical_id,
+            task_id=task_id,
+            detail=dict(write.detail) if write.detail is not None else None,
+        )
+
+
 def run_inline(ctx: TaskContext, writes: list[Write]) -> list[Any]:
     """Runs each write now, in order, with the process's client of its system."""
     return [write.call(ctx.services.client(write.system)) for write in writes]
@@ -159,17 +174,7 @@ class Exporter:
         # the audit rows, the link and the exporter's own bookkeeping: one store transaction
         with engine.begin() as connection:
             for write in plan.writes:
-                if write.audit:
-                    record_write(
-                        connection,
-                        system=write.system,
-                        entity=write.entity,
-                        action=write.action,
-                        external_id=write.external_id,
-                        canonical_id=canonical_id,
-                        task_id=ctx.task.id,
-                        detail=dict(write.detail) if write.detail is not None else None,
-                    )
+                audit_write(connection, write, canonical_id, ctx.task.id)
             if plan.save_link and plan.external_id is not None:
                 extra: dict[str, Any] = {}
                 if plan.fingerprint is not None:
