@@ -318,6 +318,10 @@ class LeakyBucket:
     that passes through here never provokes the refusal. Slots are reserved under a lock and
     slept outside it, so concurrent threads queue up instead of all seeing "no wait" and
     bursting together.
+
+    The level lives in this object, so it limits one process. Where the bucket's level is kept
+    is one step, `_update`: `connector.store.buckets.StoredBucket` keeps it in the store, so
+    that every process talking to one portal draws from the same bucket.
     """
 
     def __init__(
@@ -340,12 +344,7 @@ class LeakyBucket:
 
     def reserve(self) -> float:
         """Takes the next slot; returns how long the caller must wait before using it."""
-        with self._lock:
-            now = self._clock()
-            self._level = max(0.0, self._level - (now - self._updated) * self.rate)
-            self._updated = now
-            self._level += 1.0
-            return max(0.0, (self._level - self.burst) / self.rate)
+        return self._update(lambda level: level + 1.0)
 
     def acquire(self) -> float:
         """Blocks until a request may go out; returns the seconds waited."""
@@ -360,12 +359,20 @@ class LeakyBucket:
         Fills the bucket so every waiting thread backs off; returns the pause for the caller.
         """
         wait = 1.0 / self.rate if wait is None else wait
+        return self._update(lambda level: max(level, self.burst + wait * self.rate))
+
+    def drained(self, level: float, updated: float, now: float) -> float:
+        """The level a bucket at `level` when last `updated` has drained to by `now`."""
+        return max(0.0, level - (now - updated) * self.rate)
+
+    def _update(self, change: Callable[[float], float]) -> float:
+        """Drains the level to now, applies `change` to it, and returns the wait it means: how
+        far the new level stands over the burst, in seconds of draining."""
         with self._lock:
             now = self._clock()
-            self._level = max(0.0, self._level - (now - self._updated) * self.rate)
+            self._level = change(self.drained(self._level, self._updated, now))
             self._updated = now
-            self._level = max(self._level, self.burst + wait * self.rate)
-            return (self._level - self.burst) / self.rate
+            return max(0.0, (self._level - self.burst) / self.rate)
 
 
 class ConcurrencyLimit:

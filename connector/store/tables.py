@@ -658,3 +658,14 @@ telegram_crm_links = Table(
     Column("written_at", Float, nullable=False),
 )
 Index("ix_telegram_crm_links_expires", telegram_crm_links.c.expires_at)
+
+# --------------------------------------------------------------------------- rate buckets (0015)
+# The level of each shared request limit (connector/store/buckets.py), one row per portal: every
+# process that talks to the portal reserves its request slots here.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("level", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -57,6 +58,9 @@ from connector.systems.bitrix24.oauth import (
     WebhookConnection,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 PAGE_SIZE = 50
 FIND_BY_COMM_LIMIT = 20
 AUTH_CONNECTOR = "omnichannel_connector"
@@ -87,6 +91,16 @@ class UserField:
     def field_name(self) -> str:
         upper = self.name.upper()
         return upper if upper.startswith("UF_CRM_") else f"UF_CRM_{upper}"
+
+
+def bucket_name(settings: Settings) -> str:
+    """The name of the portal's shared request bucket: its host (never the webhook URL, whose
+    path holds the secret)."""
+    url = getattr(settings, "bitrix24_webhook_url", None) or getattr(
+        settings, "bitrix24_portal_url", None
+    )
+    host = urllib.parse.urlsplit(url).hostname if url else None
+    return f"bitrix24:{host or 'portal'}"
 
 
 class Bitrix24Client:
@@ -133,9 +147,11 @@ class Bitrix24Client:
         *,
         token_store: TokenStore | None = None,
         session: requests.Session | None = None,
+        engine: Engine | None = None,
         **options: Any,
     ) -> Bitrix24Client:
-        """A client for the configured portal: the inbound webhook if set, else the OAuth app."""
+        """A client for the configured portal: the inbound webhook if set, else the OAuth app.
+        With `engine`, its request bucket lives in that store, shared by every process."""
         timeouts = Timeouts.from_settings(settings)
         if getattr(settings, "bitrix24_webhook_url", None):
             connection: Connection = WebhookConnection(settings.bitrix24_webhook_url)
@@ -156,6 +172,8 @@ class Bitrix24Client:
             rate=float(getattr(settings, "bitrix24_rate", 2.0) or 2.0),
             burst=int(getattr(settings, "bitrix24_burst", 50) or 50),
         )
+        if engine is not None and "bucket" not in options:
+            options["bucket"] = plan.shared_bucket(engine, bucket_name(settings))
         options.setdefault("dispatch", bool(getattr(settings, "bitrix24_dispatch", True)))
         window_ms = getattr(settings, "bitrix24_dispatch_window_ms", None)
         if window_ms is not None:

@@ -1,7 +1,9 @@
 """Bitrix24's two limits, kept on our side so the portal never has to refuse us.
 
 1. The request-rate leaky bucket per portal (`connector.http.LeakyBucket`): 50 burst and
-   2 req/s drain on ordinary plans, 250 and 5 on Enterprise (docs `limits.md`).
+   2 req/s drain on ordinary plans, 250 and 5 on Enterprise (docs `limits.md`). The client the
+   services build keeps its level in the store (`Plan.shared_bucket`), so every worker process
+   draws from one bucket, as the portal counts.
 2. The per-method operating-time budget: every answer's `time.operating` is the run time
    this method has used in the last 10 minutes, and `time.operating_reset_at` is when the
    oldest minute drops out. Over the limit (480 s in the docs' example) the method gets
@@ -16,9 +18,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.http import LeakyBucket
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from connector.store.buckets import StoredBucket
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,21 @@ class Plan:
 
     def bucket(self, **kwargs: Any) -> LeakyBucket:
         """Our twin of the portal's bucket, a little smaller so that requests reaching the portal
-        up to `jitter` seconds out of order still fit (one slot at least)."""
+        up to `jitter` seconds out of order still fit (one slot at least). It limits this
+        process alone."""
+        return LeakyBucket(self.rate, self.our_burst, **kwargs)
+
+    def shared_bucket(self, engine: Engine, name: str, **kwargs: Any) -> StoredBucket:
+        """The same twin with its level in the store under `name`: every process that talks
+        to the portal (several workers, machines on one PostgreSQL) takes its slots from it."""
+        from connector.store.buckets import StoredBucket
+
+        return StoredBucket(engine, name, self.rate, self.our_burst, **kwargs)
+
+    @property
+    def our_burst(self) -> int:
         headroom = max(1, math.ceil(self.rate * self.jitter))
-        return LeakyBucket(self.rate, max(1, self.burst - headroom), **kwargs)
+        return max(1, self.burst - headroom)
 
 
 STANDARD = Plan(rate=2.0, burst=50)

@@ -17,7 +17,7 @@ def client(services: Services) -> Bitrix24Client:
     from connector.systems.bitrix24.credentials import TableTokenStore
 
     return Bitrix24Client.from_settings(
-        services.settings, token_store=TableTokenStore(services.engine)
+        services.settings, token_store=TableTokenStore(services.engine), engine=services.engine
     )
 
 
