@@ -2,9 +2,11 @@
 
 N orders (default 2,000) are created in the WooCommerce emulator at once, each by a new buyer,
 with two products and a shipping line; its webhooks reach the connector (served on a loopback
-port, SQLite store, one worker), which makes the contacts and the deals with their product rows
-in the Bitrix24 emulator, whose leaky bucket is the real one (burst 50, draining `--rate`
-requests per second; a `batch` of 50 commands counts as one request). Measured, per portal rate:
+port, SQLite store; one worker beside the web server, or `--worker-processes N` separate
+`connector worker` processes sharing the portal's request bucket through the store), which
+makes the contacts and the deals with their product rows in the Bitrix24 emulator, whose leaky
+bucket is the real one (burst 50, draining `--rate` requests per second; a `batch` of 50
+commands counts as one request). Measured, per portal rate:
 
 - orders_per_s: N over the time from the first webhook stored to the last deal's product rows;
 - commands_per_order: every REST command the portal ran (each command of a batch counts) / N;
@@ -17,6 +19,7 @@ connector is registered, and times `connector sync --full` of the orders stream 
 deal has its rows.
 
     .venv/bin/python bench/flow.py --orders 2000 --rates 2,5
+    .venv/bin/python bench/flow.py --orders 2000 --rates 5 --worker-processes 2
     .venv/bin/python bench/flow.py --full-sync --orders 10000 --rates 2
 """
 
@@ -33,8 +36,11 @@ import collections
 import json
 import logging
 import multiprocessing
+import os
 import resource
+import signal
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -72,6 +78,7 @@ class Figures:
     refused: int
     latencies: list[float]
     dead: int
+    worker_cpu: float = 0.0  # CPU seconds of separate worker processes
 
     @property
     def orders_per_s(self) -> float:
@@ -131,7 +138,9 @@ def _serve_sandbox(config: dict[str, dict[str, Any]], pipe: Any) -> None:
 
 
 @contextmanager
-def world(rate: float, burst: int, threads: int) -> Iterator[tuple[RemoteSandbox, Services, str]]:
+def world(
+    rate: float, burst: int, threads: int
+) -> Iterator[tuple[RemoteSandbox, Services, str, dict[str, str]]]:
     config = {"bitrix24": {"rate_limit_drain": rate, "rate_limit_burst": burst}}
     sandbox = RemoteSandbox(config)
     try:
@@ -148,7 +157,7 @@ def world(rate: float, burst: int, threads: int) -> Iterator[tuple[RemoteSandbox
             _ = services.engine, services.queue, services.mappings.current, services.registry
             served = serve(create_app(services))
             try:
-                yield sandbox, services, served.url
+                yield sandbox, services, served.url, env
             finally:
                 served.stop()
                 services.close()
@@ -222,11 +231,59 @@ def calls(sandbox: RemoteSandbox) -> dict[str, Any]:
 # -- measuring ------------------------------------------------------------------------------
 
 
-def run_worker(services: Services, threads: int) -> tuple[Worker, threading.Thread]:
-    worker = Worker(services, threads=threads, poll_seconds=0.02, name="bench-flow")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return worker, thread
+class Workers:
+    """The queue's workers: one in this process beside the web server, as `connector run` has
+    it (`processes` 0), or `processes` separate `connector worker` processes sharing the store
+    and, through it, the portal's request bucket."""
+
+    def __init__(
+        self, services: Services, env: dict[str, str], threads: int, processes: int
+    ) -> None:
+        self.started = time.time()
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._worker: Worker | None = None
+        self._thread: threading.Thread | None = None
+        if not processes:
+            self._worker = Worker(services, threads=threads, poll_seconds=0.02, name="bench-flow")
+            self._thread = threading.Thread(target=self._worker.run, daemon=True)
+            self._thread.start()
+            return
+        connector = Path(sys.executable).with_name("connector")
+        child_env = {
+            **os.environ,
+            **env,
+            "CONNECTOR_WORKER_POLL_SECONDS": "0.02",
+            "CONNECTOR_ENV_FILE": "/nonexistent",
+            "CONNECTOR_LOG_LEVEL": "error",
+        }
+        for _ in range(processes):
+            self._children.append(
+                subprocess.Popen(
+                    [str(connector), "worker", "--threads", str(threads)], env=child_env
+                )
+            )
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the worker processes so far (0 for the in-process worker)."""
+        return sum(process_cpu(child.pid) for child in self._children)
+
+    def stop(self) -> None:
+        if self._worker is not None and self._thread is not None:
+            self._worker.stop()
+            self._thread.join(timeout=30)
+        for child in self._children:
+            child.send_signal(signal.SIGTERM)
+        for child in self._children:
+            child.wait(timeout=60)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_rows(sandbox: RemoteSandbox, wanted: int, timeout: float, label: str) -> None:
@@ -308,7 +365,7 @@ def origin() -> str:
 
 
 def burst(args: argparse.Namespace, rate: float) -> Figures:
-    with world(rate, args.burst, args.threads) as (sandbox, services, url):
+    with world(rate, args.burst, args.threads) as (sandbox, services, url, env):
         register(sandbox, services, url)
         before = calls(sandbox)
         transactions = [0]
@@ -321,7 +378,7 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
                 origins[("read  " if reads else "write ") + origin()] += 1
 
         event.listen(services.engine, "begin", count)
-        worker, thread = run_worker(services, args.threads)
+        workers = Workers(services, env, args.threads, args.worker_processes)
         stop = threading.Event()
         if args.verbose:
             threading.Thread(target=sample, args=(services, stop), daemon=True).start()
@@ -332,10 +389,10 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
         finished = max(rows_written(services).values())
         begun = first_webhook(services, started - 1)
         after = calls(sandbox)
+        worker_cpu = workers.cpu_seconds()
         latencies = steady(args, sandbox, services) if args.steady_orders else []
         stop.set()
-        worker.stop()
-        thread.join(timeout=30)
+        workers.stop()
         dead = len(services.queue.dead_letters())
         if args.verbose:
             print(json.dumps(after["commands_by_method"]))
@@ -357,6 +414,7 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
             refused=after["refused"] - before["refused"],
             latencies=latencies,
             dead=dead,
+            worker_cpu=worker_cpu,
         )
 
 
@@ -392,13 +450,13 @@ def steady(args: argparse.Namespace, sandbox: RemoteSandbox, services: Services)
 def full_sync(args: argparse.Namespace, rate: float) -> Figures:
     from connector.sync.full import FullSync
 
-    with world(rate, args.burst, args.threads) as (sandbox, services, url):
+    with world(rate, args.burst, args.threads) as (sandbox, services, url, env):
         started = time.time()
         create_orders(sandbox, 1, args.orders)  # history: no webhook is registered yet
         print(f"  {args.orders} historical orders seeded in {time.time() - started:.1f} s")
         register(sandbox, services, url)
         before = calls(sandbox)
-        worker, thread = run_worker(services, args.threads)
+        workers = Workers(services, env, args.threads, args.worker_processes)
         stop = threading.Event()
         if args.verbose:
             threading.Thread(target=sample, args=(services, stop), daemon=True).start()
@@ -408,9 +466,9 @@ def full_sync(args: argparse.Namespace, rate: float) -> Figures:
         wait_for_rows(sandbox, args.orders, args.timeout, f"full sync {rate:g} rps")
         finished = max(rows_written(services).values())
         after = calls(sandbox)
+        worker_cpu = workers.cpu_seconds()
         stop.set()
-        worker.stop()
-        thread.join(timeout=30)
+        workers.stop()
         if args.verbose:
             print(json.dumps(after["commands_by_method"]))
         return Figures(
@@ -422,6 +480,7 @@ def full_sync(args: argparse.Namespace, rate: float) -> Figures:
             refused=after["refused"] - before["refused"],
             latencies=[],
             dead=len(services.queue.dead_letters()),
+            worker_cpu=worker_cpu,
         )
 
 
@@ -430,7 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=None, help="2,000; 10,000 --full-sync")
     parser.add_argument("--rates", default="2,5", help="portal drain rates, requests/s")
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
-    parser.add_argument("--threads", type=int, default=64, help="worker threads")
+    parser.add_argument("--threads", type=int, default=64, help="worker threads (per process)")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="0: one worker in the bench's process, beside the web server (`connector run`); "
+        "N: N `connector worker` processes sharing the store and the portal's bucket",
+    )
     parser.add_argument("--steady", type=float, default=5.0, help="orders/s of the latency run")
     parser.add_argument("--steady-orders", type=int, default=100)
     parser.add_argument("--full-sync", action="store_true")
@@ -443,7 +509,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("connector").setLevel(logging.ERROR)
     failed = 0
     for rate in (float(part) for part in args.rates.split(",")):
-        print(f"portal at {rate:g} requests/s, burst {args.burst}, {args.threads} threads")
+        workers = (
+            f"{args.worker_processes} worker processes of {args.threads} threads"
+            if args.worker_processes
+            else f"one worker of {args.threads} threads in this process"
+        )
+        print(f"portal at {rate:g} requests/s, burst {args.burst}, {workers}")
         if args.full_sync:
             figures = full_sync(args, rate)
             name = "flow_full_sync"
@@ -466,12 +537,19 @@ def main(argv: list[str] | None = None) -> int:
                 if figures.latencies
                 else ""
             )
+            + (
+                f", worker processes' CPU {figures.worker_cpu * 1000 / figures.orders:.1f} ms"
+                " per order"
+                if figures.worker_cpu
+                else ""
+            )
         )
         print(
             f"BENCH {name} rate={rate:g} orders={figures.orders} "
             f"orders_per_s={figures.orders_per_s:.2f} "
             f"commands_per_order={figures.commands_per_order:.2f} "
-            f"ceiling_ratio={figures.ceiling_ratio:.3f}{latency} seconds={figures.seconds:.1f}"
+            f"ceiling_ratio={figures.ceiling_ratio:.3f}{latency} seconds={figures.seconds:.1f} "
+            f"refused={figures.refused} worker_processes={args.worker_processes}"
         )
     return 1 if failed else 0
 
