@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, literal_column, select, update
+from sqlalchemy import Connection, Engine, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import reading, take_turns
+from connector.store.raw import RawSQL, from_json, select_rows
 from connector.store.tables import identity_keys, links
 
 HUB = "hub"
@@ -159,47 +160,53 @@ def _row_to_link(row: Any) -> Link:
     )
 
 
-def _read(target: Engine | Connection, query: Any, values: dict[str, Any] | None = None) -> Any:
+def _tuple_to_link(row: tuple[Any, ...]) -> Link:
+    entity, canonical_id, system, external_id, fingerprint, version, data = row
+    return Link(
+        entity=entity,
+        canonical_id=canonical_id,
+        system=system,
+        external_id=external_id,
+        fingerprint=fingerprint,
+        version=version,
+        data=dict(from_json(data) or {}),
+    )
+
+
+# Link lookups run several times in every task: in plain SQL on the caller's DBAPI cursor
+# (connector/store/raw.py), as the queue's and the intake's own statements are, since
+# SQLAlchemy's execution path costs more Python than the store takes to answer.
+_LINK_SELECT = (
+    "SELECT entity, canonical_id, system, external_id, fingerprint, version, data FROM links"
+)
+_FIND_LINK = RawSQL(f"{_LINK_SELECT} WHERE entity = ? AND system = ? AND external_id = ?")
+_LINK_OF = RawSQL(f"{_LINK_SELECT} WHERE entity = ? AND canonical_id = ? AND system = ?")
+_LINK_OF_LOCKED = RawSQL(f"{_LINK_OF.sql} FOR UPDATE")  # PostgreSQL; SQLite's writes are one
+_LINKS_OF = RawSQL(f"{_LINK_SELECT} WHERE entity = ? AND canonical_id = ?")
+
+
+def _links(target: Engine | Connection, statement: RawSQL, params: tuple[str, ...]) -> list[Link]:
     if isinstance(target, Connection):
-        return target.execute(query, values).first()
+        return [_tuple_to_link(row) for row in select_rows(target, statement, params)]
     with reading(target) as connection:
-        return connection.execute(query, values).first()
-
-
-# Built once, values bound per call: building a statement costs more Python than the store
-# takes to run it, and these run several times in every task.
-_FIND_LINK = select(links).where(
-    links.c.entity == bindparam("entity"),
-    links.c.system == bindparam("system"),
-    links.c.external_id == bindparam("external_id"),
-)
-_LINK_OF = select(links).where(
-    links.c.entity == bindparam("entity"),
-    links.c.canonical_id == bindparam("canonical_id"),
-    links.c.system == bindparam("system"),
-)
-_LINK_OF_LOCKED = _LINK_OF.with_for_update()
-_LINKS_OF = select(links).where(
-    links.c.entity == bindparam("entity"), links.c.canonical_id == bindparam("canonical_id")
-)
+        return [_tuple_to_link(row) for row in select_rows(connection, statement, params)]
 
 
 def find_link(
     target: Engine | Connection, entity: str, system: str, external_id: Any
 ) -> Link | None:
     """The link of a system's record, by its id there."""
-    values = {"entity": entity, "system": system, "external_id": str(external_id)}
-    row = _read(target, _FIND_LINK, values)
-    return _row_to_link(row) if row else None
+    found = _links(target, _FIND_LINK, (entity, system, str(external_id)))
+    return found[0] if found else None
 
 
 def link_of(
     target: Engine | Connection, entity: str, canonical_id: str, system: str, lock: bool = False
 ) -> Link | None:
     """The record of a canonical entity in one system (`lock`: for update, inside a write)."""
-    values = {"entity": entity, "canonical_id": canonical_id, "system": system}
-    row = _read(target, _LINK_OF_LOCKED if lock else _LINK_OF, values)
-    return _row_to_link(row) if row else None
+    locks = lock and isinstance(target, Connection) and target.dialect.name == "postgresql"
+    found = _links(target, _LINK_OF_LOCKED if locks else _LINK_OF, (entity, canonical_id, system))
+    return found[0] if found else None
 
 
 def lock_link(connection: Connection, entity: str, canonical_id: str, system: str) -> Link | None:
@@ -218,13 +225,7 @@ def lock_link(connection: Connection, entity: str, canonical_id: str, system: st
 
 def links_of(target: Engine | Connection, entity: str, canonical_id: str) -> dict[str, Link]:
     """Every system's record of a canonical entity, by system."""
-    values = {"entity": entity, "canonical_id": canonical_id}
-    if isinstance(target, Connection):
-        rows = target.execute(_LINKS_OF, values).all()
-    else:
-        with reading(target) as connection:
-            rows = connection.execute(_LINKS_OF, values).all()
-    return {row.system: _row_to_link(row) for row in rows}
+    return {link.system: link for link in _links(target, _LINKS_OF, (entity, canonical_id))}
 
 
 def save_link(
@@ -313,15 +314,17 @@ def find_customer_by_keys(
 ) -> str | None:
     """The canonical customer the strongest matching key belongs to."""
     for kind, value in keys:
-        row = _read(
-            target,
-            select(identity_keys.c.canonical_id).where(
-                identity_keys.c.kind == kind, identity_keys.c.value == value
-            ),
-        )
-        if row:
-            return str(row.canonical_id)
+        if isinstance(target, Connection):
+            found = select_rows(target, _KEY_OWNER, (kind, value))
+        else:
+            with reading(target) as connection:
+                found = select_rows(connection, _KEY_OWNER, (kind, value))
+        if found:
+            return str(found[0][0])
     return None
+
+
+_KEY_OWNER = RawSQL("SELECT canonical_id FROM identity_keys WHERE kind = ? AND value = ?")
 
 
 def add_keys(connection: Connection, canonical_id: str, keys: Iterable[tuple[str, str]]) -> None:

@@ -36,6 +36,12 @@ def as_json(value: Any) -> str:
     return json.dumps(value)
 
 
+def from_json(value: Any) -> Any:
+    """A JSON column's value as a raw cursor returns it: text on SQLite, already decoded by
+    psycopg on PostgreSQL."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def insert_each(
     connection: Connection, statement: RawSQL, rows: Iterable[Sequence[Any]]
 ) -> list[Any]:
@@ -68,9 +74,11 @@ def select_column(connection: Connection, sql: str, params: Sequence[Any]) -> li
         return [row[0] for row in raw.fetchall()]
 
 
-def select_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def select_rows(
+    connection: Connection, sql: str | RawSQL, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
     """Every row `sql` (with `?` placeholders) selects, as tuples."""
-    text = RawSQL(sql).text(connection)
+    text = (sql if isinstance(sql, RawSQL) else RawSQL(sql)).text(connection)
     with _cursor(connection, text) as raw:
         raw.execute(text, tuple(params))
         return [tuple(row) for row in raw.fetchall()]
