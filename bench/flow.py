@@ -370,14 +370,34 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
         before = calls(sandbox)
         transactions = [0]
         origins: collections.Counter[str] = collections.Counter()
+        held: collections.Counter[str] = collections.Counter()  # seconds of the write turn
 
         def count(connection: Any) -> None:
             transactions[0] += 1
             if args.verbose:
                 reads = connection.get_execution_options().get("read_only")
-                origins[("read  " if reads else "write ") + origin()] += 1
+                where = ("read  " if reads else "write ") + origin()
+                origins[where] += 1
+                if not reads:
+                    connection.info["bench_begun"] = (where, time.perf_counter())
+
+        statements: collections.Counter[str] = collections.Counter()
+
+        def ended(connection: Any) -> None:
+            begun = connection.info.pop("bench_begun", None)
+            if begun is not None:
+                held[begun[0]] += time.perf_counter() - begun[1]
+
+        def executed(connection: Any, *_: Any) -> None:
+            begun = connection.info.get("bench_begun")
+            if begun is not None:
+                statements[begun[0]] += 1
 
         event.listen(services.engine, "begin", count)
+        event.listen(services.engine, "commit", ended)
+        event.listen(services.engine, "rollback", ended)
+        if args.verbose:
+            event.listen(services.engine, "before_cursor_execute", executed)
         workers = Workers(services, env, args.threads, args.worker_processes)
         stop = threading.Event()
         if args.verbose:
@@ -405,6 +425,13 @@ def burst(args: argparse.Namespace, rate: float) -> Figures:
             print(f"  store transactions: {transactions[0]} ({per_order:.1f} per order), by caller")
             for where, n in origins.most_common(24):
                 print(f"    {n / args.orders:5.1f}/order  {where}")
+            total = sum(held.values())
+            print(f"  write turn held {total * 1000 / args.orders:.1f} ms per order, by caller")
+            for where, seconds in held.most_common(12):
+                print(
+                    f"    {seconds * 1000 / args.orders:5.2f} ms/order"
+                    f" {statements[where] / max(1, origins[where]):5.1f} statements  {where}"
+                )
         return Figures(
             rate=rate,
             orders=args.orders,

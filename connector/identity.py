@@ -21,6 +21,7 @@ transactions of one key take turns on an advisory lock: see `take_turns`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
@@ -30,11 +31,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, literal_column, select, update
+from sqlalchemy import Connection, Engine, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import reading, take_turns
-from connector.store.raw import RawSQL, from_json, select_rows
+from connector.store.raw import RawSQL, as_json, from_json, in_list, run_returning, select_rows
 from connector.store.tables import identity_keys, links
 
 HUB = "hub"
@@ -262,19 +263,27 @@ def save_link(
     existing = lock_link(target, entity, canonical_id, system)
     if existing is not None and "data" in values and values["data"] is not None:
         values["data"] = {**existing.data, **values["data"]}  # keys given replace those keys
+    if "data" in values:
+        values["data"] = as_json(values["data"])  # None as JSON null, as the JSON type has it
+    names = tuple(values)
+    keys = (entity, canonical_id, system)
     if existing is None:
-        target.execute(
-            insert(links).values(entity=entity, canonical_id=canonical_id, system=system, **values)
-        )
-        return
-    target.execute(
-        update(links)
-        .where(
-            links.c.entity == entity,
-            links.c.canonical_id == canonical_id,
-            links.c.system == system,
-        )
-        .values(**values)
+        run_returning(target, _insert_link(names), (*keys, *values.values()))
+    else:
+        run_returning(target, _update_link(names), (*values.values(), *keys))
+
+
+@functools.cache
+def _insert_link(names: tuple[str, ...]) -> RawSQL:
+    columns = ", ".join(("entity", "canonical_id", "system", *names))
+    return RawSQL(f"INSERT INTO links ({columns}) VALUES ({in_list(len(names) + 3)})")
+
+
+@functools.cache
+def _update_link(names: tuple[str, ...]) -> RawSQL:
+    assigned = ", ".join(f"{name} = ?" for name in names)
+    return RawSQL(
+        f"UPDATE links SET {assigned} WHERE entity = ? AND canonical_id = ? AND system = ?"
     )
 
 

@@ -84,9 +84,11 @@ def select_rows(
         return [tuple(row) for row in raw.fetchall()]
 
 
-def run_returning(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def run_returning(
+    connection: Connection, sql: str | RawSQL, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
     """Runs one statement (with `?` placeholders); the rows it returns, if any."""
-    text = RawSQL(sql).text(connection)
+    text = (sql if isinstance(sql, RawSQL) else RawSQL(sql)).text(connection)
     with _cursor(connection, text) as raw:
         raw.execute(text, tuple(params))
         if raw.description is None:
