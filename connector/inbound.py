@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -62,6 +62,36 @@ class Inbound:
     task: TaskSpec | None
 
 
+class _Answer:
+    """The writer's answer to one caller: a lock held until the answer is set. Lighter than a
+    `Future`, which builds a `Condition` (and its lock) for every webhook."""
+
+    __slots__ = ("_ready", "_result", "_error")
+
+    def __init__(self) -> None:
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._result: Recorded | None = None
+        self._error: BaseException | None = None
+
+    def set_result(self, result: Recorded) -> None:
+        self._result = result
+        self._ready.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.release()
+
+    def result(self, timeout: float) -> Recorded:
+        """The answer; raises what the store raised, or `TimeoutError` after `timeout` s."""
+        if not self._ready.acquire(timeout=timeout):
+            raise FutureTimeout(f"the store did not answer within {timeout:g} s")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 class InboundWriter:
     """Records deliveries with group commit: one writer thread stores whatever deliveries are
     waiting in one transaction, and each caller returns only after that commit.
@@ -73,7 +103,7 @@ class InboundWriter:
     def __init__(self, queue: Queue, max_group: int = 64) -> None:
         self.queue = queue
         self.max_group = max_group
-        self._pending: SimpleQueue[tuple[Inbound, Future[Recorded]] | None] = SimpleQueue()
+        self._pending: SimpleQueue[tuple[Inbound, _Answer] | None] = SimpleQueue()
         self._connection: Connection | None = None  # kept between groups: no pool round trip
         self._checkpointer: Checkpointer | None = None
         path = sqlite_path(queue.engine.url.render_as_string(hide_password=False))
@@ -86,7 +116,7 @@ class InboundWriter:
 
     def record(self, inbound: Inbound, timeout: float = 30.0) -> Recorded:
         """Stores one delivery (with its task); raises what the store raised."""
-        done: Future[Recorded] = Future()
+        done = _Answer()
         self._pending.put((inbound, done))
         return done.result(timeout=timeout)
 
@@ -101,7 +131,7 @@ class InboundWriter:
         """Takes whatever is waiting (up to `max_group`), stores it, tells each caller."""
         closing = False
         while not closing:
-            group: list[tuple[Inbound, Future[Recorded]]] = []
+            group: list[tuple[Inbound, _Answer]] = []
             waiting = self._pending.get()
             while waiting is not None:
                 group.append(waiting)
@@ -116,7 +146,7 @@ class InboundWriter:
                 self._answer(group)
         self._disconnect()
 
-    def _answer(self, group: list[tuple[Inbound, Future[Recorded]]]) -> None:
+    def _answer(self, group: list[tuple[Inbound, _Answer]]) -> None:
         try:
             results = self._write([inbound for inbound, _ in group])
         except Exception as error:  # noqa: BLE001 - every waiting caller learns of it
