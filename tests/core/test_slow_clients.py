@@ -318,3 +318,52 @@ def test_serve_refuses_a_body_over_the_limit_or_of_unknown_length_without_readin
     chunked = FakeScope("POST", "/x", "", [("transfer-encoding", "chunked")])
     status, _, body = serve_one(app, chunked, FakeProtocol([], pause=3600, forever=True))
     assert status == 411 and "Content-Length" in json.loads(body)["message"]
+
+
+def test_serve_gives_each_of_many_concurrent_requests_its_own_answer_from_few_threads():
+    """200 requests at once on the loop, 4 app threads: every one gets the answer to its own
+    body (the hand-off from threads back to the loop never crosses two requests)."""
+    app = WholeRequestWSGI(echo, threads=4, read_timeout=5, max_body_bytes=1000)
+
+    async def all_at_once() -> list[tuple]:
+        protos = [FakeProtocol([f'"{n}"'.encode()]) for n in range(200)]
+        scopes = [
+            FakeScope("POST", f"/n/{n}", "", [("content-length", str(len(f'"{n}"')))])
+            for n in range(200)
+        ]
+        await asyncio.gather(*(app.__rsgi__(s, p) for s, p in zip(scopes, protos, strict=True)))
+        return [p.answer for p in protos]
+
+    answers = asyncio.run(all_at_once())
+    app.__rsgi_del__(None)
+    bodies = [json.loads(body) for _, _, body in answers]
+    assert [b["PATH_INFO"] for b in bodies] == [f"/n/{n}" for n in range(200)]
+    assert [b["body"] for b in bodies] == [f'"{n}"' for n in range(200)]
+
+
+def test_an_app_that_fails_answers_500_and_the_next_request_is_served():
+    calls = []
+
+    def fails_once(environ, start_response):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return echo(environ, start_response)
+
+    app = WholeRequestWSGI(fails_once, threads=1, read_timeout=5, max_body_bytes=1000)
+    scope = FakeScope("POST", "/x", "", [("content-length", "2")])
+    statuses, bodies = asyncio.run(_twice(app, scope))
+    assert statuses == [500, 201]
+    assert json.loads(bodies[0])["error"] == "internal"
+    app.__rsgi_del__(None)
+
+
+async def _twice(app: WholeRequestWSGI, scope: FakeScope) -> tuple[list[int], list[bytes]]:
+    statuses, bodies = [], []
+    for _ in range(2):
+        proto = FakeProtocol([b"{}"])
+        await app.__rsgi__(scope, proto)
+        assert proto.answer is not None
+        statuses.append(proto.answer[0])
+        bodies.append(proto.answer[2])
+    return statuses, bodies
