@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from connector.config import Settings
 from connector.systems.woocommerce.webhooks import signature
 from connector_sandbox.wiring import free_port, wait_listening
 
@@ -195,7 +196,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=Settings.http_workers,
+        help="server processes of both servers (default: CONNECTOR_HTTP_WORKERS's default)",
+    )
     parser.add_argument("--database-url", help="the store (default: a new SQLite file)")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
