@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from connector.errors import ConnectorError, PermanentError
 from connector.identity import take_turns
 from connector.store import reading
+from connector.store.raw import RawSQL, as_json, run_returning, select_rows
 from connector.store.tables import identity_keys, loyalty_accounts, loyalty_entries
 
 log = logging.getLogger(__name__)
@@ -160,9 +161,7 @@ class Postings:
     ) -> bool:
         """Adds one entry; False (and nothing written) when its key was already used."""
         assert kind in KINDS, kind
-        if self.connection.scalar(
-            select(loyalty_entries.c.id).where(loyalty_entries.c.idempotency_key == key)
-        ):
+        if select_rows(self.connection, _ENTRY_BY_KEY, (key,)):
             return False
         after = Sums(
             self.sums.available + available, self.sums.pending + pending, self.sums.held + held
@@ -171,21 +170,23 @@ class Postings:
             raise InsufficientBalance(-available, self.sums.available)
         if after.pending < 0 or after.held < 0:
             raise PermanentError(f"ledger entry {key} would make a balance negative", "ledger")
-        self.connection.execute(
-            insert(loyalty_entries).values(
-                customer_id=self.customer_id,
-                kind=kind,
-                available=available,
-                pending=pending,
-                held=held,
-                shortfall=shortfall,
-                reverses=reverses,
-                order_id=order_id,
-                idempotency_key=key,
-                created_at=self.now,
-                expires_at=expires_at,
-                detail=detail,
-            )
+        run_returning(
+            self.connection,
+            _INSERT_ENTRY,
+            (
+                self.customer_id,
+                kind,
+                available,
+                pending,
+                held,
+                shortfall,
+                reverses,
+                order_id,
+                key,
+                self.now,
+                expires_at,
+                as_json(detail),  # None as JSON null, as the JSON type stores it
+            ),
         )
         self.sums = after
         self.posted += 1
@@ -193,14 +194,22 @@ class Postings:
 
 
 def _sums(connection: Connection, customer_id: str) -> Sums:
-    row = connection.execute(
-        select(
-            func.coalesce(func.sum(loyalty_entries.c.available), 0),
-            func.coalesce(func.sum(loyalty_entries.c.pending), 0),
-            func.coalesce(func.sum(loyalty_entries.c.held), 0),
-        ).where(loyalty_entries.c.customer_id == customer_id)
-    ).one()
+    row = select_rows(connection, _SUMS, (customer_id,))[0]
     return Sums(int(row[0]), int(row[1]), int(row[2]))
+
+
+# The statements of every posting, in plain SQL on the transaction's cursor
+# (connector/store/raw.py): an order's accrual runs them inside SQLite's one write turn.
+_SUMS = RawSQL(
+    "SELECT COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0), COALESCE(SUM(held), 0)"
+    " FROM loyalty_entries WHERE customer_id = ?"
+)
+_ENTRY_BY_KEY = RawSQL("SELECT id FROM loyalty_entries WHERE idempotency_key = ?")
+_INSERT_ENTRY = RawSQL(
+    "INSERT INTO loyalty_entries (customer_id, kind, available, pending, held, shortfall,"
+    " reverses, order_id, idempotency_key, created_at, expires_at, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def luhn_digit(digits: str) -> str:

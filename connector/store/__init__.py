@@ -74,8 +74,9 @@ def _tune_sqlite(engine: Engine, synchronous: str, lock_path: Path) -> None:
             dbapi_connection.execute("BEGIN")
             return
         # IMMEDIATE takes the write lock up front, so a transaction that reads and then
-        # writes can never fail on lock upgrade.
-        write_turn.acquire()
+        # writes can never fail on lock upgrade. A caller that must not wait long (the shared
+        # rate bucket) says how long it may, with the `write_turn_timeout` option.
+        write_turn.acquire(connection.get_execution_options().get("write_turn_timeout"))
         connection.info["write_turn"] = True
         try:
             dbapi_connection.execute("BEGIN IMMEDIATE")
@@ -110,45 +111,59 @@ class WriteTurn:
         self._depth = 0
         self._fd: int | None = None
         self._pid = os.getpid()
+        self._owner: int | None = None  # the thread holding the turn
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float | None = None) -> None:
+        """Waits for the turn (`timeout` seconds at most, else the turn's own time-out). With
+        a `timeout`, a thread that already holds the turn is refused at once: its second
+        transaction would wait for its own first one."""
         if self._pid != os.getpid():  # a forked child keeps nothing of its parent's turn
             with _FORKED_RESET:
                 if self._pid != os.getpid():
                     self._threads, self._depth, self._fd = threading.RLock(), 0, None
+                    self._owner = None
                     self._pid = os.getpid()
-        self._threads.acquire()
+        if timeout is not None and self._owner == threading.get_ident():
+            raise self._locked("held by this thread")
+        if not self._threads.acquire(timeout=-1 if timeout is None else timeout):
+            raise self._locked("another thread holds it")
         if self._depth == 0 and fcntl is not None:
             try:
-                self._lock_file()
+                self._lock_file(self.timeout if timeout is None else timeout)
             except BaseException:
                 self._threads.release()
                 raise
         self._depth += 1
+        self._owner = threading.get_ident()
 
     def release(self) -> None:
         self._depth -= 1
-        if self._depth == 0 and fcntl is not None and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._depth == 0:
+            self._owner = None
+            if fcntl is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
 
-    def _lock_file(self) -> None:
+    def _lock_file(self, timeout: float) -> None:
         if self._fd is None:  # a forked child must not share its parent's open file
             self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    # What SQLite itself raises when its busy timeout runs out.
-                    raise OperationalError(
-                        "BEGIN IMMEDIATE",
-                        None,
-                        sqlite3.OperationalError(f"database is locked ({self.lock_path})"),
-                    ) from None
+                    raise self._locked("another process holds it") from None
                 time.sleep(0.0005)
+
+    def _locked(self, why: str) -> OperationalError:
+        """What SQLite itself raises when its busy timeout runs out."""
+        return OperationalError(
+            "BEGIN IMMEDIATE",
+            None,
+            sqlite3.OperationalError(f"database is locked ({self.lock_path}: {why})"),
+        )
 
 
 def take_turns(connection: Connection, names: Iterable[str]) -> None:

@@ -13,7 +13,9 @@ per `batch` call, a few times a second at most. The level is drained by wall-clo
 clock processes share (machines sharing a store keep it with NTP; a skew of a few tens of
 milliseconds is within the bucket's jitter headroom, `Plan.jitter`). If the store does not
 answer, the process limits itself alone, in memory, until it does: the portal's own bucket is
-the backstop (its refusal fills ours).
+the backstop (its refusal fills ours). The same happens for one reservation when SQLite's write
+turn is not free within a second, or is held by the asking thread itself (a call made inside a
+write transaction), so a reservation can never wait on its own caller.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.http import LeakyBucket
-from connector.store import take_turns
+from connector.store import reading, take_turns
 from connector.store.tables import rate_buckets
 
 log = logging.getLogger("connector.store")
 
 NAME_LENGTH = 200  # rate_buckets.name
+TURN_WAIT = 1.0  # seconds a reservation waits for SQLite's write turn before going alone
 
 
 class StoredBucket(LeakyBucket):
@@ -54,7 +57,7 @@ class StoredBucket(LeakyBucket):
 
     def level(self) -> float:
         """The bucket's level now (0 for a bucket never used)."""
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             row = connection.execute(
                 select(rate_buckets.c.level, rate_buckets.c.updated_at).where(
                     rate_buckets.c.name == self.name
@@ -81,7 +84,12 @@ class StoredBucket(LeakyBucket):
         return wait
 
     def _update_stored(self, change: Callable[[float], float]) -> float:
-        with self.engine.begin() as connection:
+        # A request slot never waits long for SQLite's write turn: the thread asking may be a
+        # dispatcher's sender whose caller holds the turn while it waits for its answer.
+        with (
+            self.engine.connect().execution_options(write_turn_timeout=TURN_WAIT) as connection,
+            connection.begin(),
+        ):
             take_turns(connection, [f"rate_bucket:{self.name}"])
             row = connection.execute(
                 select(rate_buckets.c.level, rate_buckets.c.updated_at).where(

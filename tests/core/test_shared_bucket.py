@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from sqlalchemy import create_engine
@@ -123,3 +124,34 @@ def test_the_services_client_keeps_its_bucket_in_the_store_named_by_host_not_sec
         assert not isinstance(Bitrix24Client.from_settings(settings).bucket, StoredBucket)
     finally:
         engine.dispose()
+
+
+def test_a_call_made_inside_a_write_transaction_reserves_without_waiting_for_itself(services):
+    """SQLite: the asking thread already holds the write turn (a Bitrix24 call inside a store
+    transaction). Waiting for the turn would wait for itself; the slot is reserved in memory."""
+    bucket = StoredBucket(services.engine, "bitrix24:shop", 2.0, 2)
+    waits: list[float] = []
+
+    def inside_a_transaction() -> None:
+        with services.engine.begin():
+            waits.extend(bucket.reserve() for _ in range(3))
+
+    thread = threading.Thread(target=inside_a_transaction, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the reservation waited for its own transaction"
+    assert waits == pytest.approx([0.0, 0.0, 0.5], abs=0.05)
+
+
+def test_a_sender_whose_caller_holds_the_write_turn_is_not_held_up_for_long(services):
+    """SQLite: a dispatcher's sender reserves while the task waiting for it holds the write
+    turn. The sender gives up on the store after `TURN_WAIT` and reserves in memory, so the
+    task gets its answer instead of both waiting forever."""
+    bucket = StoredBucket(services.engine, "bitrix24:shop", 2.0, 2)
+    answered = threading.Event()
+    sender = threading.Thread(target=lambda: (bucket.reserve(), answered.set()), daemon=True)
+    with services.engine.begin():
+        sender.start()
+        assert answered.wait(timeout=20), "the sender waited for the task holding the turn"
+    bucket.reserve()  # the store answers again: shared once more
+    assert bucket.level() == pytest.approx(1.0, abs=0.1)
