@@ -98,9 +98,13 @@ def run_returning(
 
 @contextlib.contextmanager
 def _cursor(connection: Connection, sql: str) -> Iterator[Any]:
-    """A DBAPI cursor inside `connection`'s transaction (which SQLAlchemy began), closed after
-    use. Driver errors become SQLAlchemy's (`OperationalError`, `IntegrityError`...), as on
-    every other statement, so callers handle one family of errors."""
+    """A DBAPI cursor inside `connection`'s transaction, closed after use. A connection with no
+    transaction yet begins one, as SQLAlchemy's own statements do (autobegin: the store's
+    write turn and `BEGIN IMMEDIATE` on SQLite, a transaction the caller commits everywhere).
+    Driver errors become SQLAlchemy's (`OperationalError`, `IntegrityError`...), as on every
+    other statement, so callers handle one family of errors."""
+    if not connection.in_transaction():
+        connection.begin()
     driver_error = connection.dialect.loaded_dbapi.Error
     raw = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:

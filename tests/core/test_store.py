@@ -174,3 +174,19 @@ def test_a_process_waits_for_a_migration_in_progress_and_says_so_when_it_lasts_t
     with migration_held_elsewhere(store_url):  # a store at head needs no turn
         assert upgrade(engine, wait_seconds=0.3) == head
     engine.dispose()
+
+
+def test_a_plain_sql_write_on_a_connection_not_yet_begun_is_kept_by_its_commit(
+    any_store_services,
+):
+    """`connector/store/raw.py` begins a transaction as SQLAlchemy's own statements do: a link
+    saved on a fresh connection and then committed is there, on SQLite and PostgreSQL."""
+    from connector.identity import link_of, save_link
+
+    engine = any_store_services.engine
+    with engine.connect() as connection:
+        save_link(connection, "order", "woocommerce-7", "bitrix24", "42", data={"seen": "yes"})
+        assert connection.in_transaction()
+        connection.commit()
+    found = link_of(engine, "order", "woocommerce-7", "bitrix24")
+    assert found is not None and found.external_id == "42" and found.data == {"seen": "yes"}
