@@ -150,18 +150,22 @@ def order_id_for(system: str, external_id: str) -> str:
 
 
 def _row_to_link(row: Any) -> Link:
-    return Link(
-        entity=row.entity,
-        canonical_id=row.canonical_id,
-        system=row.system,
-        external_id=row.external_id,
-        fingerprint=row.fingerprint,
-        version=row.version,
-        data=dict(row.data or {}),
+    """A link from a SQLAlchemy row of `links` (its JSON `data` already decoded)."""
+    return _tuple_to_link(
+        (
+            row.entity,
+            row.canonical_id,
+            row.system,
+            row.external_id,
+            row.fingerprint,
+            row.version,
+            row.data,
+        )
     )
 
 
 def _tuple_to_link(row: tuple[Any, ...]) -> Link:
+    """A link from the columns `_LINK_SELECT` names, in its order (`data` as text or decoded)."""
     entity, canonical_id, system, external_id, fingerprint, version, data = row
     return Link(
         entity=entity,
