@@ -66,9 +66,14 @@ def insert_each(
     return returned
 
 
-def select_column(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+def _text(connection: Connection, sql: str | RawSQL) -> str:
+    """A statement with `?` placeholders, in the driver's style."""
+    return (sql if isinstance(sql, RawSQL) else RawSQL(sql)).text(connection)
+
+
+def select_column(connection: Connection, sql: str | RawSQL, params: Sequence[Any]) -> list[Any]:
     """The first column of every row `sql` (with `?` placeholders) selects."""
-    text = RawSQL(sql).text(connection)
+    text = _text(connection, sql)
     with _cursor(connection, text) as raw:
         raw.execute(text, tuple(params))
         return [row[0] for row in raw.fetchall()]
@@ -78,7 +83,7 @@ def select_rows(
     connection: Connection, sql: str | RawSQL, params: Sequence[Any]
 ) -> list[tuple[Any, ...]]:
     """Every row `sql` (with `?` placeholders) selects, as tuples."""
-    text = (sql if isinstance(sql, RawSQL) else RawSQL(sql)).text(connection)
+    text = _text(connection, sql)
     with _cursor(connection, text) as raw:
         raw.execute(text, tuple(params))
         return [tuple(row) for row in raw.fetchall()]
@@ -88,7 +93,7 @@ def run_returning(
     connection: Connection, sql: str | RawSQL, params: Sequence[Any]
 ) -> list[tuple[Any, ...]]:
     """Runs one statement (with `?` placeholders); the rows it returns, if any."""
-    text = (sql if isinstance(sql, RawSQL) else RawSQL(sql)).text(connection)
+    text = _text(connection, sql)
     with _cursor(connection, text) as raw:
         raw.execute(text, tuple(params))
         if raw.description is None:
