@@ -511,8 +511,9 @@ class Queue:
         return found is not None
 
     def wake(self, connection: Connection, kind: str, ordering_keys: Sequence[str]) -> int:
-        """Makes due now the queued tasks of `kind` heading these keys that wait for later (a
-        `NotReady` wait for the record the caller has just made). Inside the caller's
+        """Makes due now the tasks of `kind` on these keys that wait for later (a `NotReady`
+        wait, or a push enqueued to wait, for the record the caller has just made), whether
+        they head their key or wait their turn behind another task of it. Inside the caller's
         transaction: the wake is durable with the record. Returns how many were woken."""
         if not ordering_keys:
             return 0
@@ -521,7 +522,7 @@ class Queue:
             update(tasks)
             .where(
                 tasks.c.ordering_key.in_(sorted(set(ordering_keys))),
-                tasks.c.state == QUEUED,
+                tasks.c.state.in_((QUEUED, WAITING)),
                 tasks.c.kind == kind,
                 tasks.c.run_at > now,
             )

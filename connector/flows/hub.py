@@ -23,6 +23,7 @@ from connector.tasks import TaskContext
 
 if TYPE_CHECKING:
     from connector.services import Services
+    from connector.systems.registry import System
 
 log = logging.getLogger("connector.flows")
 
@@ -129,6 +130,7 @@ def push(
     target_id: str,
     payload: Mapping[str, Any] | None = None,
     dedupe_key: str | None = None,
+    run_at: float | None = None,
 ) -> None:
     """Enqueues one push task with its target's ordering key, inside the caller's transaction."""
     # a task context (or a test's stand-in for one) carries the services
@@ -136,7 +138,12 @@ def push(
     key = services.systems.push_key(kind, target_id)
     body = {"id": target_id, **(payload or {})}
     services.queue.enqueue(
-        kind, body, dedupe_key=dedupe_key, ordering_key=key, connection=connection
+        kind,
+        body,
+        dedupe_key=dedupe_key,
+        ordering_key=key,
+        connection=connection,
+        run_at=run_at,
     )
 
 
@@ -146,18 +153,45 @@ SHOP_REF = {"customer": "cid", "order": "oid"}
 
 
 def fan_out(
-    connection: Connection, ctx: Any, entity: str, canonical_id: str, exclude: str | None
+    connection: Connection,
+    ctx: Any,
+    entity: str,
+    canonical_id: str,
+    exclude: str | None,
+    parents: Mapping[str, str | None] | None = None,
 ) -> None:
     """One push task per configured system that receives `entity` (its `receives`
-    declaration, connector/systems/registry.py), except the one the change came from."""
+    declaration, connector/systems/registry.py), except the one the change came from.
+
+    `parents` names the records this one refers to (an order's customer). Where a system
+    declares that it needs one linked first (`push_after`) and it is not linked there yet,
+    the push is enqueued to wait: the parent's push wakes it when it links the parent, and
+    the wait is a safety net only (`WOKEN_WAIT_SECONDS`)."""
     services = getattr(ctx, "services", ctx)
     for system, kind in services.systems.receivers(entity):
         if system.name == exclude or not services.enabled(system.name):
             continue
         if not system.linked_only:
-            push(connection, services, kind, canonical_id)
+            run_at = _after_parent(connection, services, system, entity, parents or {})
+            push(connection, services, kind, canonical_id, run_at=run_at)
         elif (held := link_of(connection, entity, canonical_id, system.name)) is not None:
             push(connection, services, kind, held.external_id, {SHOP_REF[entity]: canonical_id})
+
+
+def _after_parent(
+    connection: Connection,
+    services: Services,
+    system: System,
+    entity: str,
+    parents: Mapping[str, str | None],
+) -> float | None:
+    """When a push of `entity` to `system` is due: None (now), or after a safety-net wait
+    while the parent it must name is not linked there yet."""
+    parent = system.push_after.get(entity)
+    parent_id = parents.get(parent) if parent else None
+    if not parent or not parent_id or link_of(connection, parent, parent_id, system.name):
+        return None
+    return services.queue.clock() + WOKEN_WAIT_SECONDS
 
 
 def systems_enabled(services: Services, names: Iterable[str]) -> list[str]:

@@ -159,7 +159,7 @@ def ingest_order(
         )
         if change.changed - {"updated_at"} or kept:
             # a kept conflict is written back to the source too: the owner's value wins there
-            fan_out_order(connection, ctx, oid, exclude=None if kept else system)
+            fan_out_order(connection, ctx, oid, exclude=None if kept else system, customer_id=cid)
         report_order_change(connection, ctx, change)
     return oid
 
@@ -176,9 +176,17 @@ def _with_order(
     return merged
 
 
-def fan_out_order(connection: Connection, ctx: Any, oid: str, exclude: str | None) -> None:
-    """One push task per target system that holds (or should hold) this order."""
-    fan_out(connection, ctx, "order", oid, exclude)
+def fan_out_order(
+    connection: Connection,
+    ctx: Any,
+    oid: str,
+    exclude: str | None,
+    customer_id: str | None = None,
+) -> None:
+    """One push task per target system that holds (or should hold) this order; given its
+    `customer_id`, a system that must link the customer first (a deal names its contact)
+    gets a push that waits for the customer's push to wake it."""
+    fan_out(connection, ctx, "order", oid, exclude, parents={"customer": customer_id})
 
 
 def woocommerce_order(ctx: TaskContext, payload: dict[str, Any]) -> None:

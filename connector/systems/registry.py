@@ -49,9 +49,12 @@ A system that receives an entity gets a push task of kind `receives[entity]` (de
 `push.<system>.<entity>`) whenever the hub's entity changes from another system, with the
 ordering key `keys.record(<ordering entity>, <system>, <id>)`; `push_ordering` names the
 ordering entity of a kind whose records are not its last word (`push.bitrix24.balance` orders
-with the contact). A `linked_only` system is told only about records it already holds (a shop
-is never sent another channel's customers): its push payload carries the canonical id under
-`cid` (customers) or `oid` (orders) and the task targets the system's own id.
+with the contact). `push_after` names what a record's push waits for: Bitrix24's deal names its
+contact, so an order's push whose customer has no contact yet is enqueued to wait, and the
+contact's push wakes it once it links the contact. A `linked_only` system is told only about
+records it already holds (a shop is never sent another channel's customers): its push payload
+carries the canonical id under `cid` (customers) or `oid` (orders) and the task targets the
+system's own id.
 """
 
 from __future__ import annotations
@@ -165,6 +168,10 @@ class System:
     sends: frozenset[str] | Iterable[str] = frozenset()
     # push kind -> the entity its ordering key names, when not the kind's last word
     push_ordering: Mapping[str, str] = field(default_factory=dict)
+    # entity -> the entity its records name, which must be linked here first (a deal names
+    # its contact): a push of a record whose parent is not linked yet is enqueued to wait,
+    # and the parent's push wakes it (`Queue.wake`) instead of it running once for nothing
+    push_after: Mapping[str, str] = field(default_factory=dict)
     # told only about records it already holds (a shop): see the module docstring
     linked_only: bool = False
     # a sales channel: its customer edits yield to the owners the mappings name (`owner:`)

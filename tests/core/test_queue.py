@@ -242,6 +242,23 @@ def test_a_task_waiting_for_a_record_is_woken_by_its_maker_and_no_other_task_is(
     assert sorted(t.id for t in queue.claim("w", limit=5)) == sorted([other_deal, other_kind])
 
 
+def test_a_woken_task_that_waits_its_turn_is_due_as_soon_as_its_turn_comes(queue, clock):
+    ahead = queue.enqueue("push.deal", {"id": "o1"}, ordering_key="deal:o1")
+    behind = queue.enqueue(
+        "push.deal", {"id": "o1"}, ordering_key="deal:o1", run_at=clock.now + 60
+    )  # enqueued to wait for the contact
+    assert queue.get(behind)["state"] == "waiting"
+
+    with queue.engine.begin() as connection:  # the contact push links the contact
+        assert queue.wake(connection, "push.deal", ["deal:o1"]) == 1
+
+    [head] = queue.claim("w", limit=5)
+    assert head.id == ahead
+    queue.complete(head, "w")
+    [woken] = queue.claim("w", limit=5)  # no minute's wait left once its turn comes
+    assert woken.id == behind
+
+
 def test_pending_sees_a_queued_or_running_task_of_its_kind_and_key_only(queue):
     assert not queue.pending("push.contact", "contact:c1")
     queue.enqueue("push.contact", {"id": "c1"}, ordering_key="contact:c1")

@@ -132,6 +132,15 @@ class World:
         with self.services.engine.connect() as connection:
             return list(connection.scalars(select(tasks.c.kind).order_by(tasks.c.id)))
 
+    def due_tasks(self) -> list[dict[str, Any]]:
+        """The unfinished tasks a worker could claim now."""
+        now = self.services.queue.clock()
+        with self.services.engine.connect() as connection:
+            rows = connection.execute(
+                select(tasks).where(tasks.c.state == "queued", tasks.c.run_at <= now)
+            )
+            return [dict(row) for row in rows.mappings()]
+
     def tasks_of(self, kind: str) -> list[dict[str, Any]]:
         with self.services.engine.connect() as connection:
             rows = connection.execute(

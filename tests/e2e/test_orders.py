@@ -44,6 +44,27 @@ def test_a_guest_order_becomes_one_contact_a_deal_and_a_mailchimp_order(world):
     assert member["status"] == "transactional"  # no consent: never subscribed
 
 
+def test_a_new_customers_deal_push_waits_until_the_contacts_push_wakes_it(world):
+    world.guest_order("marta@example.com", "+380671112233", pay=True)
+    world.wait_deliveries()
+    queue, worker = world.services.queue, world.worker
+    [shop_order] = queue.claim(worker.name)  # the shop's webhook: the order enters the hub
+    assert shop_order.kind == "woocommerce.order"
+    assert worker.execute(shop_order)
+    queue.complete(shop_order, worker.name)
+
+    due = {task["kind"] for task in world.due_tasks()}
+    assert "push.bitrix24.contact" in due
+    assert "push.bitrix24.deal" not in due  # it would only find no contact to name yet
+    world.settle()
+
+    [contact] = world.contacts()
+    [deal] = world.deals()
+    assert deal["CONTACT_ID"] == contact["ID"]
+    [push] = world.tasks_of("push.bitrix24.deal")
+    assert (push["state"], push["attempts"], push["last_error"]) == ("done", 1, None)
+
+
 def test_a_manager_moving_the_deal_changes_the_shop_status_once(world):
     order = world.guest_order("ivan@example.com", "+380671234567", pay=True)
     world.settle()

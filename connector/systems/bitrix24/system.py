@@ -73,6 +73,7 @@ SYSTEM = System(
     ),
     # connected by an inbound webhook or as an OAuth app
     configured=any_set("bitrix24_webhook_url", "bitrix24_client_id"),
+    push_after={"order": "customer"},  # a deal names its contact
     client=client,
     blueprint="connector.systems.bitrix24.routes:blueprint",  # its webhook route
     jobs="connector.systems.bitrix24.jobs:JOBS",
