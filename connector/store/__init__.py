@@ -40,7 +40,17 @@ def create_store_engine(settings: Settings) -> Engine:
             raise ConfigError(
                 f"CONNECTOR_DATABASE_URL: cannot create {path.parent}: {error.strerror}"
             ) from None
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # A connection for every thread that may use the store at once (the worker's, the web
+        # server's, and a few of the services' own), opened as they are first needed. With
+        # fewer, threads queue for connections: at 64 worker threads SQLAlchemy's default of
+        # 15 cost an eighth of the flow's throughput (bench/flow.py) in hand-offs.
+        threads = settings.worker_threads + settings.http_threads + 8
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=threads,
+            max_overflow=threads,
+        )
         _tune_sqlite(engine, settings.sqlite_synchronous, path.with_name(path.name + ".lock"))
         return engine
     if url.startswith("sqlite"):

@@ -190,3 +190,16 @@ def test_a_plain_sql_write_on_a_connection_not_yet_begun_is_kept_by_its_commit(
         connection.commit()
     found = link_of(engine, "order", "woocommerce-7", "bitrix24")
     assert found is not None and found.external_id == "42" and found.data == {"seen": "yes"}
+
+
+def test_a_sqlite_store_has_a_connection_ready_for_every_thread_that_may_use_it(tmp_path):
+    settings = make_settings(tmp_path, worker_threads=40, http_threads=8)
+    engine = create_store_engine(settings)
+    try:
+        held = [engine.connect() for _ in range(40 + 8)]  # no thread queues for a connection
+        assert engine.pool.checkedout() == 48
+        assert engine.pool.overflow() <= 0  # all of them the pool's own, none beyond it
+        for connection in held:
+            connection.close()
+    finally:
+        engine.dispose()
