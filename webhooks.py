@@ -43,10 +43,16 @@ def services() -> Services:
     return found
 
 
+# the answers most deliveries get, written once
+_PLAIN = {outcome: json.dumps({"status": outcome}) for outcome in ("accepted", "duplicate")}
+
+
 def answer(status: int, source: str, outcome: str, **body: Any) -> tuple[Response, int]:
     """The JSON answer of a webhook route, counted by source and outcome."""
-    services().metrics.webhooks.labels(source, outcome).inc()
-    text = json.dumps({"status": outcome, **body})
+    metrics = services().metrics
+    metrics.count(metrics.webhooks, source, outcome)
+    plain = not body and outcome in _PLAIN
+    text = _PLAIN[outcome] if plain else json.dumps({"status": outcome, **body})
     return Response(text, status=status, mimetype="application/json"), status
 
 

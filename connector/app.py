@@ -57,7 +57,7 @@ def create_app(services: Services | None = None) -> Flask:
     def internal(_error: Any) -> tuple[Response, int]:
         if request.path.startswith("/webhooks/"):  # the webhook figures show the failure too
             source = (request.path.split("/") + ["", "", "unknown"])[2]
-            services.metrics.webhooks.labels(source, "error").inc()
+            services.metrics.count(services.metrics.webhooks, source, "error")
         return jsonify(error="internal", message="internal error; nothing was acknowledged"), 500
 
     @app.after_request
@@ -66,7 +66,7 @@ def create_app(services: Services | None = None) -> Flask:
         error handler), by route pattern: never the path, which can hold a URL secret."""
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         status = f"{response.status_code // 100}xx"
-        services.metrics.http_responses.labels(route, status).inc()
+        services.metrics.count(services.metrics.http_responses, route, status)
         return response
 
     return app

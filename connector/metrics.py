@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -28,6 +29,9 @@ class QueueCollector(Collector):
             "Age of the oldest queued task",
             value=stats.oldest_queued_age or 0.0,
         )
+
+
+MAX_CHILDREN = 1000
 
 
 class Metrics:
@@ -58,3 +62,15 @@ class Metrics:
         )
         if queue is not None:
             self.registry.register(QueueCollector(queue))
+        # (counter, label values) -> its child: `labels()` checks and locks on every call,
+        # and the webhook intake counts twice per request
+        self._children: dict[tuple[Counter, tuple[str, ...]], Any] = {}
+
+    def count(self, counter: Counter, *labels: str) -> None:
+        """Adds one to the child of `counter` with these label values, looked up once."""
+        child = self._children.get((counter, labels))
+        if child is None:
+            child = counter.labels(*labels)
+            if len(self._children) < MAX_CHILDREN:  # values a stranger chose stay uncached
+                self._children[(counter, labels)] = child
+        child.inc()

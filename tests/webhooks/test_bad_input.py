@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from connector import metrics as metrics_module
 from connector.services import Services
 from connector.store.tables import inbound_events, tasks
 from connector.systems import shop
@@ -264,3 +265,16 @@ def test_a_url_secret_never_reaches_the_metrics(client, services) -> None:
     assert CDEK_SECRET not in scraped
     assert 'route="/webhooks/cdek/<secret>",status="4xx"' in scraped
     assert 'route="unmatched",status="4xx"' in scraped
+
+
+def test_counts_stay_exact_for_label_values_past_those_kept_at_hand(monkeypatch) -> None:
+    monkeypatch.setattr(metrics_module, "MAX_CHILDREN", 2)
+    metrics = metrics_module.Metrics()
+    for source in ("woocommerce", "bitrix24", "stranger-1", "woocommerce", "stranger-1"):
+        metrics.count(metrics.webhooks, source, "accepted")
+
+    def counted(source: str) -> float | None:
+        labels = {"source": source, "outcome": "accepted"}
+        return metrics.registry.get_sample_value("connector_webhooks_received_total", labels)
+
+    assert [counted(s) for s in ("woocommerce", "bitrix24", "stranger-1")] == [2.0, 1.0, 2.0]

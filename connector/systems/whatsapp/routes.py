@@ -44,10 +44,11 @@ def verify(body: bytes, given: str | None, secret: str | None) -> bool:
 def handshake() -> tuple[Response, int]:
     token = webhooks.services().settings.of(WhatsAppSettings).verify_token
     mode, challenge = request.args.get("hub.mode"), request.args.get("hub.challenge", "")
+    metrics = webhooks.services().metrics
     if mode != "subscribe" or not webhooks.same(request.args.get("hub.verify_token"), token):
-        webhooks.services().metrics.webhooks.labels(SOURCE, "forbidden").inc()
+        metrics.count(metrics.webhooks, SOURCE, "forbidden")
         return Response("verify token mismatch", 403, mimetype="text/plain"), 403
-    webhooks.services().metrics.webhooks.labels(SOURCE, "verified").inc()
+    metrics.count(metrics.webhooks, SOURCE, "verified")
     return Response(challenge, 200, mimetype="text/plain"), 200
 
 
