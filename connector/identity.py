@@ -149,7 +149,7 @@ def order_id_for(system: str, external_id: str) -> str:
 # --------------------------------------------------------------------------- links
 
 
-def _row_to_link(row: Any) -> Link:
+def link_from_row(row: Any) -> Link:
     """A link from a SQLAlchemy row of `links` (its JSON `data` already decoded)."""
     return _tuple_to_link(
         (
@@ -301,7 +301,7 @@ def find_links_by_data(
         links.c.data[key].as_string() == value,
     )
     with reading(engine) as connection:
-        return [_row_to_link(row) for row in connection.execute(query).all()]
+        return [link_from_row(row) for row in connection.execute(query).all()]
 
 
 # --------------------------------------------------------------------------- identity keys

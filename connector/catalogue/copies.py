@@ -30,7 +30,7 @@ from connector.catalogue.rules import CatalogueRules, rules_for
 from connector.catalogue.store import products
 from connector.errors import ConnectorError, PermanentError
 from connector.flows.exporter import Exporter, Plan, Push, Write, audit_write
-from connector.identity import Link, _row_to_link, fingerprint, save_link
+from connector.identity import Link, fingerprint, link_from_row, save_link
 from connector.store import reading
 from connector.store.tables import links
 from connector.systems.bitrix24 import products as b24
@@ -109,7 +109,7 @@ def links_of_products(engine: Any, system: str, ids: Sequence[str]) -> dict[str,
                 links.c.canonical_id.in_(list(ids[start : start + 500])),
             )
             for row in connection.execute(query):
-                found[row.canonical_id] = _row_to_link(row)
+                found[row.canonical_id] = link_from_row(row)
     return found
 
 
