@@ -42,12 +42,12 @@ from connector.analytics.figures import (
 from connector.analytics.rules import AnalyticsRules, rules_for, slug
 from connector.errors import MappingsUnusable
 from connector.store import reading
+from connector.store.raw import RawSQL, from_json, run_returning, select_column, select_rows
 from connector.store.tables import (
     analytics_orders,
     analytics_runs,
     customer_figures,
     segment_transitions,
-    tasks,
 )
 
 if TYPE_CHECKING:
@@ -61,38 +61,53 @@ MEMBER_EVENT = "push.mailchimp.event"
 BATCH = 50  # Bitrix24 runs at most 50 commands in one `batch` call
 CHUNK = 2000  # customers written per transaction in the nightly run
 
-# The statements of the order-event path, built once (building a statement costs more Python
-# than SQLite takes to run it): values come as bound parameters.
+# The statements of the order-event path, in plain SQL on the transaction's cursor
+# (connector/store/raw.py): they run inside every order's write, where SQLAlchemy's execution
+# path cost more Python than SQLite takes to run them.
 _AO, _CF = analytics_orders, customer_figures
-_OWNER = select(_AO.c.customer_id).where(_AO.c.order_id == bindparam("oid"))
-_ADD_ORDER = insert(_AO)
-_CHANGE_ORDER = update(_AO).where(_AO.c.order_id == bindparam("oid"))
-_ONE_SUMMARY = (
-    select(
-        _AO.c.channel,
-        _AO.c.category,
-        func.count(),
-        func.sum(_AO.c.amount),
-        func.min(_AO.c.ordered_at),
-        func.max(_AO.c.ordered_at),
-    )
-    .where(
-        _AO.c.customer_id == bindparam("cid"),
-        _AO.c.counts == 1,
-        _AO.c.ordered_at >= bindparam("since"),
-    )
-    .group_by(_AO.c.channel, _AO.c.category)
+_ORDER_VALUES = ("customer_id", "ordered_at", "amount", "counts", "channel", "category")
+_OWNER = RawSQL("SELECT customer_id FROM analytics_orders WHERE order_id = ?")
+_ADD_ORDER = RawSQL(
+    f"INSERT INTO analytics_orders (order_id, {', '.join(_ORDER_VALUES)}, updated_at)"
+    f" VALUES ({', '.join('?' * (len(_ORDER_VALUES) + 2))})"
 )
-_FIGURES = select(_CF).where(_CF.c.customer_id == bindparam("cid"))
-_ADD_FIGURES = insert(_CF)
-_CHANGE_FIGURES = update(_CF).where(_CF.c.customer_id == bindparam("cid"))
-_TASK_OF_KEY = select(tasks.c.id).where(tasks.c.dedupe_key == bindparam("key"))
-_LATEST_RUN = (
-    select(analytics_runs.c.cutoffs, analytics_runs.c.model)
-    .where(analytics_runs.c.finished_at.is_not(None))
-    .order_by(analytics_runs.c.id.desc())
-    .limit(1)
+_CHANGE_ORDER = RawSQL(
+    f"UPDATE analytics_orders SET {', '.join(f'{c} = ?' for c in _ORDER_VALUES)},"
+    " updated_at = ? WHERE order_id = ?"
 )
+_ONE_SUMMARY = RawSQL(
+    "SELECT channel, category, COUNT(*), SUM(amount), MIN(ordered_at), MAX(ordered_at)"
+    " FROM analytics_orders WHERE customer_id = ? AND counts = 1 AND ordered_at >= ?"
+    " GROUP BY channel, category"
+)
+_FIGURE_COLUMNS = tuple(column.name for column in _CF.c)
+_FIGURES = RawSQL(
+    f"SELECT {', '.join(_FIGURE_COLUMNS)} FROM customer_figures WHERE customer_id = ?"
+)
+_TASK_OF_KEY = RawSQL("SELECT id FROM tasks WHERE dedupe_key = ?")
+_LATEST_RUN = RawSQL(
+    "SELECT cutoffs, model FROM analytics_runs WHERE finished_at IS NOT NULL"
+    " ORDER BY id DESC LIMIT 1"
+)
+
+
+def _write_figures(connection: Connection, cid: str, row: dict[str, Any], new: bool) -> None:
+    """Inserts a customer's figures row, or updates the columns `row` names."""
+    names = [name for name in row if name != "customer_id"]
+    for name in names:
+        if name not in _FIGURE_COLUMNS or name == "published":  # never written here
+            raise ValueError(f"customer_figures: {name!r} is not a figure column")
+    values = [row[name] for name in names]
+    if new:
+        sql = (
+            f"INSERT INTO customer_figures (customer_id, {', '.join(names)})"
+            f" VALUES ({', '.join('?' * (len(names) + 1))})"
+        )
+        run_returning(connection, sql, [cid, *values])
+    else:
+        sets = ", ".join(f"{name} = ?" for name in names)
+        sql = f"UPDATE customer_figures SET {sets} WHERE customer_id = ?"
+        run_returning(connection, sql, [*values, cid])
 
 
 def _now(services: Services) -> float:
@@ -108,20 +123,20 @@ def _since(rules: AnalyticsRules, now: float) -> float:
 
 def latest_thresholds(target: Engine | Connection, rules: AnalyticsRules) -> Thresholds:
     """The quintile cut-offs and model of the last nightly run (none before the first)."""
-    query = _LATEST_RUN
     if isinstance(target, Engine):
         with reading(target) as connection:
-            row = connection.execute(query).first()
+            found = select_rows(connection, _LATEST_RUN, ())
     else:
-        row = target.execute(query).first()
-    if row is None:
+        found = select_rows(target, _LATEST_RUN, ())
+    if not found:
         return Thresholds()
-    cutoffs = row.cutoffs or {}
+    cutoffs, model = (from_json(value) for value in found[0])
+    cutoffs = cutoffs or {}
     return Thresholds(
         recency=tuple(cutoffs.get("recency") or ()),
         frequency=tuple(cutoffs.get("frequency") or ()),
         monetary=tuple(cutoffs.get("monetary") or ()),
-        model=BetaGeo.from_dict(row.model),
+        model=BetaGeo.from_dict(model),
     )
 
 
@@ -204,9 +219,8 @@ class Outcome:
 
 
 def _summary(connection: Connection, cid: str, since: float) -> Summary:
-    rows = connection.execute(_ONE_SUMMARY, {"cid": cid, "since": since})
     summary = Summary(cid)
-    for row in rows:
+    for row in select_rows(connection, _ONE_SUMMARY, (cid, since)):
         summary.add(*row)
     return summary
 
@@ -227,20 +241,21 @@ def order_changed(
     fact = order_fact(order, rules, now)
     if fact is None:
         return None
-    before = connection.execute(_OWNER, {"oid": fact.order_id}).scalar()
-    values = {
-        "customer_id": fact.customer_id,
-        "ordered_at": fact.ordered_at,
-        "amount": fact.amount,
-        "counts": int(fact.counts),
-        "channel": fact.channel,
-        "category": fact.category,
-        "updated_at": now,
-    }
-    if before is None:
-        connection.execute(_ADD_ORDER, {"order_id": fact.order_id, **values})
+    owners = select_column(connection, _OWNER, (fact.order_id,))
+    before = owners[0] if owners else None
+    values = (
+        fact.customer_id,
+        fact.ordered_at,
+        fact.amount,
+        int(fact.counts),
+        fact.channel,
+        fact.category,
+        now,
+    )
+    if not owners:
+        run_returning(connection, _ADD_ORDER, (fact.order_id, *values))
     else:
-        connection.execute(_CHANGE_ORDER, {"oid": fact.order_id, **values})
+        run_returning(connection, _CHANGE_ORDER, (*values, fact.order_id))
     thresholds = latest_thresholds(connection, rules)
     if before is not None and before != fact.customer_id:
         refresh(connection, services, before, rules, now, thresholds, "order")
@@ -258,17 +273,16 @@ def refresh(
 ) -> Outcome:
     """Recomputes one customer from their contributions and applies the result."""
     summary = _summary(connection, cid, _since(rules, now))
-    old = connection.execute(_FIGURES, {"cid": cid}).first()
+    found = select_rows(connection, _FIGURES, (cid,))
+    old = dict(zip(_FIGURE_COLUMNS, found[0], strict=True)) if found else None
+    if old is not None:
+        old["published"] = from_json(old["published"])
     new = compute(summary, rules, now, thresholds)
-    outcome, row = _decide(cid, new, old._asdict() if old else None, now, cause)
+    outcome, row = _decide(cid, new, old, now, cause)
     if not outcome.changed:
         return outcome
     transition = row.pop("_transition", None)
-    if old is None:
-        connection.execute(_ADD_FIGURES, row)
-    else:
-        changes = {k: v for k, v in row.items() if k != "customer_id"}
-        connection.execute(_CHANGE_FIGURES, {"cid": cid, **changes})
+    _write_figures(connection, cid, row, new=old is None)
     if transition is not None:
         record_transitions(connection, services, rules, [transition])
         outcome.transition = True
@@ -398,7 +412,7 @@ def _queue_pushes(
         else:
             bucket, run_at = f"{now:.6f}", now
         key = keys.figures_bucket(system, cid, bucket)
-        if connection.execute(_TASK_OF_KEY, {"key": key}).first() is not None:
+        if select_column(connection, _TASK_OF_KEY, (key,)):
             continue  # the usual case in a burst; cheaper than the queue's insert-or-ignore
         services.queue.enqueue(
             kind,
