@@ -20,11 +20,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
 from connector.errors import PermanentError
 from connector.loyalty.ledger import DAY, Postings, to_cents
 from connector.loyalty.rules import LoyaltyRules
+from connector.store.raw import RawSQL, as_json, from_json, run_returning, select_rows
 from connector.store.tables import loyalty_accounts, loyalty_entries, loyalty_orders
 
 EVENT_KINDS = ("paid", "delivered", "refunded", "cancelled", "returned")
@@ -99,14 +100,27 @@ def _newer(new: Any, old: Any) -> bool:
         return str(new) > str(old)
 
 
+# An order's row is read and written in every order event's transaction: plain SQL on its
+# cursor (connector/store/raw.py), every column each time.
+_ORDER_COLUMNS = tuple(column.name for column in loyalty_orders.c)
+_LOAD_ORDER = RawSQL(f"SELECT {', '.join(_ORDER_COLUMNS)} FROM loyalty_orders WHERE order_id = ?")
+_INSERT_ORDER = RawSQL(
+    f"INSERT INTO loyalty_orders ({', '.join(_ORDER_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_ORDER_COLUMNS))})"
+)
+_UPDATE_ORDER = RawSQL(
+    "UPDATE loyalty_orders SET "
+    + ", ".join(f"{name} = ?" for name in _ORDER_COLUMNS if name != "order_id")
+    + " WHERE order_id = ?"
+)
+
+
 def load_order(connection: Connection, order_id: str) -> dict[str, Any] | None:
-    row = connection.execute(
-        select(loyalty_orders).where(loyalty_orders.c.order_id == order_id)
-    ).first()
-    if row is None:
+    found = select_rows(connection, _LOAD_ORDER, (order_id,))
+    if not found:
         return None
-    order = dict(row._mapping)
-    order["refunds"] = dict(order["refunds"] or {})
+    order = dict(zip(_ORDER_COLUMNS, found[0], strict=True))
+    order["refunds"] = dict(from_json(order["refunds"]) or {})
     return order
 
 
@@ -131,15 +145,15 @@ def new_order(order_id: str, customer_id: str, now: float) -> dict[str, Any]:
 
 
 def save_order(connection: Connection, order: dict[str, Any], existed: bool) -> None:
-    values = {k: v for k, v in order.items() if k != "order_id"}
+    """Writes every column of the order's row (`order` holds them all, as `new_order` and
+    `load_order` make it)."""
+    values = {name: order[name] for name in _ORDER_COLUMNS}
+    values["refunds"] = as_json(values["refunds"])
     if existed:
-        connection.execute(
-            update(loyalty_orders)
-            .where(loyalty_orders.c.order_id == order["order_id"])
-            .values(**values)
-        )
+        keyed = [v for name, v in values.items() if name != "order_id"] + [order["order_id"]]
+        run_returning(connection, _UPDATE_ORDER, keyed)
     else:
-        connection.execute(insert(loyalty_orders).values(**order))
+        run_returning(connection, _INSERT_ORDER, list(values.values()))
 
 
 def merge(order: dict[str, Any], event: OrderEvent, now: float) -> None:
