@@ -54,7 +54,7 @@ import requests
 from sqlalchemy import event, func, select
 
 from connector.app import create_app
-from connector.config import load_settings
+from connector.config import Settings, load_settings
 from connector.services import Services
 from connector.store.tables import audit, inbound_events, tasks
 from connector.worker import Worker
@@ -516,7 +516,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=None, help="2,000; 10,000 --full-sync")
     parser.add_argument("--rates", default="2,5", help="portal drain rates, requests/s")
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
-    parser.add_argument("--threads", type=int, default=64, help="worker threads (per process)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=Settings.worker_threads,
+        help="worker threads per process (default: CONNECTOR_WORKER_THREADS's)",
+    )
     parser.add_argument(
         "--worker-processes",
         type=int,
