@@ -64,7 +64,6 @@ CHUNK = 2000  # customers written per transaction in the nightly run
 # The statements of the order-event path, in plain SQL on the transaction's cursor
 # (connector/store/raw.py): they run inside every order's write, where SQLAlchemy's execution
 # path cost more Python than SQLite takes to run them.
-_AO, _CF = analytics_orders, customer_figures
 _ORDER_VALUES = ("customer_id", "ordered_at", "amount", "counts", "channel", "category")
 _OWNER = RawSQL("SELECT customer_id FROM analytics_orders WHERE order_id = ?")
 _ADD_ORDER = RawSQL(
@@ -80,7 +79,7 @@ _ONE_SUMMARY = RawSQL(
     " FROM analytics_orders WHERE customer_id = ? AND counts = 1 AND ordered_at >= ?"
     " GROUP BY channel, category"
 )
-_FIGURE_COLUMNS = tuple(column.name for column in _CF.c)
+_FIGURE_COLUMNS = tuple(column.name for column in customer_figures.c)
 _FIGURES = RawSQL(
     f"SELECT {', '.join(_FIGURE_COLUMNS)} FROM customer_figures WHERE customer_id = ?"
 )
