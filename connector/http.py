@@ -365,14 +365,18 @@ class LeakyBucket:
         """The level a bucket at `level` when last `updated` has drained to by `now`."""
         return max(0.0, level - (now - updated) * self.rate)
 
+    def wait_at(self, level: float) -> float:
+        """The wait a level means: how far it stands over the burst, in seconds of draining."""
+        return max(0.0, (level - self.burst) / self.rate)
+
     def _update(self, change: Callable[[float], float]) -> float:
-        """Drains the level to now, applies `change` to it, and returns the wait it means: how
-        far the new level stands over the burst, in seconds of draining."""
+        """Drains the level to now, applies `change` to it, and returns the wait the new level
+        means (`wait_at`)."""
         with self._lock:
             now = self._clock()
             self._level = change(self.drained(self._level, self._updated, now))
             self._updated = now
-            return max(0.0, (self._level - self.burst) / self.rate)
+            return self.wait_at(self._level)
 
 
 class ConcurrencyLimit:

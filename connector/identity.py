@@ -21,7 +21,6 @@ transactions of one key take turns on an advisory lock: see `take_turns`).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import time
@@ -35,7 +34,15 @@ from sqlalchemy import Connection, Engine, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import reading, take_turns
-from connector.store.raw import RawSQL, as_json, from_json, in_list, run_returning, select_rows
+from connector.store.raw import (
+    RawSQL,
+    as_json,
+    from_json,
+    insert_into,
+    read_rows,
+    run_returning,
+    update_where,
+)
 from connector.store.tables import identity_keys, links
 
 HUB = "hub"
@@ -191,10 +198,7 @@ _LINKS_OF = RawSQL(f"{_LINK_SELECT} WHERE entity = ? AND canonical_id = ?")
 
 
 def _links(target: Engine | Connection, statement: RawSQL, params: tuple[str, ...]) -> list[Link]:
-    if isinstance(target, Connection):
-        return [_tuple_to_link(row) for row in select_rows(target, statement, params)]
-    with reading(target) as connection:
-        return [_tuple_to_link(row) for row in select_rows(connection, statement, params)]
+    return [_tuple_to_link(row) for row in read_rows(target, statement, params)]
 
 
 def find_link(
@@ -272,23 +276,13 @@ def save_link(
     names = tuple(values)
     keys = (entity, canonical_id, system)
     if existing is None:
-        run_returning(target, _insert_link(names), (*keys, *values.values()))
+        insert = insert_into("links", (*_LINK_KEY, *names))
+        run_returning(target, insert, (*keys, *values.values()))
     else:
-        run_returning(target, _update_link(names), (*values.values(), *keys))
+        run_returning(target, update_where("links", names, _LINK_KEY), (*values.values(), *keys))
 
 
-@functools.cache
-def _insert_link(names: tuple[str, ...]) -> RawSQL:
-    columns = ", ".join(("entity", "canonical_id", "system", *names))
-    return RawSQL(f"INSERT INTO links ({columns}) VALUES ({in_list(len(names) + 3)})")
-
-
-@functools.cache
-def _update_link(names: tuple[str, ...]) -> RawSQL:
-    assigned = ", ".join(f"{name} = ?" for name in names)
-    return RawSQL(
-        f"UPDATE links SET {assigned} WHERE entity = ? AND canonical_id = ? AND system = ?"
-    )
+_LINK_KEY = ("entity", "canonical_id", "system")
 
 
 def find_links_by_data(
@@ -327,11 +321,7 @@ def find_customer_by_keys(
 ) -> str | None:
     """The canonical customer the strongest matching key belongs to."""
     for kind, value in keys:
-        if isinstance(target, Connection):
-            found = select_rows(target, _KEY_OWNER, (kind, value))
-        else:
-            with reading(target) as connection:
-                found = select_rows(connection, _KEY_OWNER, (kind, value))
+        found = read_rows(target, _KEY_OWNER, (kind, value))
         if found:
             return str(found[0][0])
     return None

@@ -42,7 +42,16 @@ from connector.analytics.figures import (
 from connector.analytics.rules import AnalyticsRules, rules_for, slug
 from connector.errors import MappingsUnusable
 from connector.store import reading
-from connector.store.raw import RawSQL, from_json, run_returning, select_column, select_rows
+from connector.store.raw import (
+    RawSQL,
+    from_json,
+    insert_into,
+    read_rows,
+    run_returning,
+    select_column,
+    select_rows,
+    update_where,
+)
 from connector.store.tables import (
     analytics_orders,
     analytics_runs,
@@ -66,14 +75,8 @@ CHUNK = 2000  # customers written per transaction in the nightly run
 # path cost more Python than SQLite takes to run them.
 _ORDER_VALUES = ("customer_id", "ordered_at", "amount", "counts", "channel", "category")
 _OWNER = RawSQL("SELECT customer_id FROM analytics_orders WHERE order_id = ?")
-_ADD_ORDER = RawSQL(
-    f"INSERT INTO analytics_orders (order_id, {', '.join(_ORDER_VALUES)}, updated_at)"
-    f" VALUES ({', '.join('?' * (len(_ORDER_VALUES) + 2))})"
-)
-_CHANGE_ORDER = RawSQL(
-    f"UPDATE analytics_orders SET {', '.join(f'{c} = ?' for c in _ORDER_VALUES)},"
-    " updated_at = ? WHERE order_id = ?"
-)
+_ADD_ORDER = insert_into("analytics_orders", ("order_id", *_ORDER_VALUES, "updated_at"))
+_CHANGE_ORDER = update_where("analytics_orders", (*_ORDER_VALUES, "updated_at"), ("order_id",))
 _ONE_SUMMARY = RawSQL(
     "SELECT channel, category, COUNT(*), SUM(amount), MIN(ordered_at), MAX(ordered_at)"
     " FROM analytics_orders WHERE customer_id = ? AND counts = 1 AND ordered_at >= ?"
@@ -98,15 +101,11 @@ def _write_figures(connection: Connection, cid: str, row: dict[str, Any], new: b
             raise ValueError(f"customer_figures: {name!r} is not a figure column")
     values = [row[name] for name in names]
     if new:
-        sql = (
-            f"INSERT INTO customer_figures (customer_id, {', '.join(names)})"
-            f" VALUES ({', '.join('?' * (len(names) + 1))})"
-        )
-        run_returning(connection, sql, [cid, *values])
+        insert = insert_into("customer_figures", ("customer_id", *names))
+        run_returning(connection, insert, [cid, *values])
     else:
-        sets = ", ".join(f"{name} = ?" for name in names)
-        sql = f"UPDATE customer_figures SET {sets} WHERE customer_id = ?"
-        run_returning(connection, sql, [*values, cid])
+        update = update_where("customer_figures", tuple(names), ("customer_id",))
+        run_returning(connection, update, [*values, cid])
 
 
 def _now(services: Services) -> float:
@@ -122,11 +121,7 @@ def _since(rules: AnalyticsRules, now: float) -> float:
 
 def latest_thresholds(target: Engine | Connection, rules: AnalyticsRules) -> Thresholds:
     """The quintile cut-offs and model of the last nightly run (none before the first)."""
-    if isinstance(target, Engine):
-        with reading(target) as connection:
-            found = select_rows(connection, _LATEST_RUN, ())
-    else:
-        found = select_rows(target, _LATEST_RUN, ())
+    found = read_rows(target, _LATEST_RUN, ())
     if not found:
         return Thresholds()
     cutoffs, model = (from_json(value) for value in found[0])

@@ -32,7 +32,7 @@ from connector.delivery.carriers import title_of
 from connector.delivery.rules import DeliveryRules, rules_for
 from connector.flows.hub import change_snapshot, load_snapshot, push
 from connector.flows.orders import fan_out_order
-from connector.identity import Link, as_moment, link_of, links_of, save_link
+from connector.identity import Link, as_moment, link_from_row, link_of, links_of, save_link
 from connector.model import SHIPMENT_STATES
 from connector.store import reading
 from connector.store.tables import links
@@ -98,15 +98,7 @@ def open_shipments(engine: Engine, carrier: str, finals: frozenset[str]) -> Iter
         data = dict(row.data or {})
         if data.get("registering") or data.get("state") in finals:
             continue
-        yield Link(
-            row.entity,
-            row.canonical_id,
-            row.system,
-            row.external_id,
-            row.fingerprint,
-            row.version,
-            data,
-        )
+        yield link_from_row(row)
 
 
 # --------------------------------------------------------------------------- applying

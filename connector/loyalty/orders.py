@@ -25,7 +25,15 @@ from sqlalchemy import Connection, func, select
 from connector.errors import PermanentError
 from connector.loyalty.ledger import DAY, Postings, to_cents
 from connector.loyalty.rules import LoyaltyRules
-from connector.store.raw import RawSQL, as_json, from_json, run_returning, select_rows
+from connector.store.raw import (
+    RawSQL,
+    as_json,
+    from_json,
+    insert_into,
+    run_returning,
+    select_rows,
+    update_where,
+)
 from connector.store.tables import loyalty_accounts, loyalty_entries, loyalty_orders
 
 EVENT_KINDS = ("paid", "delivered", "refunded", "cancelled", "returned")
@@ -104,14 +112,9 @@ def _newer(new: Any, old: Any) -> bool:
 # cursor (connector/store/raw.py), every column each time.
 _ORDER_COLUMNS = tuple(column.name for column in loyalty_orders.c)
 _LOAD_ORDER = RawSQL(f"SELECT {', '.join(_ORDER_COLUMNS)} FROM loyalty_orders WHERE order_id = ?")
-_INSERT_ORDER = RawSQL(
-    f"INSERT INTO loyalty_orders ({', '.join(_ORDER_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(_ORDER_COLUMNS))})"
-)
-_UPDATE_ORDER = RawSQL(
-    "UPDATE loyalty_orders SET "
-    + ", ".join(f"{name} = ?" for name in _ORDER_COLUMNS if name != "order_id")
-    + " WHERE order_id = ?"
+_INSERT_ORDER = insert_into("loyalty_orders", _ORDER_COLUMNS)
+_UPDATE_ORDER = update_where(
+    "loyalty_orders", tuple(n for n in _ORDER_COLUMNS if n != "order_id"), ("order_id",)
 )
 
 

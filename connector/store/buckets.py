@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.http import LeakyBucket
@@ -58,11 +59,7 @@ class StoredBucket(LeakyBucket):
     def level(self) -> float:
         """The bucket's level now (0 for a bucket never used)."""
         with reading(self.engine) as connection:
-            row = connection.execute(
-                select(rate_buckets.c.level, rate_buckets.c.updated_at).where(
-                    rate_buckets.c.name == self.name
-                )
-            ).first()
+            row = self._row(connection)
         return self.drained(row.level, row.updated_at, self._clock()) if row else 0.0
 
     def _update(self, change: Callable[[float], float]) -> float:
@@ -91,11 +88,7 @@ class StoredBucket(LeakyBucket):
             connection.begin(),
         ):
             take_turns(connection, [f"rate_bucket:{self.name}"])
-            row = connection.execute(
-                select(rate_buckets.c.level, rate_buckets.c.updated_at).where(
-                    rate_buckets.c.name == self.name
-                )
-            ).first()
+            row = self._row(connection)
             now = self._clock()
             level = change(self.drained(row.level, row.updated_at, now) if row else 0.0)
             values = {"level": level, "updated_at": now}
@@ -105,4 +98,9 @@ class StoredBucket(LeakyBucket):
                 connection.execute(
                     update(rate_buckets).where(rate_buckets.c.name == self.name).values(values)
                 )
-        return max(0.0, (level - self.burst) / self.rate)
+        return self.wait_at(level)
+
+    def _row(self, connection: Connection) -> Any:
+        """The bucket's stored level and when it was written, None before its first use."""
+        query = select(rate_buckets.c.level, rate_buckets.c.updated_at)
+        return connection.execute(query.where(rate_buckets.c.name == self.name)).first()

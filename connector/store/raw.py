@@ -9,12 +9,15 @@ and PostgreSQL share; everything else in the connector goes through SQLAlchemy C
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+
+from connector.store import reading
 
 
 class RawSQL:
@@ -123,3 +126,29 @@ def _cursor(connection: Connection, sql: str) -> Iterator[Any]:
 def in_list(count: int) -> str:
     """`?, ?, ?` for an IN list of `count` values."""
     return ", ".join("?" * count)
+
+
+def read_rows(
+    target: Engine | Connection, sql: str | RawSQL, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """`select_rows` in the caller's transaction, or, given the engine, in a read-only
+    transaction of its own (`connector.store.reading`)."""
+    if isinstance(target, Connection):
+        return select_rows(target, sql, params)
+    with reading(target) as connection:
+        return select_rows(connection, sql, params)
+
+
+@functools.cache
+def insert_into(table: str, columns: tuple[str, ...]) -> RawSQL:
+    """`INSERT INTO table (columns) VALUES (?, ...)`, built once per table and columns."""
+    return RawSQL(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({in_list(len(columns))})")
+
+
+@functools.cache
+def update_where(table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> RawSQL:
+    """`UPDATE table SET column = ?, ... WHERE key = ? AND ...`: the columns' values, then the
+    keys', as its parameters. Built once per table, columns and keys."""
+    assigned = ", ".join(f"{name} = ?" for name in columns)
+    where = " AND ".join(f"{name} = ?" for name in keys)
+    return RawSQL(f"UPDATE {table} SET {assigned} WHERE {where}")
